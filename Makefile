@@ -1,0 +1,55 @@
+# Analytics Engine: `make run` serves the platform with demo data, `make test`
+# runs the suite. Both set up everything they need first (apt packages, a
+# virtualenv, PostgreSQL + TimescaleDB and Redis) and are fast the second time.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test setup setup-dev services-up services-down services-status migrate demo lint format test-only
+
+setup:
+	@scripts/bootstrap.sh
+
+setup-dev:
+	@scripts/bootstrap.sh --dev
+
+services-up:
+	@scripts/services.sh up
+
+services-down:
+	@scripts/services.sh down
+
+services-status:
+	@scripts/services.sh status
+
+migrate: setup services-up
+	@$(PY) manage.py migrate --noinput -v 0
+
+demo: migrate
+	@$(PY) manage.py demo_bootstrap
+
+run: export DEBUG ?= true
+run: demo
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@echo
+	@echo "  Analytics Engine: http://127.0.0.1:$(PORT)/   (login: admin / $${AE_ADMIN_PASSWORD:-admin})"
+	@echo "  Health:           http://127.0.0.1:$(PORT)/health"
+	@echo "  API docs:         http://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL and Redis."
+	@echo
+	@$(VENV)/bin/honcho start -f Procfile --port $(PORT)
+
+lint: setup-dev
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/lint-imports --no-cache
+
+format: setup-dev
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+test: setup-dev services-up lint
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)

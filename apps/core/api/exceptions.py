@@ -1,0 +1,53 @@
+"""Map every API error to `{"error": {"code", "message", "details"}}` (API.md)."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.errors import AppError
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        inner = _first_message(value)
+        return inner if key == "non_field_errors" else f"{key}: {inner}"
+    return str(detail)
+
+
+def error_response(code: str, message: str, details: dict | None, status_code: int, headers=None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(body, status=status_code, headers=headers)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, AppError):
+        return error_response(exc.code, exc.message, exc.details, exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+
+    detail = exc.detail
+    if isinstance(exc, exceptions.ValidationError):
+        details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        message = f"Invalid input: {_first_message(detail)}"
+        code = "invalid"
+    else:
+        details = detail if isinstance(detail, dict) else {}
+        message = _first_message(detail.get("detail", detail)) if isinstance(detail, dict) else str(detail)
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        if isinstance(detail, dict) and "code" in detail:
+            code = str(detail["code"])
+    headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After")}
+    return error_response(code, message, details, response.status_code or status.HTTP_400_BAD_REQUEST, headers)

@@ -1,0 +1,16 @@
+from rest_framework import serializers
+
+
+class ClientAccessSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    is_default = serializers.BooleanField()
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    client = ClientAccessSerializer(allow_null=True)
+    clients = ClientAccessSerializer(many=True)

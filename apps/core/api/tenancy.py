@@ -1,0 +1,13 @@
+"""How an API request names the client (tenant) it acts for."""
+
+from rest_framework.request import Request
+
+from apps.core.selectors import ClientAccess, client_resolve
+
+CLIENT_HEADER = "X-Client"
+
+
+def request_client(request: Request) -> ClientAccess:
+    """The caller's client: `X-Client` header or `?client=`, else their default."""
+    code = request.headers.get(CLIENT_HEADER) or request.query_params.get("client")
+    return client_resolve(user=request.user, code=code)

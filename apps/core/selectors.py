@@ -1,0 +1,52 @@
+"""Reads of tenants and memberships."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from apps.core.errors import AppError, PermissionDenied
+from apps.core.models import Client, Membership
+
+
+@dataclass(frozen=True)
+class ClientAccess:
+    client_id: int
+    code: str
+    name: str
+    role: str
+    is_default: bool
+
+
+def user_clients(*, user: AbstractBaseUser) -> list[ClientAccess]:
+    """The active clients a user belongs to, default first."""
+    memberships = (
+        Membership.objects.filter(user=user, client__is_active=True)
+        .select_related("client")
+        .order_by("-is_default", "client__code")
+    )
+    return [ClientAccess(m.client_id, m.client.code, m.client.name, m.role, m.is_default) for m in memberships]
+
+
+def client_resolve(*, user: AbstractBaseUser, code: str | None = None) -> ClientAccess:
+    """The client a request acts for: the one named (`X-Client` header or
+    `?client=`), else the user's default, else their only one."""
+    clients = user_clients(user=user)
+    if code:
+        for access in clients:
+            if access.code == code:
+                return access
+        # Same answer whether the client exists or not: no tenant enumeration.
+        raise PermissionDenied(f"You are not a member of client '{code}'.", code="client_forbidden")
+    if not clients:
+        raise PermissionDenied("Your account belongs to no client yet; ask an administrator.", code="no_client")
+    if len(clients) > 1 and not clients[0].is_default:
+        raise AppError(
+            "You belong to several clients; name one with the X-Client header.",
+            code="client_required",
+            details={"clients": [c.code for c in clients]},
+        )
+    return clients[0]
+
+
+def client_get(*, code: str) -> Client | None:
+    return Client.objects.filter(code=code).first()

@@ -1,0 +1,70 @@
+"""Dependency checks behind `/health`. Each check is a function returning a
+dict with a `status` of `ok` or `error` (and what it learned); a check that
+raises is reported as `error` with the reason. Checks read their targets from
+settings at call time and use short timeouts, so a dead dependency answers
+fast instead of hanging the probe."""
+
+import time
+from collections.abc import Callable
+
+import psycopg
+import redis
+from django.conf import settings
+from django.db import connections
+
+from apps.warehouse.selectors import timescaledb_info
+
+Check = Callable[[], dict]
+
+
+def _timeout() -> float:
+    return settings.HEALTH_CHECK_TIMEOUT_SECONDS
+
+
+def check_database() -> dict:
+    started = time.perf_counter()
+    connection = connections["default"]
+    # A fresh, short-timeout connection: the request's own may be long-lived.
+    params = connection.get_connection_params()
+    params["connect_timeout"] = max(1, int(_timeout()))
+    with psycopg.connect(**params) as conn:
+        conn.execute("SELECT 1")
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def check_timescaledb() -> dict:
+    info = timescaledb_info()
+    if info.version is None:
+        return {"status": "error", "error": "the timescaledb extension is not installed"}
+    return {"status": "ok", "version": info.version, "license": info.license}
+
+
+def check_redis() -> dict:
+    started = time.perf_counter()
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=_timeout(), socket_timeout=_timeout())
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def check_worker() -> dict:
+    from celery_app import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=_timeout())
+        replies = app.control.ping(timeout=_timeout(), connection=conn, limit=1)
+    if not replies:
+        return {"status": "error", "error": "no Celery worker answered the ping"}
+    return {"status": "ok", "workers": sorted(name for reply in replies for name in reply)}
+
+
+CHECKS: dict[str, Check] = {
+    "database": check_database,
+    "timescaledb": check_timescaledb,
+    "redis": check_redis,
+    "worker": check_worker,
+}
+# timescaledb is read through the database; when the database is down, say so once.
+DEPENDS_ON = {"timescaledb": "database"}

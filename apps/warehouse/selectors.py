@@ -1,0 +1,54 @@
+"""Reads about storage: TimescaleDB edition, hypertables."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections
+
+
+@dataclass(frozen=True)
+class TimescaleInfo:
+    version: str | None
+    license: str | None
+
+    @property
+    def has_continuous_aggregates(self) -> bool:
+        # The Apache-2 edition has hypertables but no continuous aggregates.
+        return self.license == "timescale"
+
+
+def timescaledb_info(*, using: str = "default") -> TimescaleInfo:
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+        row = cursor.fetchone()
+        if row is None:
+            return TimescaleInfo(version=None, license=None)
+        cursor.execute("SELECT current_setting('timescaledb.license', true)")
+        return TimescaleInfo(version=row[0], license=cursor.fetchone()[0])
+
+
+@dataclass(frozen=True)
+class HypertableInfo:
+    schema: str
+    table: str
+    time_column: str
+    num_chunks: int
+
+
+def hypertable_get(
+    *, table: str, schema: str = settings.ANALYTICS_SCHEMA, using: str = "default"
+) -> HypertableInfo | None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT h.hypertable_schema, h.hypertable_name, d.column_name, h.num_chunks
+            FROM timescaledb_information.hypertables h
+            JOIN timescaledb_information.dimensions d
+              ON d.hypertable_schema = h.hypertable_schema AND d.hypertable_name = h.hypertable_name
+             AND d.dimension_number = 1
+            WHERE h.hypertable_schema = %s AND h.hypertable_name = %s
+            """,
+            [schema, table],
+        )
+        row = cursor.fetchone()
+    return HypertableInfo(*row) if row else None

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Local backing services without Docker: PostgreSQL 17 (TimescaleDB, hll,
+# tdigest, pgvector) and Redis, run from a Debian 13 root filesystem that is
+# built once with debootstrap and cached outside the checkout.
+#
+#   scripts/services.sh up|down|status|env
+#
+# DATABASE_URL / REDIS_URL, when set, name servers of your own: the matching
+# local service is then neither built nor started.
+set -euo pipefail
+
+CACHE_DIR=${AE_CACHE_DIR:-/var/cache/analytics-engine}
+ROOTFS=${AE_ROOTFS:-$CACHE_DIR/trixie-rootfs}
+PG_PORT=${AE_PG_PORT:-54329}
+REDIS_PORT=${AE_REDIS_PORT:-63799}
+PG_USER=${AE_PG_USER:-ae}
+PG_PASSWORD=${AE_PG_PASSWORD:-ae}
+PG_DB=${AE_PG_DB:-analytics_engine}
+SUITE=trixie
+PACKAGES="postgresql-17,postgresql-17-timescaledb,postgresql-17-hll,postgresql-17-tdigest,postgresql-17-pgvector,redis-server"
+PG_BIN=/usr/lib/postgresql/17/bin
+# Data folders live inside the root filesystem (the servers run chrooted there),
+# one set per port pair so parallel stacks do not collide.
+STATE_IN=/srv/analytics-engine/$PG_PORT-$REDIS_PORT
+STATE=$ROOTFS$STATE_IN
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+want_pg() { [ -z "${DATABASE_URL:-}" ]; }
+want_redis() { [ -z "${REDIS_URL:-}" ]; }
+
+# The first Debian mirror named in the host's apt sources (one-line or deb822
+# format), skipping security and third-party repositories.
+host_mirror() {
+  if [ -n "${AE_DEBIAN_MIRROR:-}" ]; then echo "$AE_DEBIAN_MIRROR"; return; fi
+  local files=()
+  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  [ ${#files[@]} -gt 0 ] || die "no apt sources found; set AE_DEBIAN_MIRROR"
+  awk '
+    function emit(uri, suites) {
+      if (uri ~ /\/debian\/?$/ && suites !~ /-security/) { print uri; found = 1; exit }
+    }
+    FNR == 1 { uris = ""; suites = "" }
+    /^deb[ \t]/ && $0 !~ /^deb-src/ {
+      line = $0; sub(/\[[^]]*\]/, "", line); split(line, f, /[ \t]+/); emit(f[2], f[3]); next
+    }
+    /^URIs:/   { uris = $2 }
+    /^Suites:/ { suites = $0 }
+    /^[ \t]*$/ { if (uris != "") emit(uris, suites); uris = ""; suites = "" }
+    ENDFILE    { if (uris != "") emit(uris, suites); uris = ""; suites = "" }
+  ' "${files[@]}" | head -n 1
+}
+
+ensure_host_tools() {
+  command -v debootstrap >/dev/null && return
+  log "installing debootstrap"
+  apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+}
+
+build_rootfs() {
+  local marker=$ROOTFS/.analytics-engine-packages
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$PACKAGES" ]; then return; fi
+  mkdir -p "$CACHE_DIR"
+  exec 9>"$CACHE_DIR/.build.lock"
+  log "waiting for the build lock"
+  flock 9
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$PACKAGES" ]; then flock -u 9; return; fi
+  ensure_host_tools
+  local mirror
+  mirror=$(host_mirror)
+  [ -n "$mirror" ] || die "no Debian mirror in the host's apt sources; set AE_DEBIAN_MIRROR"
+  local tmp=$ROOTFS.building
+  rm -rf "$tmp"
+  log "building the $SUITE root filesystem from $mirror (once, about a minute)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp" "$mirror" \
+    >"$CACHE_DIR/debootstrap.log" 2>&1 || die "debootstrap failed, see $CACHE_DIR/debootstrap.log"
+  echo "$PACKAGES" >"$tmp/.analytics-engine-packages"
+  rm -rf "$ROOTFS"
+  mv "$tmp" "$ROOTFS"
+  flock -u 9
+}
+
+in_root() { chroot "$ROOTFS" "$@"; }
+as_postgres() { chroot --userspec=postgres:postgres "$ROOTFS" env HOME=/var/lib/postgresql "$@"; }
+
+pg_running() {
+  [ -f "$STATE/pg/postmaster.pid" ] || return 1
+  local pid
+  pid=$(head -n 1 "$STATE/pg/postmaster.pid")
+  kill -0 "$pid" 2>/dev/null
+}
+
+redis_running() {
+  [ -f "$STATE/redis/redis.pid" ] && kill -0 "$(cat "$STATE/redis/redis.pid")" 2>/dev/null
+}
+
+psql_local() {
+  as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$STATE_IN/run" -p "$PG_PORT" -U postgres "$@"
+}
+
+pg_init() {
+  [ -f "$STATE/pg/PG_VERSION" ] && return
+  log "initialising PostgreSQL data in $STATE/pg"
+  mkdir -p "$STATE/pg" "$STATE/run"
+  in_root chown -R postgres:postgres "$STATE_IN/pg" "$STATE_IN/run"
+  chmod 700 "$STATE/pg"
+  as_postgres "$PG_BIN/initdb" -D "$STATE_IN/pg" -U postgres -E UTF8 --locale=C.UTF-8 \
+    --auth-local=trust --auth-host=scram-sha-256 >"$STATE/initdb.log" 2>&1 \
+    || die "initdb failed, see $STATE/initdb.log"
+  cat >>"$STATE/pg/postgresql.conf" <<EOF
+
+# analytics-engine local services
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$STATE_IN/run'
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+max_connections = 200
+shared_buffers = 512MB
+work_mem = 32MB
+maintenance_work_mem = 256MB
+dynamic_shared_memory_type = mmap
+EOF
+}
+
+pg_start() {
+  if pg_running; then log "PostgreSQL already running on 127.0.0.1:$PG_PORT"; return; fi
+  pg_init
+  mkdir -p "$STATE/run" "$STATE/log"
+  in_root chown postgres:postgres "$STATE_IN/run" "$STATE_IN/log"
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_postgres "$PG_BIN/pg_ctl" -D "$STATE_IN/pg" -l "$STATE_IN/log/postgresql.log" -w -t 60 start >/dev/null \
+    || die "PostgreSQL did not start, see $STATE/log/postgresql.log"
+  # The application's role and database; created once, kept across restarts.
+  if [ "$(psql_local -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != "1" ]; then
+    psql_local -c "CREATE ROLE \"$PG_USER\" LOGIN SUPERUSER PASSWORD '$PG_PASSWORD'"
+  fi
+  if [ "$(psql_local -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != "1" ]; then
+    psql_local -c "CREATE DATABASE \"$PG_DB\" OWNER \"$PG_USER\""
+  fi
+}
+
+redis_start() {
+  if redis_running; then log "Redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
+  mkdir -p "$STATE/redis"
+  cat >"$STATE/redis/redis.conf" <<EOF
+bind 127.0.0.1
+port $REDIS_PORT
+daemonize yes
+pidfile $STATE_IN/redis/redis.pid
+logfile $STATE_IN/redis/redis.log
+dir $STATE_IN/redis
+appendonly yes
+appendfsync everysec
+EOF
+  in_root chown -R redis:redis "$STATE_IN/redis"
+  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  chroot --userspec=redis:redis "$ROOTFS" redis-server "$STATE_IN/redis/redis.conf"
+  local i
+  for i in $(seq 1 100); do
+    if in_root redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then return; fi
+    sleep 0.1
+  done
+  die "Redis did not answer on 127.0.0.1:$REDIS_PORT, see $STATE/redis/redis.log"
+}
+
+stop_pid() { # name pidfile
+  local name=$1 pidfile=$2 pid i
+  [ -f "$pidfile" ] || { log "$name not running"; return; }
+  pid=$(head -n 1 "$pidfile")
+  if ! kill -0 "$pid" 2>/dev/null; then log "$name not running"; return; fi
+  log "stopping $name (pid $pid)"
+  kill -INT "$pid" 2>/dev/null || kill -TERM "$pid"
+  for i in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  die "$name (pid $pid) did not stop within 30 s"
+}
+
+cmd_up() {
+  if want_pg || want_redis; then build_rootfs; fi
+  if want_pg; then pg_start; else log "DATABASE_URL set: using that server"; fi
+  if want_redis; then redis_start; else log "REDIS_URL set: using that server"; fi
+}
+
+cmd_down() {
+  if want_pg; then stop_pid PostgreSQL "$STATE/pg/postmaster.pid"; fi
+  # Redis takes SIGTERM as "save and exit"; SIGINT would do the same.
+  if want_redis; then stop_pid Redis "$STATE/redis/redis.pid"; fi
+}
+
+cmd_status() {
+  local rc=0
+  if want_pg; then
+    if pg_running; then echo "postgresql: running on 127.0.0.1:$PG_PORT (pid $(head -n 1 "$STATE/pg/postmaster.pid"))"
+    else echo "postgresql: stopped"; rc=1; fi
+  else echo "postgresql: external ($DATABASE_URL)"; fi
+  if want_redis; then
+    if redis_running; then echo "redis: running on 127.0.0.1:$REDIS_PORT (pid $(cat "$STATE/redis/redis.pid"))"
+    else echo "redis: stopped"; rc=1; fi
+  else echo "redis: external"; fi
+  return $rc
+}
+
+cmd_env() {
+  echo "DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB}"
+  echo "REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+}
+
+need_root() {
+  if [ "$(id -u)" != 0 ] && { want_pg || want_redis; }; then
+    die "local services run in a chroot and need root; or set DATABASE_URL and REDIS_URL"
+  fi
+}
+
+case "${1:-}" in
+  up) need_root; cmd_up ;;
+  down) need_root; cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
