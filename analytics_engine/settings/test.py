@@ -3,7 +3,7 @@ running `make run` stack never consumes the test suite's tasks or events."""
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-long-enough-for-hs256-jwt")
 
 from analytics_engine.settings.base import *  # noqa: F403
 from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, env
@@ -24,4 +24,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+WHITENOISE_USE_FINDERS = True
 WS_HEARTBEAT_SECONDS = 0.2

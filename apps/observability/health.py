@@ -52,7 +52,7 @@ def check_redis() -> dict:
 def check_worker() -> dict:
     from celery_app import app
 
-    with app.connection_for_write() as conn:
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=_timeout())
         replies = app.control.ping(timeout=_timeout(), connection=conn, limit=1)
     if not replies:

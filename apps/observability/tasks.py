@@ -1,3 +1,4 @@
+import logging
 import os
 import socket
 
@@ -5,6 +6,8 @@ from celery import shared_task
 from django_guid import get_guid
 
 from apps.observability.health import check_database
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="observability.worker_probe", acks_late=False, ignore_result=False)
@@ -16,6 +19,7 @@ def worker_probe() -> dict:
         database = check_database()["status"]
     except Exception as exc:  # reported to the caller, who judges the probe
         database = f"error: {exc}"
+    logger.info("worker probe answered", extra={"database": database})
     return {
         "hostname": socket.gethostname(),
         "pid": os.getpid(),

@@ -1,0 +1,88 @@
+"""Fixtures shared by every app's tests and the cross-app tests in tests/.
+
+Everything runs against the real services that `make test` starts: PostgreSQL
+with TimescaleDB (a test database pytest-django creates), Redis (a database of
+its own, see settings/test.py) and, where a test asks for it, a real Celery
+worker process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_redis():
+    """Start from an empty test Redis database: no stale tasks or groups."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    from apps.core.tests.factories import MembershipFactory
+
+    return MembershipFactory(is_default=True).user
+
+
+@pytest.fixture
+def auth_client(api_client, user):
+    api_client.force_authenticate(user)
+    return api_client
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + db["NAME"], parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery -A celery_app worker` subprocess on the test broker and the
+    test database. Yields the path of its log file."""
+    from celery_app import app
+
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="analytics_engine.settings.test",
+        DATABASE_URL=_test_database_url(),
+    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "solo",
+             "--hostname", f"test-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"Celery worker exited early:\n{log_path.read_text()}")
+            if app.control.ping(timeout=0.5):
+                break
+        else:
+            pytest.fail(f"Celery worker did not answer within 60 s:\n{log_path.read_text()}")
+        yield log_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
