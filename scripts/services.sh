@@ -3,7 +3,7 @@
 # tdigest, pgvector) and Redis, run from a Debian 13 root filesystem that is
 # built once with debootstrap and cached outside the checkout.
 #
-#   scripts/services.sh up|down|status|env
+#   scripts/services.sh up|down|status|env|mirror
 #
 # DATABASE_URL / REDIS_URL, when set, name servers of your own: the matching
 # local service is then neither built nor started.
@@ -34,9 +34,9 @@ want_redis() { [ -z "${REDIS_URL:-}" ]; }
 # format), skipping security and third-party repositories.
 host_mirror() {
   if [ -n "${AE_DEBIAN_MIRROR:-}" ]; then echo "$AE_DEBIAN_MIRROR"; return; fi
-  local files=()
-  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
-  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  local apt_dir=${AE_APT_DIR:-/etc/apt} files=()
+  [ -f "$apt_dir/sources.list" ] && files+=("$apt_dir/sources.list")
+  for f in "$apt_dir"/sources.list.d/*.list "$apt_dir"/sources.list.d/*.sources; do
     [ -f "$f" ] && files+=("$f")
   done
   [ ${#files[@]} -gt 0 ] || die "no apt sources found; set AE_DEBIAN_MIRROR"
@@ -44,14 +44,15 @@ host_mirror() {
     function emit(uri, suites) {
       if (uri ~ /\/debian\/?$/ && suites !~ /-security/) { print uri; found = 1; exit }
     }
-    FNR == 1 { uris = ""; suites = "" }
+    # mawk (Debian'\''s awk) has no ENDFILE: flush a paragraph at the next file and at END.
+    FNR == 1 { if (uris != "") emit(uris, suites); uris = ""; suites = "" }
     /^deb[ \t]/ && $0 !~ /^deb-src/ {
       line = $0; sub(/\[[^]]*\]/, "", line); split(line, f, /[ \t]+/); emit(f[2], f[3]); next
     }
     /^URIs:/   { uris = $2 }
     /^Suites:/ { suites = $0 }
     /^[ \t]*$/ { if (uris != "") emit(uris, suites); uris = ""; suites = "" }
-    ENDFILE    { if (uris != "") emit(uris, suites); uris = ""; suites = "" }
+    END        { if (!found && uris != "") emit(uris, suites) }
   ' "${files[@]}" | head -n 1
 }
 
@@ -223,5 +224,6 @@ case "${1:-}" in
   down) need_root; cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  mirror) host_mirror ;;
+  *) echo "usage: $0 up|down|status|env|mirror" >&2; exit 2 ;;
 esac

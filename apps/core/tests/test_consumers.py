@@ -56,7 +56,9 @@ def test_subscribe_receive_event_heartbeat_and_cleanup(member):
             "channel": "metric.retention_rate",
         }
         await realtime_publish_async(
-            client_id=member.client_id, channel="metric.retention_rate", event={"metric": "retention_rate", "value": 0.9}
+            client_id=member.client_id,
+            channel="metric.retention_rate",
+            event={"metric": "retention_rate", "value": 0.9},
         )
         event = await _receive_until(ws, lambda m: "event" in m)
         assert event == {"channel": "metric.retention_rate", "event": {"metric": "retention_rate", "value": 0.9}}

@@ -36,7 +36,8 @@ def test_hypertable_is_created_in_analytics_data_and_is_idempotent():
         )
         assert cursor.fetchall() == [("analytics_data", "readings")]
         cursor.execute(
-            "INSERT INTO analytics_data.readings VALUES ('2026-01-01T00:00Z', 's1', 1.5), ('2026-03-01T00:00Z', 's1', 2)"
+            "INSERT INTO analytics_data.readings"
+            " VALUES ('2026-01-01T00:00Z', 's1', 1.5), ('2026-03-01T00:00Z', 's1', 2)"
         )
     info = hypertable_get(table="readings")
     assert info.time_column == "observed_at"
