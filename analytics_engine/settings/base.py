@@ -84,7 +84,8 @@ TEMPLATES = [
 # --- Databases -------------------------------------------------------------
 # "default" writes; "readonly" is the CQRS read side, a role that may only
 # SELECT (created by the warehouse migration when the credentials differ).
-LOCAL_DATABASE_URL = "postgres://ae:ae@127.0.0.1:54329/analytics_engine"
+# The local services (scripts/services.sh) listen on AE_PG_PORT / AE_REDIS_PORT.
+LOCAL_DATABASE_URL = f"postgres://ae:ae@127.0.0.1:{env.int('AE_PG_PORT', default=54329)}/analytics_engine"
 DATABASE_URL = env("DATABASE_URL", default=LOCAL_DATABASE_URL)
 
 
@@ -109,7 +110,7 @@ DATABASE_ROUTERS = ["apps.warehouse.routers.ReadOnlyRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Channels, Celery -----------------------------------------
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
+REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{env.int('AE_REDIS_PORT', default=63799)}/0")
 
 CACHES = {
     "default": {
