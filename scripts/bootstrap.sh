@@ -45,7 +45,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 log "installing $reqs into $VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1
 "$VENV/bin/python" -m pip install -q -r "$reqs" 2> >(grep -v "is ignored: it is neither" >&2)
 rm -f "$VENV"/.installed-*
 touch "$stamp"

@@ -185,6 +185,10 @@ stop_pid() { # name pidfile
 
 cmd_up() {
   if want_pg || want_redis; then build_rootfs; fi
+  # One starter at a time per stack: a second `up` waits, then finds it running.
+  mkdir -p "$CACHE_DIR"
+  exec 8>"$CACHE_DIR/.up-$PG_PORT-$REDIS_PORT.lock"
+  flock 8
   if want_pg; then pg_start; else log "DATABASE_URL set: using that server"; fi
   if want_redis; then redis_start; else log "REDIS_URL set: using that server"; fi
 }

@@ -165,7 +165,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"user": env("API_RATE_USER", default="600/minute")},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.core.api.throttling.ClientRateThrottle",
+        "apps.core.api.throttling.AnonymousRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "client": env("API_RATE_CLIENT", default="1200/minute"),
+        "anon": env("API_RATE_ANON", default="60/minute"),
+    },
 }
 
 SIMPLE_JWT = {

@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-long-enough-for-hs256-jwt")
 
 from analytics_engine.settings.base import *  # noqa: F403
-from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, env
+from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env
 
 REDIS_URL = env("TEST_REDIS_URL", default=REDIS_URL.rsplit("/", 1)[0] + "/9")
 CACHES = {
@@ -26,3 +26,5 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WS_HEARTBEAT_SECONDS = 0.2
+# Tests share one address; rate limits are exercised by their own test.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "anon": "100000/minute"}

@@ -104,3 +104,30 @@ def test_correlation_id_is_echoed_and_generated(api_client):
     assert given["X-Correlation-ID"] == "req-42"
     generated = api_client.get("/api/v1/me/")
     assert len(generated["X-Correlation-ID"]) == 32
+
+
+def test_rate_limits_per_client_and_per_anonymous_address(settings, api_client):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"client": "3/minute", "anon": "2/minute"},
+    }
+    colleague_a = MembershipFactory(client=ClientFactory(code="busy"), is_default=True).user
+    colleague_b = MembershipFactory(client=ClientFactory(code="busy"), is_default=True).user
+    outsider = MembershipFactory(is_default=True).user
+
+    api_client.force_authenticate(colleague_a)
+    assert [api_client.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
+    api_client.force_authenticate(colleague_b)  # same client: shares the budget
+    throttled = api_client.get("/api/v1/me/")
+    assert throttled.status_code == 429
+    assert throttled.json()["error"]["code"] == "throttled"
+    assert int(throttled["Retry-After"]) > 0
+    api_client.force_authenticate(outsider)  # another client: its own budget
+    assert api_client.get("/api/v1/me/").status_code == 200
+
+    api_client.force_authenticate(None)
+    guesses = [api_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}).status_code for _ in range(3)]
+    assert guesses == [401, 401, 429]
