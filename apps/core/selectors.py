@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from apps.core.errors import AppError, PermissionDenied
-from apps.core.models import Client, Membership
+from apps.core.models import Membership
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,3 @@ def client_resolve(*, user: AbstractBaseUser, code: str | None = None) -> Client
             details={"clients": [c.code for c in clients]},
         )
     return clients[0]
-
-
-def client_get(*, code: str) -> Client | None:
-    return Client.objects.filter(code=code).first()

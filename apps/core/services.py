@@ -9,14 +9,6 @@ from apps.core.models import Client, Membership
 
 
 @transaction.atomic
-def client_create(*, code: str, name: str) -> Client:
-    client = Client(code=code, name=name)
-    client.full_clean()
-    client.save()
-    return client
-
-
-@transaction.atomic
 def membership_grant(
     *, user, client: Client, role: str = Membership.Role.VIEWER, is_default: bool = False
 ) -> Membership:

@@ -44,7 +44,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         message = f"Invalid input: {_first_message(detail)}"
         code = "invalid"
     else:
-        details = detail if isinstance(detail, dict) else {}
+        # The message and code already say what "detail"/"code" would repeat.
+        details = {k: v for k, v in detail.items() if k not in ("detail", "code")} if isinstance(detail, dict) else {}
         message = _first_message(detail.get("detail", detail)) if isinstance(detail, dict) else str(detail)
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         if isinstance(detail, dict) and "code" in detail:
