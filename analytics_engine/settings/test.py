@@ -28,3 +28,9 @@ WHITENOISE_USE_FINDERS = True
 WS_HEARTBEAT_SECONDS = 0.2
 # Tests share one address; rate limits are exercised by their own test.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "anon": "100000/minute"}
+
+# Parallel test sessions on one machine (several checkouts, say) each name
+# their own test database; both aliases must agree for the read-only mirror.
+_test_db = env("AE_TEST_DB_NAME", default="test_analytics_engine")
+for _alias in DATABASES.values():  # noqa: F405
+    _alias["TEST"] = {"NAME": _test_db}
