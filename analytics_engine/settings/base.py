@@ -44,8 +44,10 @@ INSTALLED_APPS = [
     "django_guid",
     "django_celery_beat",
     "channels",
+    "reversion",
     "apps.core",
     "apps.warehouse",
+    "apps.ontology",
     "apps.observability",
     "apps.web",
 ]

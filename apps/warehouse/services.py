@@ -1,9 +1,12 @@
-"""Storage primitives for Zone 2 (`analytics_data`): schemas, hypertables and the
-read-only role. Identifiers are quoted with psycopg.sql, values are bound; the
-warehouse knows tables and columns, not business meaning."""
+"""Storage primitives for Zone 2 (`analytics_data`): schemas, tables and
+hypertables from a column spec, additive column changes, COPY, and the
+read-only role. Identifiers are quoted with psycopg.sql, values are bound or
+rendered as literals by psycopg; the warehouse knows tables and columns, not
+business meaning."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -31,6 +34,19 @@ class ColumnSpec:
     name: str
     data_type: str
     nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table in `schema`; a hypertable partitioned on `time_column` when set."""
+
+    table: str
+    columns: Sequence[ColumnSpec]
+    time_column: str | None = None
+    primary_key: Sequence[str] = ()
+    indexes: Sequence[Sequence[str]] = field(default_factory=tuple)
+    chunk_interval: str = "7 days"
+    schema: str = settings.ANALYTICS_SCHEMA
 
 
 def identifier_validate(name: object, *, what: str) -> str:
@@ -63,10 +79,105 @@ def _columns_validate(columns: Sequence[ColumnSpec]) -> dict[str, ColumnSpec]:
     return by_name
 
 
-def schema_ensure(*, schema: str = settings.ANALYTICS_SCHEMA, using: str = "default") -> None:
-    identifier_validate(schema, what="schema")
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+def _spec_validate(spec: TableSpec) -> None:
+    identifier_validate(spec.schema, what="schema")
+    identifier_validate(spec.table, what="table")
+    by_name = _columns_validate(spec.columns)
+    if spec.time_column is not None:
+        time_spec = by_name.get(spec.time_column)
+        if time_spec is None:
+            raise AppError(
+                f"The time column {spec.time_column!r} is not among the columns.", code="invalid_time_column"
+            )
+        if time_spec.data_type not in TIME_TYPES:
+            raise AppError(
+                f"The time column {spec.time_column!r} must be a date or timestamp, not {time_spec.data_type}.",
+                code="invalid_time_column",
+            )
+    for name in spec.primary_key:
+        if name not in by_name:
+            raise AppError(f"Primary key column {name!r} is not among the columns.", code="invalid_primary_key")
+    if spec.primary_key and spec.time_column and spec.time_column not in spec.primary_key:
+        # TimescaleDB requires every unique index to include the partitioning column.
+        raise AppError(
+            f"The primary key of a hypertable must include its time column {spec.time_column!r}.",
+            code="invalid_primary_key",
+        )
+    for index in spec.indexes:
+        for name in index:
+            if name not in by_name:
+                raise AppError(f"Index column {name!r} is not among the columns.", code="invalid_index")
+
+
+def index_name(table: str, columns: Sequence[str]) -> str:
+    """A deterministic index name within Postgres' 63 bytes."""
+    name = f"ix_{table}_{'_'.join(columns)}"
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:10]
+    return f"ix_{digest}_{name.encode()[: MAX_IDENTIFIER_BYTES - 14].decode(errors='ignore')}"
+
+
+def table_ddl(spec: TableSpec) -> list[sql.Composed]:
+    """The statements that create `spec` (each idempotent), in order."""
+    _spec_validate(spec)
+    not_null = {spec.time_column, *spec.primary_key}
+    column_sql = [
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(c.name),
+            sql.SQL(COLUMN_TYPES[c.data_type]),
+            sql.SQL(" NOT NULL" if (not c.nullable or c.name in not_null) else ""),
+        )
+        for c in spec.columns
+    ]
+    if spec.primary_key:
+        column_sql.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, spec.primary_key))))
+    qualified = sql.Identifier(spec.schema, spec.table)
+    statements = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.schema)),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(qualified, sql.SQL(", ").join(column_sql)),
+    ]
+    if spec.time_column:
+        statements.append(
+            sql.SQL("SELECT create_hypertable({}::regclass, by_range({}, {}::interval), if_not_exists => true)").format(
+                sql.Literal(f"{spec.schema}.{sql_identifier_text(spec.table)}"),
+                sql.Literal(spec.time_column),
+                sql.Literal(spec.chunk_interval),
+            )
+        )
+    for columns in spec.indexes:
+        statements.append(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(index_name(spec.table, columns)),
+                qualified,
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+            )
+        )
+    return statements
+
+
+def sql_identifier_text(name: str) -> str:
+    """`name` as a double-quoted SQL identifier, for places that take a
+    regclass string (create_hypertable)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ddl_render(statements: Iterable[sql.Composable], *, using: str = "default") -> list[str]:
+    connection = connections[using]
+    connection.ensure_connection()
+    return [statement.as_string(connection.connection) for statement in statements]
+
+
+def ddl_execute(statements: Iterable[sql.Composable], *, using: str = "default") -> None:
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def table_create(*, spec: TableSpec, using: str = "default") -> None:
+    """Create the table (and hypertable, and indexes) described by `spec`.
+    Idempotent: what exists is kept."""
+    ddl_execute(table_ddl(spec), using=using)
 
 
 def hypertable_create(
@@ -79,47 +190,45 @@ def hypertable_create(
     schema: str = settings.ANALYTICS_SCHEMA,
     using: str = "default",
 ) -> None:
-    """Create `schema.table` from a column spec and make it a hypertable
-    partitioned on `time_column`. Idempotent: an existing hypertable is kept."""
-    identifier_validate(table, what="table")
-    by_name = _columns_validate(columns)
-    time_spec = by_name.get(time_column)
-    if time_spec is None:
-        raise AppError(f"The time column {time_column!r} is not among the columns.", code="invalid_time_column")
-    if time_spec.data_type not in TIME_TYPES:
-        raise AppError(
-            f"The time column {time_column!r} must be a date or timestamp, not {time_spec.data_type}.",
-            code="invalid_time_column",
-        )
-    for name in primary_key:
-        if name not in by_name:
-            raise AppError(f"Primary key column {name!r} is not among the columns.", code="invalid_primary_key")
-    if primary_key and time_column not in primary_key:
-        # TimescaleDB requires every unique index to include the partitioning column.
-        raise AppError(
-            f"The primary key of a hypertable must include its time column {time_column!r}.",
-            code="invalid_primary_key",
-        )
+    """Create `schema.table` from a column spec as a hypertable partitioned on
+    `time_column`. Idempotent: an existing hypertable is kept."""
+    spec = TableSpec(
+        table=table,
+        columns=columns,
+        time_column=time_column,
+        primary_key=primary_key,
+        chunk_interval=chunk_interval,
+        schema=schema,
+    )
+    table_create(spec=spec, using=using)
 
-    column_sql = [
-        sql.SQL("{} {}{}").format(
-            sql.Identifier(c.name),
-            sql.SQL(COLUMN_TYPES[c.data_type]),
-            sql.SQL("" if c.nullable and c.name != time_column and c.name not in primary_key else " NOT NULL"),
-        )
-        for c in columns
-    ]
-    if primary_key:
-        column_sql.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, primary_key))))
-    qualified = sql.Identifier(schema, table)
 
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        schema_ensure(schema=schema, using=using)
-        cursor.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(qualified, sql.SQL(", ").join(column_sql)))
-        cursor.execute(
-            "SELECT create_hypertable(%s::regclass, by_range(%s, %s::interval), if_not_exists => true)",
-            [qualified.as_string(cursor.connection), time_column, chunk_interval],
-        )
+def column_add_ddl(*, schema: str, table: str, column: ColumnSpec) -> sql.Composed:
+    _columns_validate([column])
+    # New columns start nullable: existing rows have no value for them.
+    return sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+        sql.Identifier(schema, table), sql.Identifier(column.name), sql.SQL(COLUMN_TYPES[column.data_type])
+    )
+
+
+def column_type_ddl(*, schema: str, table: str, column: str, data_type: str) -> sql.Composed:
+    if data_type not in COLUMN_TYPES:
+        raise AppError(f"Unknown type {data_type!r}.", code="invalid_column_type")
+    pg_type = sql.SQL(COLUMN_TYPES[data_type])
+    return sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}::{}").format(
+        sql.Identifier(schema, table), sql.Identifier(column), pg_type, sql.Identifier(column), pg_type
+    )
+
+
+def column_nullable_ddl(*, schema: str, table: str, column: str, nullable: bool) -> sql.Composed:
+    action = "DROP NOT NULL" if nullable else "SET NOT NULL"
+    return sql.SQL("ALTER TABLE {} ALTER COLUMN {} " + action).format(
+        sql.Identifier(schema, table), sql.Identifier(column)
+    )
+
+
+def table_drop_ddl(*, schema: str, table: str) -> sql.Composed:
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, table))
 
 
 def readonly_role_ensure(*, role: str, password: str, using: str = "default") -> None:

@@ -1,0 +1,183 @@
+"""The ontology: what a client's business is made of and how it is measured.
+Every definition belongs to a client and is identified by a `code` unique
+within that client. Every change is versioned with django-reversion (see
+apps/ontology/versioning.py)."""
+
+from django.db import models
+
+from apps.core.models import TenantScopedModel, TimestampedModel
+
+
+class DataType(models.TextChoices):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    JSON = "json"
+
+
+class Definition(TenantScopedModel):
+    code = models.CharField(max_length=63)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+
+    class Meta:
+        abstract = True
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+def _unique_code(model: str) -> list:
+    return [models.UniqueConstraint(fields=["client", "code"], name=f"ontology_{model}_client_code_unique")]
+
+
+class EntityDefinition(Definition):
+    class Kind(models.TextChoices):
+        TIME_SERIES = "time_series", "Time series"
+        REFERENCE = "reference", "Reference"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    time_attribute = models.CharField(max_length=63, blank=True, default="")
+    # Fixed at creation: `c<client id>_<code>` in analytics_data.
+    table_name = models.CharField(max_length=63, editable=False)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("entity")
+        verbose_name = "entity"
+
+
+class AttributeDefinition(TimestampedModel):
+    entity = models.ForeignKey(EntityDefinition, on_delete=models.CASCADE, related_name="attributes")
+    code = models.CharField(max_length=63)
+    name = models.CharField(max_length=200, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    data_type = models.CharField(max_length=20, choices=DataType.choices)
+    nullable = models.BooleanField(default=True)
+    enum_values = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="ontology_attribute_entity_code_unique")]
+        verbose_name = "attribute"
+
+    def __str__(self) -> str:
+        return f"{self.entity.code}.{self.code}"
+
+
+class RelationshipDefinition(Definition):
+    class Kind(models.TextChoices):
+        MANY_TO_ONE = "many_to_one"
+        ONE_TO_MANY = "one_to_many"
+        MANY_TO_MANY = "many_to_many"
+        COMPOSITION = "composition"
+        AGGREGATION = "aggregation"
+
+    source_entity = models.ForeignKey(EntityDefinition, on_delete=models.PROTECT, related_name="outgoing")
+    target_entity = models.ForeignKey(EntityDefinition, on_delete=models.PROTECT, related_name="incoming")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    source_attribute = models.CharField(max_length=63)
+    target_attribute = models.CharField(max_length=63)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("relationship")
+        verbose_name = "relationship"
+
+
+class MetricDefinition(Definition):
+    class Mode(models.TextChoices):
+        EXACT = "exact"
+        APPROXIMATE = "approximate"
+
+    formula = models.TextField()
+    entity = models.ForeignKey(
+        EntityDefinition, on_delete=models.PROTECT, related_name="metrics", null=True, blank=True
+    )
+    unit = models.CharField(max_length=50, blank=True, default="")
+    domain = models.CharField(max_length=50, blank=True, default="")
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.EXACT)
+    # What the formula refers to, kept for integrity checks (which metrics an
+    # attribute or metric change would break).
+    depends_on_metrics = models.ManyToManyField("self", symmetrical=False, related_name="used_by", blank=True)
+    depends_on_attributes = models.JSONField(default=list, blank=True)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("metric")
+        verbose_name = "metric"
+
+
+class ValueChainPatternDefinition(Definition):
+    industry = models.CharField(max_length=100, blank=True, default="")
+    stages = models.JSONField(default=list, blank=True)
+    entities = models.ManyToManyField(EntityDefinition, related_name="value_chains", blank=True)
+    metrics = models.ManyToManyField(MetricDefinition, related_name="value_chains", blank=True)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("value_chain")
+        verbose_name = "value chain pattern"
+
+
+class ActorDefinition(Definition):
+    class Kind(models.TextChoices):
+        PERSON = "person"
+        ROLE = "role"
+        ORGANIZATION = "organization"
+        SYSTEM = "system"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ROLE)
+    value_chain = models.ForeignKey(
+        ValueChainPatternDefinition, on_delete=models.SET_NULL, null=True, blank=True, related_name="actors"
+    )
+    responsibilities = models.JSONField(default=list, blank=True)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("actor")
+        verbose_name = "actor"
+
+
+class AnalyticsStrategyDefinition(Definition):
+    objectives = models.JSONField(default=list, blank=True)
+    value_chain = models.ForeignKey(
+        ValueChainPatternDefinition, on_delete=models.SET_NULL, null=True, blank=True, related_name="strategies"
+    )
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("strategy")
+        verbose_name = "analytics strategy"
+        verbose_name_plural = "analytics strategies"
+
+
+class AnalyticsUseCaseDefinition(Definition):
+    strategy = models.ForeignKey(
+        AnalyticsStrategyDefinition, on_delete=models.SET_NULL, null=True, blank=True, related_name="use_cases"
+    )
+    entities = models.ManyToManyField(EntityDefinition, related_name="use_cases", blank=True)
+    metrics = models.ManyToManyField(MetricDefinition, related_name="use_cases", blank=True)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("use_case")
+        verbose_name = "analytics use case"
+
+
+class DataSourceDefinition(Definition):
+    class Kind(models.TextChoices):
+        SQL = "sql"
+        REST = "rest"
+        GRAPHQL = "graphql"
+        FILE = "file"
+        STREAM = "stream"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Descriptive, non-secret settings (host, path, format). Credentials belong
+    # to connection profiles, encrypted, not here.
+    settings = models.JSONField(default=dict, blank=True)
+    schedule = models.CharField(max_length=100, blank=True, default="", help_text="cron expression, UTC")
+    entities = models.ManyToManyField(EntityDefinition, related_name="data_sources", blank=True)
+
+    class Meta(Definition.Meta):
+        constraints = _unique_code("data_source")
+        verbose_name = "data source"

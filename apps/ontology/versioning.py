@@ -1,0 +1,74 @@
+"""Version history of every ontology definition (django-reversion): who, when,
+what changed; viewable and revertable through the API and the admin."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import reversion
+from django.contrib.contenttypes.models import ContentType
+from reversion.models import Version
+
+from apps.ontology import models as m
+
+reversion.register(m.EntityDefinition, follow=["attributes"])
+reversion.register(m.AttributeDefinition)
+for _model in (
+    m.RelationshipDefinition,
+    m.MetricDefinition,
+    m.ValueChainPatternDefinition,
+    m.ActorDefinition,
+    m.AnalyticsStrategyDefinition,
+    m.AnalyticsUseCaseDefinition,
+    m.DataSourceDefinition,
+):
+    reversion.register(_model)
+
+
+@contextmanager
+def revision(*, user, comment: str) -> Iterator[None]:
+    """Record everything saved inside as one version, signed by `user`."""
+    with reversion.create_revision(atomic=False):
+        if user is not None and getattr(user, "is_authenticated", False):
+            reversion.set_user(user)
+        reversion.set_comment(comment)
+        yield
+
+
+def versions_for(obj) -> list[Version]:
+    return list(Version.objects.get_for_object(obj).select_related("revision", "revision__user"))
+
+
+def _children(version: Version) -> dict[str, dict]:
+    """For an entity version: its attributes as stored in the same revision."""
+    ct = ContentType.objects.get_for_model(m.AttributeDefinition)
+    return {
+        v.field_dict["code"]: {k: v.field_dict[k] for k in ("data_type", "nullable", "enum_values")}
+        for v in version.revision.version_set.filter(content_type=ct)
+    }
+
+
+IGNORED_FIELDS = {"id", "created_at", "updated_at", "client", "table_name"}
+
+
+def version_changes(version: Version, previous: Version | None) -> dict:
+    """What this version changed compared with the one before it."""
+    current = version.field_dict
+    before = previous.field_dict if previous else {}
+    changes = {
+        key: {"from": before.get(key), "to": value}
+        for key, value in current.items()
+        if key not in IGNORED_FIELDS and before.get(key) != value
+    }
+    if version.content_type.model_class() is m.EntityDefinition:
+        now_attrs = _children(version)
+        old_attrs = _children(previous) if previous else {}
+        added = sorted(set(now_attrs) - set(old_attrs))
+        removed = sorted(set(old_attrs) - set(now_attrs))
+        changed = {
+            code: {"from": old_attrs[code], "to": now_attrs[code]}
+            for code in sorted(set(now_attrs) & set(old_attrs))
+            if now_attrs[code] != old_attrs[code]
+        }
+        if added or removed or changed:
+            changes["attributes"] = {"added": added, "removed": removed, "changed": changed}
+    return changes
