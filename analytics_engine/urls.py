@@ -12,5 +12,10 @@ urlpatterns = [
     path_optional_slash("health", health, name="health"),
     path("api/v1/", include("apps.core.api.urls")),
     path("api/v1/", include("apps.observability.api.urls")),
+    path("api/v1/", include("apps.ontology.api.urls")),
+    path("api/v1/", include("apps.ontology.api.data_urls")),
+    path("api/v1/", include("apps.ontology.api.drift_urls")),
+    path("api/v1/", include("apps.ontology.api.artifact_urls")),
+    path("api/v1/", include("apps.warehouse.api.urls")),
     path("", include("apps.web.urls")),
 ]

@@ -181,3 +181,39 @@ class DataSourceDefinition(Definition):
     class Meta(Definition.Meta):
         constraints = _unique_code("data_source")
         verbose_name = "data source"
+
+
+class DataLoad(TenantScopedModel):
+    """One accepted bulk load of an entity's rows: the record behind the
+    `ingestion.completed` event (who, what, how many, which time range)."""
+
+    entity = models.ForeignKey(EntityDefinition, on_delete=models.CASCADE, related_name="loads")
+    inserted = models.PositiveIntegerField()
+    rejected = models.PositiveIntegerField(default=0)
+    time_min = models.DateTimeField(null=True, blank=True)
+    time_max = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=20, default="api")  # api, csv, simulation, ingestion, bench
+    correlation_id = models.CharField(max_length=100, blank=True, default="")
+    created_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class DriftReport(TenantScopedModel):
+    """One run of the consistency checker for a client: what differed between
+    the ontology and `analytics_data`, what was repaired, what was refused."""
+
+    class Status(models.TextChoices):
+        CONSISTENT = "consistent"
+        REPAIRED = "repaired"
+        NEEDS_ATTENTION = "needs_attention"
+
+    status = models.CharField(max_length=20, choices=Status.choices)
+    findings = models.JSONField(
+        default=list
+    )  # [{"entity", "kind", "detail", "action": "repaired"|"refused"|"reported", "sql"}]
+    triggered_by = models.CharField(max_length=20, default="schedule")  # schedule, api, admin
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,39 @@
+"""Reads of the ontology, always within one client."""
+
+from django.db.models import Model, QuerySet
+
+from apps.core.errors import NotFound
+from apps.ontology import models as m
+
+
+def definition_get(model: type[Model], *, client_id: int, code: str) -> Model:
+    """A client's definition by code; another client's answers 404 like a missing one."""
+    obj = model.objects.filter(client_id=client_id, code=code).first()
+    if obj is None:
+        raise NotFound(f"No {model._meta.verbose_name} with code {code!r}.", details={"code": code})
+    return obj
+
+
+def entity_get(*, client_id: int, code: str) -> m.EntityDefinition:
+    return definition_get(m.EntityDefinition, client_id=client_id, code=code)
+
+
+def entity_list(*, client_id: int) -> QuerySet[m.EntityDefinition]:
+    return m.EntityDefinition.objects.filter(client_id=client_id).prefetch_related("attributes").order_by("code")
+
+
+def relationship_list(*, client_id: int) -> QuerySet[m.RelationshipDefinition]:
+    return (
+        m.RelationshipDefinition.objects.filter(client_id=client_id)
+        .select_related("source_entity", "target_entity")
+        .order_by("code")
+    )
+
+
+def metric_list(*, client_id: int) -> QuerySet[m.MetricDefinition]:
+    return (
+        m.MetricDefinition.objects.filter(client_id=client_id)
+        .select_related("entity")
+        .prefetch_related("depends_on_metrics")
+        .order_by("code")
+    )
