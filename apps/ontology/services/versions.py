@@ -1,0 +1,102 @@
+"""Reverting a definition to an earlier version. A revert is an ordinary
+update to the old state, through the same service and checks: an entity's
+table is altered the same way (and refused the same way when unsafe), and the
+revert is itself recorded as a new version."""
+
+from django.contrib.contenttypes.models import ContentType
+from reversion.models import Version
+
+from apps.core.errors import AppError, NotFound
+from apps.ontology import models as m
+from apps.ontology.services.definitions import LINKS, DefinitionInput, definition_update
+from apps.ontology.services.entities import AttributeInput, EntityInput, entity_update
+from apps.ontology.services.metrics import MetricInput, metric_update
+from apps.ontology.services.relationships import RelationshipInput, relationship_update
+
+
+def _version(obj, version_id: int) -> Version:
+    version = Version.objects.get_for_object(obj).filter(pk=version_id).select_related("revision").first()
+    if version is None:
+        raise NotFound(f"{obj.code} has no version {version_id}.", details={"version": version_id})
+    return version
+
+
+def _codes(model, ids) -> list[str]:
+    found = dict(model.objects.filter(pk__in=ids or []).values_list("pk", "code"))
+    missing = [i for i in ids or [] if i not in found]
+    if missing:
+        raise AppError(
+            f"That version links to {model._meta.verbose_name_plural} that no longer exist; it cannot be restored.",
+            code="revert_impossible",
+        )
+    return [found[i] for i in ids or []]
+
+
+def _entity_input(version: Version) -> EntityInput:
+    fields = version.field_dict
+    ct = ContentType.objects.get_for_model(m.AttributeDefinition)
+    attributes = sorted(
+        (v.field_dict for v in version.revision.version_set.filter(content_type=ct)),
+        key=lambda a: (a["position"], a["id"]),
+    )
+    return EntityInput(
+        code=fields["code"],
+        name=fields["name"],
+        description=fields["description"],
+        kind=fields["kind"],
+        time_attribute=fields["time_attribute"],
+        attributes=[
+            AttributeInput(
+                code=a["code"],
+                data_type=a["data_type"],
+                nullable=a["nullable"],
+                enum_values=tuple(a["enum_values"] or ()),
+                name=a["name"],
+                description=a["description"],
+            )
+            for a in attributes
+        ],
+    )
+
+
+def definition_revert(*, obj, version_id: int, user=None):
+    version = _version(obj, version_id)
+    fields = version.field_dict
+    if isinstance(obj, m.EntityDefinition):
+        return entity_update(entity=obj, data=_entity_input(version), user=user)
+    if isinstance(obj, m.MetricDefinition):
+        entity = _codes(m.EntityDefinition, [fields["entity"]])[0] if fields.get("entity") else None
+        data = MetricInput(
+            code=fields["code"],
+            name=fields["name"],
+            formula=fields["formula"],
+            entity=entity,
+            unit=fields["unit"],
+            domain=fields["domain"],
+            mode=fields["mode"],
+            description=fields["description"],
+        )
+        return metric_update(metric=obj, data=data, user=user)
+    if isinstance(obj, m.RelationshipDefinition):
+        data = RelationshipInput(
+            code=fields["code"],
+            name=fields["name"],
+            description=fields["description"],
+            kind=fields["kind"],
+            source_entity=_codes(m.EntityDefinition, [fields["source_entity"]])[0],
+            target_entity=_codes(m.EntityDefinition, [fields["target_entity"]])[0],
+            source_attribute=fields["source_attribute"],
+            target_attribute=fields["target_attribute"],
+        )
+        return relationship_update(rel=obj, data=data, user=user)
+    plain, links = {}, {}
+    for name, value in fields.items():
+        if name in LINKS:
+            target, many = LINKS[name]
+            links[name] = _codes(target, value) if many else (_codes(target, [value])[0] if value else None)
+        elif name not in ("id", "client", "code", "name", "description", "created_at", "updated_at"):
+            plain[name] = value
+    data = DefinitionInput(
+        code=fields["code"], name=fields["name"], description=fields["description"], fields=plain, links=links
+    )
+    return definition_update(obj=obj, data=data, user=user)
