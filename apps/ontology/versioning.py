@@ -47,7 +47,7 @@ def _children(version: Version) -> dict[str, dict]:
     }
 
 
-IGNORED_FIELDS = {"id", "created_at", "updated_at", "client", "table_name"}
+IGNORED_FIELDS = {"id", "created_at", "updated_at", "client_id", "table_name", "depends_on_attributes"}
 
 
 def version_changes(version: Version, previous: Version | None) -> dict:

@@ -88,7 +88,12 @@ class MetricOutputSerializer(serializers.Serializer):
 
 
 def _codes_field():
-    return serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    # Written as codes; read back by DefinitionSerializer.to_representation.
+    return serializers.ListField(child=serializers.CharField(), required=False, default=list, write_only=True)
+
+
+def _code_field():
+    return serializers.CharField(required=False, allow_null=True, default=None, write_only=True)
 
 
 class DefinitionSerializer(serializers.Serializer):
@@ -124,18 +129,18 @@ class ValueChainSerializer(DefinitionSerializer):
 class ActorSerializer(DefinitionSerializer):
     kind = serializers.CharField(required=False, default="role")
     responsibilities = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    value_chain = serializers.CharField(required=False, allow_null=True, default=None)
+    value_chain = _code_field()
     links = {"value_chain": "code"}
 
 
 class StrategySerializer(DefinitionSerializer):
     objectives = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    value_chain = serializers.CharField(required=False, allow_null=True, default=None)
+    value_chain = _code_field()
     links = {"value_chain": "code"}
 
 
 class UseCaseSerializer(DefinitionSerializer):
-    strategy = serializers.CharField(required=False, allow_null=True, default=None)
+    strategy = _code_field()
     entities = _codes_field()
     metrics = _codes_field()
     links = {"strategy": "code", "entities": "codes", "metrics": "codes"}

@@ -73,13 +73,13 @@ def _resolve(client_id: int, data: MetricInput) -> ResolvedMetric:
     metrics: list[MetricDefinition] = []
     attributes: list[str] = []
     for name in sorted(references.identifiers):
+        if data.code in (name, snake_case(name)) and name not in attribute_codes:
+            raise AppError(f"Metric {data.code!r} refers to itself.", code="circular_reference")
         if name in attribute_codes:
             attributes.append(f"{entity.code}.{name}")
             continue
         metric = _metric_by_reference(client_id, name)
         if metric is not None:
-            if metric.code == data.code:
-                raise AppError(f"Metric {data.code!r} refers to itself.", code="circular_reference")
             cycle = _cycle_path(metric, data.code)
             if cycle:
                 raise AppError(

@@ -65,7 +65,8 @@ def definition_revert(*, obj, version_id: int, user=None):
     if isinstance(obj, m.EntityDefinition):
         return entity_update(entity=obj, data=_entity_input(version), user=user)
     if isinstance(obj, m.MetricDefinition):
-        entity = _codes(m.EntityDefinition, [fields["entity"]])[0] if fields.get("entity") else None
+        # reversion stores foreign keys under their attname (`entity_id`).
+        entity = _codes(m.EntityDefinition, [fields["entity_id"]])[0] if fields.get("entity_id") else None
         data = MetricInput(
             code=fields["code"],
             name=fields["name"],
@@ -83,18 +84,19 @@ def definition_revert(*, obj, version_id: int, user=None):
             name=fields["name"],
             description=fields["description"],
             kind=fields["kind"],
-            source_entity=_codes(m.EntityDefinition, [fields["source_entity"]])[0],
-            target_entity=_codes(m.EntityDefinition, [fields["target_entity"]])[0],
+            source_entity=_codes(m.EntityDefinition, [fields["source_entity_id"]])[0],
+            target_entity=_codes(m.EntityDefinition, [fields["target_entity_id"]])[0],
             source_attribute=fields["source_attribute"],
             target_attribute=fields["target_attribute"],
         )
         return relationship_update(rel=obj, data=data, user=user)
     plain, links = {}, {}
-    for name, value in fields.items():
+    for key, value in fields.items():
+        name = key.removesuffix("_id") if key.removesuffix("_id") in LINKS else key
         if name in LINKS:
             target, many = LINKS[name]
             links[name] = _codes(target, value) if many else (_codes(target, [value])[0] if value else None)
-        elif name not in ("id", "client", "code", "name", "description", "created_at", "updated_at"):
+        elif name not in ("id", "client_id", "code", "name", "description", "created_at", "updated_at"):
             plain[name] = value
     data = DefinitionInput(
         code=fields["code"], name=fields["name"], description=fields["description"], fields=plain, links=links
