@@ -6,4 +6,15 @@ piles up. django-celery-beat's DatabaseScheduler syncs these entries into its
 tables, where the admin can see, pause and add schedules at run time.
 """
 
-BEAT_SCHEDULE: dict[str, dict] = {}
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    # Reconcile every client's analytics_data tables with the ontology (safe
+    # repairs only). Off the hour, away from the top-of-hour rush; a run not
+    # started within 50 minutes is dropped, the next one is due anyway.
+    "ontology-drift-check-all": {
+        "task": "ontology.drift_check_all",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 50 * 60},
+    },
+}

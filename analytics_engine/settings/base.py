@@ -12,6 +12,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
+from apps.warehouse.database_url import database_url_normalise
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -89,7 +91,7 @@ TEMPLATES = [
 # SELECT (created by the warehouse migration when the credentials differ).
 # The local services (scripts/services.sh) listen on AE_PG_PORT / AE_REDIS_PORT.
 LOCAL_DATABASE_URL = f"postgres://ae:ae@127.0.0.1:{env.int('AE_PG_PORT', default=54329)}/analytics_engine"
-DATABASE_URL = env("DATABASE_URL", default=LOCAL_DATABASE_URL)
+DATABASE_URL = database_url_normalise(env("DATABASE_URL", default=LOCAL_DATABASE_URL))
 
 
 def _readonly_url(url: str) -> str:
@@ -103,7 +105,11 @@ def _readonly_url(url: str) -> str:
 
 DATABASES = {
     "default": env.db_url_config(DATABASE_URL),
-    "readonly": env.db_url_config(env("DATABASE_READONLY_URL", default=_readonly_url(DATABASE_URL))),
+    "readonly": env.db_url_config(
+        database_url_normalise(
+            env("DATABASE_READONLY_URL", default=_readonly_url(DATABASE_URL)), setting="DATABASE_READONLY_URL"
+        )
+    ),
 }
 for _alias in DATABASES.values():
     _alias["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from apps.core.errors import AppError, PermissionDenied
-from apps.core.models import Membership
+from apps.core.models import Client, Membership
 
 
 @dataclass(frozen=True)
@@ -46,3 +46,8 @@ def client_resolve(*, user: AbstractBaseUser, code: str | None = None) -> Client
             details={"clients": [c.code for c in clients]},
         )
     return clients[0]
+
+
+def active_client_ids() -> list[int]:
+    """Every active client, for sweeps that run per tenant."""
+    return list(Client.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))

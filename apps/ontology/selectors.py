@@ -37,3 +37,15 @@ def metric_list(*, client_id: int) -> QuerySet[m.MetricDefinition]:
         .prefetch_related("depends_on_metrics")
         .order_by("code")
     )
+
+
+def drift_report_list(*, client_id: int) -> QuerySet[m.DriftReport]:
+    """A client's consistency reports, newest first."""
+    return m.DriftReport.objects.filter(client_id=client_id).order_by("-created_at", "-id")
+
+
+def drift_report_get(*, client_id: int, report_id: int) -> m.DriftReport:
+    report = m.DriftReport.objects.filter(client_id=client_id, pk=report_id).first()
+    if report is None:
+        raise NotFound(f"No drift report {report_id}.", details={"id": report_id})
+    return report
