@@ -265,3 +265,4 @@ if env.bool("SECURE_HTTPS", default=False):
 ANALYTICS_SCHEMA = "analytics_data"
 AE_ADMIN_PASSWORD = env("AE_ADMIN_PASSWORD", default="admin")
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+AE_DRIFT_REPORT_DAYS = env.int("AE_DRIFT_REPORT_DAYS", default=30)

@@ -39,5 +39,5 @@ def drift_check_all() -> dict:
             failed.append(client_id)
         else:
             statuses[str(client_id)] = report.status
-    pruned = drift_reports_prune(older_than_days=getattr(settings, "AE_DRIFT_REPORT_DAYS", 30))
+    pruned = drift_reports_prune(older_than_days=settings.AE_DRIFT_REPORT_DAYS)
     return {"checked": len(statuses), "statuses": statuses, "failed": failed, "pruned": pruned}
