@@ -1,0 +1,136 @@
+"""Loading an entity's rows over the API (docs/loading-data.md)."""
+
+import codecs
+import io
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.permissions import IsClientMember
+from apps.core.api.tenancy import request_client
+from apps.core.errors import AppError
+from apps.ontology.api.data_serializers import LoadResultSerializer
+from apps.ontology.selectors import entity_get
+from apps.ontology.services.data_load import entity_csv_load, entity_rows_load, json_rows_parse
+
+DEFAULT_MAX_LOAD_BYTES = 50 * 1024 * 1024
+JSON_TYPES = {"application/json"}
+CSV_TYPES = {"text/csv", "application/csv"}
+
+
+class CanLoadData(IsClientMember):
+    message = "Your role in this client may read data but not load it; ask for the analyst role."
+
+
+def _max_bytes() -> int:
+    return getattr(settings, "AE_MAX_LOAD_BYTES", DEFAULT_MAX_LOAD_BYTES)
+
+
+def _too_large(limit: int, size: int | None = None) -> AppError:
+    sent = f" ({size} bytes)" if size is not None else ""
+    return AppError(
+        f"The body is too large{sent}: at most {limit} bytes per request; split the load.",
+        code="payload_too_large",
+        details={"max_bytes": limit},
+        status_code=413,
+    )
+
+
+def _body_read(request: Request) -> bytes:
+    """The raw body, refused (413) from Content-Length before reading when it
+    is over the limit, and never read past the limit whatever the header says.
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not apply: it guards form
+    parsing, which this view never does."""
+    limit = _max_bytes()
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise AppError("The Content-Length header is not a number.", code="invalid_content_length") from None
+    if declared > limit:
+        raise _too_large(limit, declared)
+    stream = request.stream
+    body = stream.read(limit + 1) if stream is not None else b""
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
+def _csv_text(body: bytes, charset: str) -> str:
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        raise AppError(
+            f"Unknown charset {charset!r}; send UTF-8.",
+            code="unsupported_charset",
+            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        ) from None
+    try:
+        return body.decode("utf-8-sig" if codec == "utf-8" else codec)  # Excel starts UTF-8 with a BOM
+    except UnicodeDecodeError as exc:
+        raise AppError(
+            f"The CSV is not valid {charset} text at byte {exc.start}: {exc.reason}.",
+            code="invalid_encoding",
+            details={"byte": exc.start},
+        ) from None
+
+
+class EntityRowsView(APIView):
+    """Load rows into an entity: a JSON array of objects, or CSV with a header
+    row. Valid rows are stored in one transaction, invalid ones reported."""
+
+    permission_classes = [IsAuthenticated, CanLoadData]
+    parser_classes: list = []  # the body is read and parsed here, with the load's own limits
+
+    @extend_schema(
+        operation_id="data_rows_load",
+        request={
+            "application/json": {"type": "array", "items": {"type": "object"}},
+            "text/csv": OpenApiTypes.STR,
+        },
+        responses={
+            201: OpenApiResponse(LoadResultSerializer, description="Some rows were stored."),
+            200: OpenApiResponse(LoadResultSerializer, description="No row was stored: all were rejected"),
+            400: OpenApiResponse(description="Malformed body, wrong CSV header."),
+            403: OpenApiResponse(description="Your role may not load data."),
+            404: OpenApiResponse(description="No such entity in this client."),
+            413: OpenApiResponse(description="Over AE_MAX_LOAD_BYTES or AE_MAX_LOAD_ROWS."),
+            415: OpenApiResponse(description="Neither application/json nor text/csv."),
+        },
+        examples=[
+            OpenApiExample(
+                "JSON rows",
+                value=[{"observed_at": "2026-01-31T09:30:00Z", "series": "pump-7", "value": 12.5}],
+                request_only=True,
+                media_type="application/json",
+            )
+        ],
+    )
+    def post(self, request: Request, entity_code: str) -> Response:
+        entity = entity_get(client_id=request_client(request).client_id, code=entity_code)
+        content_type = request.content_type.split(";")[0].strip().lower()
+        if content_type in JSON_TYPES:
+            rows = json_rows_parse(_body_read(request))
+            result = entity_rows_load(entity=entity, rows=rows, source="api", user=request.user)
+        elif content_type in CSV_TYPES:
+            body = _body_read(request)
+            if not body.strip():
+                raise AppError("The body is empty: send CSV with a header row.", code="empty_body")
+            charset = request.content_params.get("charset", "utf-8")  # Django parses the header; DRF passes it on
+            stream = io.StringIO(_csv_text(body, charset), newline="")
+            result = entity_csv_load(entity=entity, stream=stream, source="csv", user=request.user)
+        else:
+            raise AppError(
+                f"Unsupported Content-Type {content_type or '(none)'!r}: send application/json "
+                "(an array of objects) or text/csv (a header row, then rows).",
+                code="unsupported_media_type",
+                details={"supported": sorted(JSON_TYPES | CSV_TYPES)},
+                status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            )
+        code = status.HTTP_201_CREATED if result.inserted else status.HTTP_200_OK
+        return Response(LoadResultSerializer(result).data, status=code)
