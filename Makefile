@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test setup setup-dev services-up services-down services-status migrate demo lint format test-only
+.PHONY: run test setup setup-dev services-up services-down services-status migrate demo lint format bench
 
 setup:
 	@scripts/bootstrap.sh
@@ -53,3 +53,8 @@ format: setup-dev
 
 test: setup-dev services-up lint
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Benchmarks print ratios against a baseline measured in the same run; they
+# are not tests. ROWS=... sets the size (default 1,000,000).
+bench: migrate
+	@$(PY) bench/ingest.py --rows $${ROWS:-1000000}

@@ -28,7 +28,7 @@ METRIC_USES = "uses"
 
 # Characters that PlantUML's preprocessor ($variables, %functions, !directives),
 # its parser (quotes, braces, comments) or Creole/HTML markup would interpret.
-# They are written as <U+XXXX> code points, which PlantUML renders literally.
+# They are written as <U+hex> code points, which PlantUML renders literally.
 _SPECIAL = set("\"\\'<>{}[]|~#%$!@`^&")
 _CREOLE_PAIRS = re.compile(r"([*/_=\-.])(?=\1)")
 
