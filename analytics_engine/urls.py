@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/v1/", include("apps.ontology.api.drift_urls")),
     path("api/v1/", include("apps.ontology.api.artifact_urls")),
     path("api/v1/", include("apps.warehouse.api.urls")),
+    path("api/v1/", include("apps.messaging.api.urls")),
     path("", include("apps.web.urls")),
 ]

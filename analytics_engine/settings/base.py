@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "channels",
     "reversion",
     "apps.core",
+    "apps.messaging",
     "apps.warehouse",
     "apps.ontology",
     "apps.observability",

@@ -1,0 +1,105 @@
+"""Durable state of the event bus. The events themselves live in Redis
+Streams; the database keeps what must survive Redis and be queryable:
+which events each consumer group applied (idempotency), parked messages
+(the dead-letter store), webhook subscriptions and their deliveries."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import Client, TimestampedModel
+
+
+class ProcessedEvent(models.Model):
+    """An event a consumer group has applied; written in the handler's
+    transaction, so an event is applied at most once per group."""
+
+    event_id = models.UUIDField()
+    group = models.CharField(max_length=100)
+    topic = models.CharField(max_length=200)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "group"], name="messaging_processed_event_group_unique")
+        ]
+        indexes = [models.Index(fields=["processed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} by {self.group}"
+
+
+class DeadLetter(TimestampedModel):
+    """A message parked after its retry budget: a handler that kept failing,
+    or a webhook that kept refusing. An admin inspects and replays it."""
+
+    class Kind(models.TextChoices):
+        HANDLER = "handler"
+        WEBHOOK = "webhook"
+
+    class Status(models.TextChoices):
+        PARKED = "parked"
+        REPLAYED = "replayed"
+        DISCARDED = "discarded"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PARKED)
+    topic = models.CharField(max_length=200)
+    group = models.CharField(max_length=100, blank=True, default="")  # consumer group (handler kind)
+    subscription = models.ForeignKey(
+        "Subscription", on_delete=models.CASCADE, null=True, blank=True, related_name="dead_letters"
+    )
+    event_id = models.UUIDField()
+    envelope = models.JSONField()  # the whole event as published (decompressed)
+    error = models.TextField()
+    attempts = models.PositiveIntegerField()
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replay_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "kind"])]
+
+
+class Subscription(TimestampedModel):
+    """A client's webhook: events whose topic matches `topic_pattern`
+    (fnmatch style, e.g. `metric.*`) and whose tenant is the client are
+    POSTed to `webhook_url`, signed with the (encrypted at rest) secret."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    topic_pattern = models.CharField(max_length=200)
+    webhook_url = models.URLField(max_length=1000)
+    secret_encrypted = models.TextField()
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class WebhookDelivery(TimestampedModel):
+    """One event to one subscription: attempts, outcome, last error."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"  # parked in the dead-letter store
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField()
+    topic = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["subscription", "event_id"], name="messaging_delivery_unique")]
