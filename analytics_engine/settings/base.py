@@ -267,3 +267,7 @@ ANALYTICS_SCHEMA = "analytics_data"
 AE_ADMIN_PASSWORD = env("AE_ADMIN_PASSWORD", default="admin")
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 AE_DRIFT_REPORT_DAYS = env.int("AE_DRIFT_REPORT_DAYS", default=30)
+# Bulk loads (POST /api/v1/data/<entity>/rows/): per-request limits.
+AE_MAX_LOAD_BYTES = env.int("AE_MAX_LOAD_BYTES", default=50 * 1024 * 1024)
+AE_MAX_LOAD_ROWS = env.int("AE_MAX_LOAD_ROWS", default=1_000_000)
+AE_MAX_REPORTED_REJECTIONS = env.int("AE_MAX_REPORTED_REJECTIONS", default=1000)
