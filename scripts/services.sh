@@ -68,7 +68,7 @@ build_rootfs() {
   mkdir -p "$CACHE_DIR"
   exec 9>"$CACHE_DIR/.build.lock"
   log "waiting for the build lock"
-  flock 9
+  flock -w 900 9 || die "another build of the root filesystem has held the lock for 15 minutes"
   if [ -f "$marker" ] && [ "$(cat "$marker")" = "$PACKAGES" ]; then flock -u 9; return; fi
   ensure_host_tools
   local mirror
@@ -134,7 +134,9 @@ pg_start() {
   mkdir -p "$STATE/run" "$STATE/log"
   in_root chown postgres:postgres "$STATE_IN/run" "$STATE_IN/log"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_postgres "$PG_BIN/pg_ctl" -D "$STATE_IN/pg" -l "$STATE_IN/log/postgresql.log" -w -t 60 start >/dev/null \
+  # The servers must not inherit the lock descriptors (8, 9): a daemon holding
+  # them would make every later `up` wait forever.
+  as_postgres "$PG_BIN/pg_ctl" -D "$STATE_IN/pg" -l "$STATE_IN/log/postgresql.log" -w -t 60 start >/dev/null 8>&- 9>&- \
     || die "PostgreSQL did not start, see $STATE/log/postgresql.log"
   # The application's role and database; created once, kept across restarts.
   if [ "$(psql_local -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != "1" ]; then
@@ -160,7 +162,7 @@ appendfsync everysec
 EOF
   in_root chown -R redis:redis "$STATE_IN/redis"
   log "starting Redis on 127.0.0.1:$REDIS_PORT"
-  chroot --userspec=redis:redis "$ROOTFS" redis-server "$STATE_IN/redis/redis.conf"
+  chroot --userspec=redis:redis "$ROOTFS" redis-server "$STATE_IN/redis/redis.conf" 8>&- 9>&-
   local i
   for i in $(seq 1 100); do
     if in_root redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then return; fi
@@ -188,7 +190,7 @@ cmd_up() {
   # One starter at a time per stack: a second `up` waits, then finds it running.
   mkdir -p "$CACHE_DIR"
   exec 8>"$CACHE_DIR/.up-$PG_PORT-$REDIS_PORT.lock"
-  flock 8
+  flock -w 300 8 || die "another 'services.sh up' has held the lock for 5 minutes; is it stuck?"
   if want_pg; then pg_start; else log "DATABASE_URL set: using that server"; fi
   if want_redis; then redis_start; else log "REDIS_URL set: using that server"; fi
 }
