@@ -55,6 +55,7 @@ test: setup-dev services-up lint
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Benchmarks print ratios against a baseline measured in the same run; they
-# are not tests. ROWS=... sets the size (default 1,000,000).
+# are not tests. ROWS=... sets the ingest size (default 1,000,000).
 bench: migrate
 	@$(PY) bench/ingest.py --rows $${ROWS:-1000000}
+	@$(PY) bench/events.py

@@ -271,3 +271,52 @@ AE_DRIFT_REPORT_DAYS = env.int("AE_DRIFT_REPORT_DAYS", default=30)
 AE_MAX_LOAD_BYTES = env.int("AE_MAX_LOAD_BYTES", default=50 * 1024 * 1024)
 AE_MAX_LOAD_ROWS = env.int("AE_MAX_LOAD_ROWS", default=1_000_000)
 AE_MAX_REPORTED_REJECTIONS = env.int("AE_MAX_REPORTED_REJECTIONS", default=1000)
+
+# --- Secrets ---------------------------------------------------------------------
+# Fernet keys (comma-separated, newest first: the first encrypts, all decrypt)
+# for secrets stored in the database (apps.core.crypto). Empty: one key derived
+# from SECRET_KEY, fine for development only (see README).
+AE_ENCRYPTION_KEYS = env.list("AE_ENCRYPTION_KEYS", default=[])
+
+# --- Webhooks --------------------------------------------------------------------
+# Outgoing webhook deliveries (docs/webhooks.md).
+MESSAGING_WEBHOOK_ALLOW_PRIVATE = env.bool("MESSAGING_WEBHOOK_ALLOW_PRIVATE", default=False)
+MESSAGING_WEBHOOK_TIMEOUT_SECONDS = env.float("MESSAGING_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+MESSAGING_WEBHOOK_MAX_ATTEMPTS = env.int("MESSAGING_WEBHOOK_MAX_ATTEMPTS", default=12)
+MESSAGING_WEBHOOK_BACKOFF_BASE_SECONDS = env.float("MESSAGING_WEBHOOK_BACKOFF_BASE_SECONDS", default=10.0)
+MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS", default=3600.0)
+MESSAGING_WEBHOOK_BREAKER_FAIL_MAX = env.int("MESSAGING_WEBHOOK_BREAKER_FAIL_MAX", default=5)
+MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS = env.int("MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS", default=60)
+MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS = env.int("MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS", default=24 * 3600)
+
+# --- Messaging (event bus on Redis Streams; docs/events.md) ----------------------
+# Empty MESSAGING_REDIS_URL means REDIS_URL, read when the bus connects (so
+# settings that move REDIS_URL, like the test settings, move the bus too).
+MESSAGING_REDIS_URL = env("MESSAGING_REDIS_URL", default="")
+MESSAGING_KEY_PREFIX = env("MESSAGING_KEY_PREFIX", default="ae:")
+MESSAGING_POOL_MAX_CONNECTIONS = env.int("MESSAGING_POOL_MAX_CONNECTIONS", default=50)
+MESSAGING_POOL_TIMEOUT_SECONDS = env.float("MESSAGING_POOL_TIMEOUT_SECONDS", default=5.0)
+MESSAGING_SOCKET_TIMEOUT_SECONDS = env.float("MESSAGING_SOCKET_TIMEOUT_SECONDS", default=5.0)
+MESSAGING_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("MESSAGING_SOCKET_CONNECT_TIMEOUT_SECONDS", default=2.0)
+# A publish retries (exponential backoff) while Redis is unreachable, for this long.
+MESSAGING_PUBLISH_RETRY_SECONDS = env.float("MESSAGING_PUBLISH_RETRY_SECONDS", default=10.0)
+MESSAGING_STREAM_MAXLEN = env.int("MESSAGING_STREAM_MAXLEN", default=1_000_000)  # approximate; 0 keeps all
+MESSAGING_COMPRESS_THRESHOLD_BYTES = env.int("MESSAGING_COMPRESS_THRESHOLD_BYTES", default=1024)
+MESSAGING_MAX_PAYLOAD_BYTES = env.int("MESSAGING_MAX_PAYLOAD_BYTES", default=1024 * 1024)
+# Topics the publish API refuses: the platform alone publishes there.
+MESSAGING_RESERVED_TOPIC_PREFIXES = env.list(
+    "MESSAGING_RESERVED_TOPIC_PREFIXES", default=["archival", "commands", "system"]
+)
+# The consumer runner (manage.py run_consumers).
+MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
+MESSAGING_RETRY_BACKOFF_SECONDS = env.float("MESSAGING_RETRY_BACKOFF_SECONDS", default=0.2)
+MESSAGING_RETRY_BACKOFF_MAX_SECONDS = env.float("MESSAGING_RETRY_BACKOFF_MAX_SECONDS", default=5.0)
+MESSAGING_BLOCK_MS = env.int("MESSAGING_BLOCK_MS", default=2000)
+MESSAGING_BATCH_SIZE = env.int("MESSAGING_BATCH_SIZE", default=100)
+MESSAGING_CLAIM_MIN_IDLE_MS = env.int("MESSAGING_CLAIM_MIN_IDLE_MS", default=60_000)
+MESSAGING_CLAIM_INTERVAL_SECONDS = env.float("MESSAGING_CLAIM_INTERVAL_SECONDS", default=15.0)
+MESSAGING_TOPIC_REFRESH_SECONDS = env.float("MESSAGING_TOPIC_REFRESH_SECONDS", default=5.0)
+MESSAGING_RECONNECT_MAX_SECONDS = env.float("MESSAGING_RECONNECT_MAX_SECONDS", default=30.0)
+MESSAGING_CONSUMER_EXPIRY_SECONDS = env.int("MESSAGING_CONSUMER_EXPIRY_SECONDS", default=24 * 3600)
+# Handler modules imported besides each app's events.py / consumers.py.
+MESSAGING_EXTRA_HANDLER_MODULES = env.list("MESSAGING_EXTRA_HANDLER_MODULES", default=[])

@@ -94,6 +94,9 @@ class WebhookDelivery(TimestampedModel):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
     event_id = models.UUIDField()
     topic = models.CharField(max_length=200)
+    # The event as POSTed: kept with the delivery so retries, the worker that
+    # picks them up and a replay after Redis trimmed the stream all send it.
+    envelope = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)

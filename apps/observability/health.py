@@ -12,6 +12,7 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from apps.messaging.bus import bus_check
 from apps.warehouse.selectors import timescaledb_info
 
 Check = Callable[[], dict]
@@ -65,6 +66,7 @@ CHECKS: dict[str, Check] = {
     "timescaledb": check_timescaledb,
     "redis": check_redis,
     "worker": check_worker,
+    "messaging": bus_check,
 }
 # timescaledb is read through the database; when the database is down, say so once.
 DEPENDS_ON = {"timescaledb": "database"}

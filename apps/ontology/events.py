@@ -1,16 +1,35 @@
-"""Events the ontology publishes. For now each is one function that records
-what happened and calls the hooks higher layers registered (hooks.py); the
-event bus (messaging) will carry them later without changing the callers."""
+"""Events the ontology publishes: each is one function that records what
+happened, calls the in-process hooks higher layers registered (hooks.py) and
+publishes the durable event on the bus (messaging), all after commit."""
 
-import uuid
 from datetime import datetime
 from functools import partial
 
 from django.db import transaction
 from django_guid import get_guid
+from pydantic import BaseModel
 
+from apps.messaging.bus import publish_on_commit
+from apps.messaging.schemas import register_schema
 from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
 from apps.ontology.models import DataLoad, EntityDefinition
+
+INGESTION_COMPLETED = "ingestion.completed"
+
+
+class IngestionCompletedV1(BaseModel):
+    """Payload of `ingestion.completed` (version 1)."""
+
+    entity: str
+    load_id: int
+    inserted: int
+    rejected: int
+    time_min: datetime | None
+    time_max: datetime | None
+    source: str
+
+
+register_schema(INGESTION_COMPLETED, 1, IngestionCompletedV1)
 
 
 def ingestion_completed_publish(
@@ -24,9 +43,10 @@ def ingestion_completed_publish(
     user=None,
 ) -> DataLoad:
     """`ingestion.completed`: record the load (`DataLoad`) in the caller's
-    transaction and, once it commits, tell every rows-loaded listener. A
-    rolled-back load records nothing and tells no one; a failing listener is
-    logged and does not stop the others (robust on_commit)."""
+    transaction and, once it commits, publish the event on the bus and tell
+    every in-process rows-loaded listener (same event_id). A rolled-back load
+    records, publishes and tells nothing; a failing listener is logged and
+    does not stop the others (robust on_commit)."""
     correlation_id = get_guid() or ""
     load = DataLoad.objects.create(
         client_id=entity.client_id,
@@ -39,8 +59,24 @@ def ingestion_completed_publish(
         correlation_id=correlation_id,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
+    payload = IngestionCompletedV1(
+        entity=entity.code,
+        load_id=load.pk,
+        inserted=inserted,
+        rejected=rejected,
+        time_min=time_min,
+        time_max=time_max,
+        source=source,
+    )
+    envelope = publish_on_commit(
+        INGESTION_COMPLETED,
+        payload.model_dump(mode="json"),
+        event_type=INGESTION_COMPLETED,
+        tenant=entity.client.code,
+        correlation_id=correlation_id or None,
+    )
     event = RowsLoaded(
-        event_id=str(uuid.uuid4()),
+        event_id=str(envelope.event_id),
         client_id=entity.client_id,
         entity=entity.code,
         inserted=inserted,

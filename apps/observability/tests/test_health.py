@@ -26,6 +26,7 @@ def test_health_ok_with_every_dependency_up(client, celery_worker_process):
     assert body["checks"]["timescaledb"]["version"][0].isdigit()
     assert body["checks"]["redis"]["status"] == "ok"
     assert any(name.startswith("test-") for name in body["checks"]["worker"]["workers"])
+    assert body["checks"]["messaging"]["status"] == "ok"
     assert "failed" not in body
 
 
@@ -35,7 +36,7 @@ def test_health_is_503_naming_redis_when_redis_is_unreachable(client, settings):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error"
-    assert body["failed"] == ["redis", "worker"]
+    assert body["failed"] == ["redis", "worker", "messaging"]
     assert "refused" in body["checks"]["redis"]["error"].lower()
     assert body["checks"]["database"]["status"] == "ok"
 

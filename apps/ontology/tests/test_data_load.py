@@ -317,8 +317,9 @@ def test_a_load_records_itself_and_tells_listeners_after_commit(
             user=loader,
         )
         assert heard == []  # not before the commit
-    assert len(callbacks) == 1
-    callbacks[0]()
+    assert len(callbacks) == 2  # the bus publish and the in-process listener
+    for callback in callbacks:
+        callback()
 
     earliest, latest = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 10, 7, tzinfo=UTC)
     assert (result.time_min, result.time_max) == (earliest, latest)
@@ -334,6 +335,22 @@ def test_a_load_records_itself_and_tells_listeners_after_commit(
         latest,
     )
     assert len(event.event_id) == 36
+
+
+def test_ingestion_completed_is_published_on_the_bus_after_commit(reading, heard, django_capture_on_commit_callbacks):
+    from apps.messaging.bus import bus_connection, envelope_decode, stream_key
+
+    with django_capture_on_commit_callbacks(execute=True):
+        entity_rows_load(entity=reading, rows=[row(observed_at="2026-02-01T00:00:00Z")])
+
+    [(_, fields)] = bus_connection().xrevrange(stream_key("ingestion.completed"), count=1)
+    envelope = envelope_decode(fields)
+    assert str(envelope.event_id) == heard[0].event_id
+    assert (envelope.type, envelope.tenant) == ("ingestion.completed", reading.client.code)
+    assert envelope.payload["entity"] == "reading"
+    assert envelope.payload["inserted"] == 1
+    assert envelope.payload["time_min"].startswith("2026-02-01T00:00:00")
+    assert envelope.payload["load_id"] == DataLoad.objects.get().pk
 
 
 def test_every_load_has_its_own_event_id_and_the_correlation_id(reading, heard, django_capture_on_commit_callbacks):

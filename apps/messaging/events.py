@@ -1,0 +1,1 @@
+from apps.messaging import webhooks  # noqa: F401  (registers the webhook dispatcher with the bus)

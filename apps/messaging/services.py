@@ -1,0 +1,280 @@
+"""Writes of the event bus: applying an event in a consumer group, parking
+it in the dead-letter store, replaying or discarding what was parked, and
+publishing on a client's behalf (the API)."""
+
+import functools
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django_guid import get_guid
+from psycopg import sql
+from pydantic import ValidationError
+
+from apps.core.errors import AppError, Conflict
+from apps.core.models import Client
+from apps.messaging.bus import command_topic, publish_command, publish_message, topic_validate
+from apps.messaging.envelope import Envelope
+from apps.messaging.models import DeadLetter, ProcessedEvent
+from apps.messaging.registry import Registration, handlers_discover, handlers_for
+
+logger = logging.getLogger(__name__)
+
+
+class ReservedTopic(AppError):
+    code = "reserved_topic"
+
+
+class _NotParked(Exception):
+    pass
+
+
+class _HandlerFailed(Exception):
+    pass
+
+
+@functools.cache
+def _processed_insert() -> sql.Composed:
+    columns = [ProcessedEvent._meta.get_field(name).column for name in ("event_id", "group", "topic", "processed_at")]
+    event_id, group, topic, processed_at = (sql.Identifier(column) for column in columns)
+    return sql.SQL(
+        "INSERT INTO {table} ({event_id}, {group}, {topic}, {processed_at}) VALUES (%s, %s, %s, now()) "
+        "ON CONFLICT ({event_id}, {group}) DO NOTHING RETURNING 1"
+    ).format(
+        table=sql.Identifier(ProcessedEvent._meta.db_table),
+        event_id=event_id,
+        group=group,
+        topic=topic,
+        processed_at=processed_at,
+    )
+
+
+def event_apply(*, envelope: Envelope, group: str, handlers: list[Registration] | None = None) -> bool:
+    """Run `group`'s handlers for an event in one transaction with the record
+    that the group applied it. False (and nothing run) when the group already
+    applied this event_id. A concurrent apply of the same event in the same
+    group waits on the unique key and then finds it applied, so each group
+    applies each event at most once. A handler's exception rolls everything
+    back and propagates."""
+    if handlers is None:
+        handlers = handlers_for(topic=envelope.topic, group=group)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_processed_insert(), [envelope.event_id, group, envelope.topic])
+            if cursor.fetchone() is None:
+                return False
+        for registration in handlers:
+            registration.func(envelope)
+    return True
+
+
+def _client_id(tenant: str | None) -> int | None:
+    if not tenant:
+        return None
+    return Client.objects.filter(code=tenant).values_list("pk", flat=True).first()
+
+
+def dead_letter_park(
+    *,
+    topic: str,
+    group: str,
+    event_id: uuid.UUID,
+    envelope: dict[str, Any],
+    error: str,
+    attempts: int,
+    tenant: str | None = None,
+) -> DeadLetter:
+    """Park a message its handler kept failing on (kind handler)."""
+    with transaction.atomic():
+        return DeadLetter.objects.create(
+            kind=DeadLetter.Kind.HANDLER,
+            topic=topic,
+            group=group,
+            event_id=event_id,
+            envelope=envelope,
+            error=error,
+            attempts=attempts,
+            client_id=_client_id(tenant),
+        )
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def dead_letter_replay(*, dead_letter: DeadLetter, user=None) -> DeadLetter:
+    """Apply a parked message again.
+
+    Handler kind: the group's handlers run again here, in one transaction
+    with the idempotency record and the dead letter's change to `replayed`,
+    so the event is applied exactly once in that group and no other group
+    sees it again (re-publishing would reach every group). If the group has
+    applied the event meanwhile, nothing runs and the dead letter is marked
+    replayed. If the handler fails again, the dead letter stays parked with
+    the new error and attempt count, and `AppError(code="replay_failed")` is
+    raised.
+
+    Webhook kind: apps.messaging.webhooks.webhook_redeliver does the work."""
+    if dead_letter.status != DeadLetter.Status.PARKED:
+        raise Conflict(
+            f"Dead letter {dead_letter.pk} is {dead_letter.status}; only parked messages can be replayed.",
+            code="not_parked",
+        )
+    if dead_letter.kind == DeadLetter.Kind.WEBHOOK:
+        return _webhook_replay(dead_letter=dead_letter, user=user)
+
+    handlers_discover()
+    try:
+        envelope = Envelope.model_validate(dead_letter.envelope)
+    except ValidationError:
+        raise Conflict(
+            f"Dead letter {dead_letter.pk} holds no valid event (it was undecodable on the stream); "
+            "there is nothing to replay. Discard it.",
+            code="not_replayable",
+        ) from None
+    handlers = handlers_for(topic=envelope.topic, group=dead_letter.group)
+    if not handlers:
+        raise Conflict(
+            f"No handler of the group {dead_letter.group!r} takes {envelope.topic!r} any more; "
+            "discard the message or deploy its handler.",
+            code="no_handler",
+        )
+    try:
+        with transaction.atomic():
+            parked = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
+            if parked.status != DeadLetter.Status.PARKED:
+                raise _NotParked(parked.status)
+            try:
+                applied = event_apply(envelope=envelope, group=parked.group, handlers=handlers)
+            except Exception as exc:
+                raise _HandlerFailed from exc
+            parked.status = DeadLetter.Status.REPLAYED
+            parked.replayed_at = timezone.now()
+            parked.replay_count += 1
+            parked.save(update_fields=["status", "replayed_at", "replay_count", "updated_at"])
+    except _NotParked as exc:
+        raise Conflict(f"Dead letter {dead_letter.pk} is {exc.args[0]} already.", code="not_parked") from None
+    except _HandlerFailed as failure:
+        exc = failure.__cause__
+        DeadLetter.objects.filter(pk=dead_letter.pk).update(
+            error=_error_text(exc), attempts=dead_letter.attempts + 1, updated_at=timezone.now()
+        )
+        dead_letter.refresh_from_db()
+        logger.warning(
+            "replay of dead letter %s failed", dead_letter.pk, extra={"event_id": str(envelope.event_id)}, exc_info=exc
+        )
+        raise AppError(
+            f"The handler failed again: {_error_text(exc)}. The message stays parked.",
+            code="replay_failed",
+            details={"dead_letter": dead_letter.pk, "attempts": dead_letter.attempts},
+            status_code=409,
+        ) from exc
+    logger.info(
+        "dead letter %s replayed (%s)",
+        parked.pk,
+        "applied" if applied else "already applied",
+        extra={"event_id": str(envelope.event_id), "group": parked.group, "user": getattr(user, "pk", None)},
+    )
+    return parked
+
+
+def _webhook_replay(*, dead_letter: DeadLetter, user) -> DeadLetter:
+    from apps.messaging.webhooks import webhook_redeliver  # built beside the bus; imported when first needed
+
+    webhook_redeliver(dead_letter=dead_letter)
+    dead_letter.refresh_from_db()
+    if dead_letter.status == DeadLetter.Status.PARKED:
+        # The redeliverer did not settle it itself: it returned without raising, so it took it.
+        DeadLetter.objects.filter(pk=dead_letter.pk, status=DeadLetter.Status.PARKED).update(
+            status=DeadLetter.Status.REPLAYED,
+            replayed_at=timezone.now(),
+            replay_count=dead_letter.replay_count + 1,
+            updated_at=timezone.now(),
+        )
+        dead_letter.refresh_from_db()
+    logger.info("webhook dead letter %s redelivered", dead_letter.pk, extra={"user": getattr(user, "pk", None)})
+    return dead_letter
+
+
+def dead_letter_discard(*, dead_letter: DeadLetter, user=None) -> DeadLetter:
+    """Give up on a parked message for good (it stays listed, as discarded)."""
+    with transaction.atomic():
+        parked = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
+        if parked.status == DeadLetter.Status.DISCARDED:
+            return parked
+        if parked.status != DeadLetter.Status.PARKED:
+            raise Conflict(f"Dead letter {parked.pk} was replayed; there is nothing to discard.", code="not_parked")
+        parked.status = DeadLetter.Status.DISCARDED
+        parked.save(update_fields=["status", "updated_at"])
+    logger.info("dead letter %s discarded", parked.pk, extra={"user": getattr(user, "pk", None)})
+    return parked
+
+
+# -- publishing for a client (the API) ------------------------------------------------
+
+
+def _reserved_prefixes() -> list[str]:
+    return [p.rstrip(".") for p in settings.MESSAGING_RESERVED_TOPIC_PREFIXES if p]
+
+
+def _api_metadata(metadata: dict[str, Any] | None, user) -> dict[str, Any]:
+    data = dict(metadata or {})
+    data["source"] = "api"
+    if getattr(user, "is_authenticated", False):
+        data["published_by"] = user.get_username()
+    return data
+
+
+def event_publish(
+    *,
+    client_code: str,
+    topic: str,
+    event_type: str,
+    payload: dict[str, Any],
+    version: int = 1,
+    metadata: dict[str, Any] | None = None,
+    user=None,
+) -> Envelope:
+    """Publish an event for a client: the tenant is the client, and topics
+    under MESSAGING_RESERVED_TOPIC_PREFIXES (commands, archival, ...) are the
+    platform's own."""
+    topic_validate(topic)
+    for prefix in _reserved_prefixes():
+        if topic == prefix or topic.startswith(prefix + "."):
+            raise ReservedTopic(
+                f"Topics under '{prefix}.' are published by the platform only; choose another topic.",
+                details={"topic": topic, "reserved": _reserved_prefixes()},
+            )
+    return publish_message(
+        topic,
+        payload,
+        event_type=event_type,
+        tenant=client_code,
+        correlation_id=get_guid(),
+        metadata=_api_metadata(metadata, user),
+        version=version,
+    )
+
+
+def command_publish(
+    *,
+    client_code: str,
+    command_type: str,
+    payload: dict[str, Any],
+    version: int = 1,
+    metadata: dict[str, Any] | None = None,
+    user=None,
+) -> Envelope:
+    """Publish a command for a client on `commands.<type>`."""
+    command_topic(command_type)
+    return publish_command(
+        command_type,
+        payload,
+        tenant=client_code,
+        correlation_id=get_guid(),
+        metadata=_api_metadata(metadata, user),
+        version=version,
+    )
