@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.messaging",
     "apps.warehouse",
     "apps.ontology",
+    "apps.archival",
     "apps.observability",
     "apps.web",
 ]
@@ -320,3 +321,9 @@ MESSAGING_RECONNECT_MAX_SECONDS = env.float("MESSAGING_RECONNECT_MAX_SECONDS", d
 MESSAGING_CONSUMER_EXPIRY_SECONDS = env.int("MESSAGING_CONSUMER_EXPIRY_SECONDS", default=24 * 3600)
 # Handler modules imported besides each app's events.py / consumers.py.
 MESSAGING_EXTRA_HANDLER_MODULES = env.list("MESSAGING_EXTRA_HANDLER_MODULES", default=[])
+
+# --- Lakehouse (archival targets; docs/archival.md) ------------------------------
+LAKEHOUSE_ROOT = env.path("LAKEHOUSE_ROOT", default=BASE_DIR / "var" / "lakehouse")
+LAKEHOUSE_TARGETS = {
+    "default": {"BACKEND": "apps.archival.lakehouse.local.LocalLakehouse", "ROOT": str(LAKEHOUSE_ROOT)},
+}

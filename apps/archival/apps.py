@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ArchivalConfig(AppConfig):
+    name = "apps.archival"
+    verbose_name = "Archival (lakehouse)"
