@@ -17,4 +17,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(minute=17),
         "options": {"expires": 50 * 60},
     },
+    # Retention: archive (or drop) chunks older than their policy allows.
+    # Between the drift check and the top of the hour.
+    "warehouse-retention-scan": {
+        "task": "warehouse.retention_scan",
+        "schedule": crontab(minute=41),
+        "options": {"expires": 50 * 60},
+    },
 }

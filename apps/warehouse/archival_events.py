@@ -1,0 +1,65 @@
+"""The archival contract between the database side (warehouse: retention) and
+the archival worker (apps.archival): payload models of the two topics.
+
+- `archival.events` (ArchivalEvent, version 1): the warehouse asks for some
+  chunks of one hypertable to be archived to the lakehouse.
+- `archival.confirmations` (ArchivalConfirmation, version 1): the worker says
+  one chunk was written and verified; the warehouse drops the chunk only when
+  the verified row count equals the chunk's current row count.
+
+This module imports nothing from Django models so both sides can import it.
+"""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from apps.messaging.schemas import register_schema
+
+ARCHIVAL_EVENTS_TOPIC = "archival.events"
+ARCHIVAL_CONFIRMATIONS_TOPIC = "archival.confirmations"
+
+
+class ChunkRef(BaseModel):
+    """One TimescaleDB chunk: its table and its time range [range_start, range_end)."""
+
+    chunk_schema: str
+    chunk_name: str
+    range_start: datetime
+    range_end: datetime
+    row_count: int = Field(ge=0)
+
+
+class ArchivalEvent(BaseModel):
+    """Payload of `archival.events` (version 1). `event_id` is the request's id
+    (equal to the envelope's event_id); confirmations refer back to it."""
+
+    event_id: UUID
+    table_schema: str
+    table_name: str
+    chunks: list[ChunkRef]
+    requested_at: datetime
+    lakehouse_target: str = "default"
+    policy_id: int | None = None
+
+
+class ArchivalConfirmation(BaseModel):
+    """Payload of `archival.confirmations` (version 1): one chunk archived and
+    verified. `event_id` is the ArchivalEvent's event_id."""
+
+    event_id: UUID
+    table_schema: str
+    table_name: str
+    chunk_schema: str
+    chunk_name: str
+    range_start: datetime
+    range_end: datetime
+    verified_row_count: int = Field(ge=0)
+    files: list[str]
+    checksum: str
+    confirmed_at: datetime
+
+
+register_schema(ARCHIVAL_EVENTS_TOPIC, 1, ArchivalEvent)
+register_schema(ARCHIVAL_CONFIRMATIONS_TOPIC, 1, ArchivalConfirmation)
