@@ -34,6 +34,8 @@ demo: migrate
 run: export DEBUG ?= true
 run: demo
 	@$(PY) manage.py collectstatic --noinput -v 0
+	@# Metrics of processes from an earlier run would linger in /metrics.
+	@rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-var/prometheus}" && mkdir -p "$${PROMETHEUS_MULTIPROC_DIR:-var/prometheus}"
 	@echo
 	@echo "  Analytics Engine: http://127.0.0.1:$(PORT)/   (login: admin / $${AE_ADMIN_PASSWORD:-admin})"
 	@echo "  Health:           http://127.0.0.1:$(PORT)/health"

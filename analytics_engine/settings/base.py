@@ -231,6 +231,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django_guid": {"level": "WARNING"},
+        "azure": {"level": "WARNING"},  # the SDK logs every request with its headers at INFO
         "django.db.backends": {"level": "INFO"},
     },
 }
@@ -327,3 +328,48 @@ LAKEHOUSE_ROOT = env.path("LAKEHOUSE_ROOT", default=BASE_DIR / "var" / "lakehous
 LAKEHOUSE_TARGETS = {
     "default": {"BACKEND": "apps.archival.lakehouse.local.LocalLakehouse", "ROOT": str(LAKEHOUSE_ROOT)},
 }
+
+# --- Lakehouse backends (docs/lakehouse.md) ----------------------------------------
+# LAKEHOUSE_BACKEND=adls points the "default" target at an ADLS Gen2 file system:
+# an account key, or else the process's Azure identity (DefaultAzureCredential:
+# managed identity, workload identity, environment, az login).
+LAKEHOUSE_BACKEND = env("LAKEHOUSE_BACKEND", default="local")
+LAKEHOUSE_ADLS_ACCOUNT_URL = env("LAKEHOUSE_ADLS_ACCOUNT_URL", default="")
+LAKEHOUSE_ADLS_FILE_SYSTEM = env("LAKEHOUSE_ADLS_FILE_SYSTEM", default="lakehouse")
+LAKEHOUSE_ADLS_ACCOUNT_KEY = env("LAKEHOUSE_ADLS_ACCOUNT_KEY", default="")
+LAKEHOUSE_ADLS_ROOT = env("LAKEHOUSE_ADLS_ROOT", default="")
+LAKEHOUSE_ADLS_TIMEOUT_SECONDS = env.float("LAKEHOUSE_ADLS_TIMEOUT_SECONDS", default=10.0)
+LAKEHOUSE_ADLS_RETRY_TOTAL = env.int("LAKEHOUSE_ADLS_RETRY_TOTAL", default=3)
+LAKEHOUSE_ADLS_RETRY_BACKOFF_SECONDS = env.float("LAKEHOUSE_ADLS_RETRY_BACKOFF_SECONDS", default=1.0)
+if LAKEHOUSE_BACKEND == "adls":
+    if not LAKEHOUSE_ADLS_ACCOUNT_URL:
+        raise ImproperlyConfigured("LAKEHOUSE_BACKEND=adls needs LAKEHOUSE_ADLS_ACCOUNT_URL")
+    LAKEHOUSE_TARGETS["default"] = {
+        "BACKEND": "apps.archival.lakehouse.adls.AdlsLakehouse",
+        "ACCOUNT_URL": LAKEHOUSE_ADLS_ACCOUNT_URL,
+        "FILE_SYSTEM": LAKEHOUSE_ADLS_FILE_SYSTEM,
+        **({"ACCOUNT_KEY": LAKEHOUSE_ADLS_ACCOUNT_KEY} if LAKEHOUSE_ADLS_ACCOUNT_KEY else {"CREDENTIAL": "default"}),
+        "ROOT": LAKEHOUSE_ADLS_ROOT,
+        "TIMEOUT_SECONDS": LAKEHOUSE_ADLS_TIMEOUT_SECONDS,
+        "RETRY_TOTAL": LAKEHOUSE_ADLS_RETRY_TOTAL,
+        "RETRY_BACKOFF_SECONDS": LAKEHOUSE_ADLS_RETRY_BACKOFF_SECONDS,
+    }
+elif LAKEHOUSE_BACKEND != "local":
+    raise ImproperlyConfigured(f"LAKEHOUSE_BACKEND must be 'local' or 'adls', not {LAKEHOUSE_BACKEND!r}")
+
+# --- Metrics and tracing (docs/observability.md) ----------------------------------
+# prometheus_client's multiprocess mode: every process (web, Celery worker and
+# its children, consumers) writes its samples under this folder and GET /metrics
+# merges them. prometheus_client reads the variable when first imported, so it
+# is exported here, before any app module loads. Empty it when a deployment
+# starts (stale files of dead processes otherwise keep old gauges).
+PROMETHEUS_MULTIPROC_DIR = env.path("PROMETHEUS_MULTIPROC_DIR", default=BASE_DIR / "var" / "prometheus")
+env.ENVIRON["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)  # env.ENVIRON is os.environ
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Bearer token the Prometheus scraper sends to GET /metrics; unset, only staff
+# users (session or API token) may read it.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Span exporter: none (spans are made, not shipped), console, or otlp (needs
+# opentelemetry-exporter-otlp; OTEL_EXPORTER_OTLP_* variables configure it).
+OTEL_EXPORTER = env("OTEL_EXPORTER", default="none")
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="analytics-engine")

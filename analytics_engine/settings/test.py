@@ -2,8 +2,12 @@
 running `make run` stack never consumes the test suite's tasks or events."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-long-enough-for-hs256-jwt")
+# Metrics samples of a test run (and of the worker subprocesses it starts, which
+# inherit this environment) stay out of the development stack's folder.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-prom-"))
 
 from analytics_engine.settings.base import *  # noqa: F403
 from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env

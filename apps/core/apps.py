@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "apps.core"
     verbose_name = "Core (tenants, errors)"
+
+    def ready(self) -> None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from apps.core.tracing import tracing_configure
+
+        # ready() runs once per process (web, worker, beat, consumers); the
+        # guard covers a second django.setup() in the same process.
+        if not isinstance(trace.get_tracer_provider(), TracerProvider):
+            tracing_configure()

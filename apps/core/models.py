@@ -1,21 +1,16 @@
-"""The shared kernel: tenants (clients), membership, base model mixins."""
+"""The shared kernel: tenants (clients) and membership. Base model mixins
+for every app live in apps.core.model_mixins."""
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from apps.core.model_mixins import TimestampedModel
+
 code_validator = RegexValidator(
     r"^[a-z][a-z0-9_]{0,62}$",
     "Use lower snake case: a letter, then letters, digits or underscores (at most 63).",
 )
-
-
-class TimestampedModel(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
 
 
 class Client(TimestampedModel):
@@ -30,22 +25,6 @@ class Client(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
-
-
-class TenantQuerySet(models.QuerySet):
-    def for_client(self, client: Client) -> "TenantQuerySet":
-        return self.filter(client=client)
-
-
-class TenantScopedModel(TimestampedModel):
-    """Base for records owned by a client; query them through `for_client`."""
-
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
 
 
 class Membership(TimestampedModel):

@@ -51,3 +51,11 @@ def client_resolve(*, user: AbstractBaseUser, code: str | None = None) -> Client
 def active_client_ids() -> list[int]:
     """Every active client, for sweeps that run per tenant."""
     return list(Client.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+
+
+def client_id_for_code(*, code: str) -> int | None:
+    return Client.objects.filter(code=code).values_list("pk", flat=True).first()
+
+
+def client_code_for_id(*, client_id: int) -> str | None:
+    return Client.objects.filter(pk=client_id).values_list("code", flat=True).first()

@@ -8,7 +8,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from apps.core.models import Client, TimestampedModel
+from apps.core.model_mixins import TimestampedModel
 
 
 class ProcessedEvent(models.Model):
@@ -54,7 +54,7 @@ class DeadLetter(TimestampedModel):
     envelope = models.JSONField()  # the whole event as published (decompressed)
     error = models.TextField()
     attempts = models.PositiveIntegerField()
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    client = models.ForeignKey("core.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     replayed_at = models.DateTimeField(null=True, blank=True)
     replay_count = models.PositiveIntegerField(default=0)
 
@@ -69,7 +69,7 @@ class Subscription(TimestampedModel):
     POSTed to `webhook_url`, signed with the (encrypted at rest) secret."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    client = models.ForeignKey("core.Client", on_delete=models.CASCADE, related_name="+")
     topic_pattern = models.CharField(max_length=200)
     webhook_url = models.URLField(max_length=1000)
     secret_encrypted = models.TextField()

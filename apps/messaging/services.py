@@ -15,7 +15,7 @@ from psycopg import sql
 from pydantic import ValidationError
 
 from apps.core.errors import AppError, Conflict
-from apps.core.models import Client
+from apps.core.selectors import client_id_for_code
 from apps.messaging.bus import command_topic, publish_command, publish_message, topic_validate
 from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
@@ -74,7 +74,7 @@ def event_apply(*, envelope: Envelope, group: str, handlers: list[Registration] 
 def _client_id(tenant: str | None) -> int | None:
     if not tenant:
         return None
-    return Client.objects.filter(code=tenant).values_list("pk", flat=True).first()
+    return client_id_for_code(code=tenant)
 
 
 def dead_letter_park(

@@ -5,13 +5,14 @@ settings at call time and use short timeouts, so a dead dependency answers
 fast instead of hanging the probe."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import psycopg
 import redis
 from django.conf import settings
 from django.db import connections
 
+from apps.core.health import registered_checks
 from apps.messaging.bus import bus_check
 from apps.warehouse.selectors import timescaledb_info
 
@@ -61,12 +62,34 @@ def check_worker() -> dict:
     return {"status": "ok", "workers": sorted(name for reply in replies for name in reply)}
 
 
-CHECKS: dict[str, Check] = {
+BUILTIN_CHECKS: dict[str, Check] = {
     "database": check_database,
     "timescaledb": check_timescaledb,
     "redis": check_redis,
     "worker": check_worker,
     "messaging": bus_check,
 }
+
+
+class _Checks(Mapping):
+    """The built-in checks, then those other apps registered in apps.core.health
+    (the lakehouse, when a remote one is configured), read at every access so
+    a check shows up exactly while its dependency is configured."""
+
+    def _current(self) -> dict[str, Check]:
+        extra = {name: check for name, check in registered_checks().items() if name not in BUILTIN_CHECKS}
+        return {**BUILTIN_CHECKS, **extra}
+
+    def __getitem__(self, name: str) -> Check:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+CHECKS: Mapping[str, Check] = _Checks()
 # timescaledb is read through the database; when the database is down, say so once.
 DEPENDS_ON = {"timescaledb": "database"}

@@ -1,7 +1,13 @@
-from django.http import JsonResponse
+import hmac
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from apps.observability.metrics import CONTENT_TYPE_LATEST, metrics_render
 from apps.observability.selectors import health_report
 
 
@@ -13,3 +19,39 @@ def health(request):
     data, only dependency state), like any load-balancer probe."""
     report = health_report()
     return JsonResponse(report.as_dict(), status=200 if report.ok else 503)
+
+
+def _metrics_refusal(request) -> HttpResponse | None:
+    """None when the caller may read /metrics: with METRICS_TOKEN set, only a
+    request bearing it (the scraper); otherwise a staff user, by session or
+    API token. Metric names and labels describe the system's internals."""
+    unauthorized = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+    unauthorized["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    header = request.headers.get("Authorization", "")
+    if settings.METRICS_TOKEN:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode()):
+            return None
+        return unauthorized
+    user = request.user
+    if not user.is_authenticated and header:
+        try:
+            authenticated = JWTAuthentication().authenticate(request)
+        except AuthenticationFailed:
+            return unauthorized
+        user = authenticated[0] if authenticated else user
+    if not user.is_authenticated:
+        return unauthorized
+    if not user.is_staff:
+        return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
+    return None
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus text exposition of every process's metrics (apps.observability.metrics)."""
+    refusal = _metrics_refusal(request)
+    if refusal is not None:
+        return refusal
+    return HttpResponse(metrics_render(), content_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,7 @@ apps/ontology/versioning.py)."""
 
 from django.db import models
 
-from apps.core.models import TenantScopedModel, TimestampedModel
+from apps.core.model_mixins import TenantScopedModel, TimestampedModel
 
 
 class DataType(models.TextChoices):

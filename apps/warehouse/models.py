@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from apps.core.models import TimestampedModel
+from apps.core.model_mixins import TimestampedModel
 
 
 def keep_for_validate(value: timedelta) -> None:

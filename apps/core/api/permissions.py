@@ -23,3 +23,13 @@ class IsClientAdmin(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request_client(request).role == Membership.Role.ADMIN
+
+
+class IsClientAdminOrReadOnly(BasePermission):
+    """Any member reads; only the client's administrators write."""
+
+    message = "Only the client's administrators may change this."
+
+    def has_permission(self, request, view) -> bool:
+        access = request_client(request)
+        return request.method in SAFE_METHODS or access.role == Membership.Role.ADMIN

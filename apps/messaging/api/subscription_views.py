@@ -5,22 +5,14 @@ client's administrators write (a subscription sends the client's events out)."""
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from apps.core.api.permissions import IsClientAdminOrReadOnly
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
-from apps.core.models import Membership
 from apps.messaging import webhooks
 from apps.messaging.api import subscription_serializers as s
-
-
-class IsClientAdminOrReadOnly(BasePermission):
-    message = "Only the client's administrators may change webhook subscriptions."
-
-    def has_permission(self, request, view) -> bool:
-        access = request_client(request)  # raises the tenancy errors (403/400) itself
-        return request.method in SAFE_METHODS or access.role == Membership.Role.ADMIN
 
 
 class SubscriptionViewSet(viewsets.GenericViewSet):

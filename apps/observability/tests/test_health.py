@@ -86,3 +86,31 @@ def test_system_health_api_deep_check_runs_a_task(auth_client, api_client, celer
 
 def test_system_health_api_requires_authentication(api_client):
     assert api_client.get("/api/v1/system/health").status_code == 401
+
+
+def test_health_runs_the_checks_other_apps_register_while_enabled(client, monkeypatch, celery_worker_process):
+    # How archival's lakehouse check (and any sibling app's) reaches /health
+    # without observability importing it: the registry in apps.core.health.
+    from apps.core import health as registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    state = {"enabled": False, "up": True}
+
+    def check_thing() -> dict:
+        if not state["up"]:
+            raise ConnectionError("thing refused the connection")
+        return {"status": "ok", "detail": 42}
+
+    registry.health_check_register("thing", check_thing, enabled=lambda: state["enabled"])
+    assert "thing" not in client.get("/health").json()["checks"]
+
+    state["enabled"] = True
+    response = client.get("/health")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"]["thing"] == {"status": "ok", "detail": 42}
+
+    state["up"] = False
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["thing"]
+    assert response.json()["checks"]["thing"]["error"] == "ConnectionError: thing refused the connection"

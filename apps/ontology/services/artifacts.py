@@ -12,7 +12,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from apps.core.errors import AppError
-from apps.core.models import Client
+from apps.core.selectors import client_code_for_id
 from apps.ontology.ddl import entity_ddl
 from apps.ontology.models import DataType, EntityDefinition
 from apps.ontology.selectors import entity_list
@@ -243,7 +243,7 @@ def artifacts_generate(*, client_id: int, entity_codes: Sequence[str] | None = N
     or those named). `apply` runs the DDL in one transaction; it is idempotent,
     so it restores missing tables and indexes and leaves existing ones be."""
     entities = _entities_select(client_id, entity_codes)
-    client_code = Client.objects.filter(pk=client_id).values_list("code", flat=True).first() or str(client_id)
+    client_code = client_code_for_id(client_id=client_id) or str(client_id)
     generated_at = timezone.now().astimezone(UTC)
     statements = {e.code: entity_ddl(e) for e in entities}
     if apply:

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import AppError
-from apps.core.models import Client
+from apps.core.selectors import client_id_for_code
 from apps.ontology.services.artifacts import artifacts_generate
 
 MODELS_FILE = "models.py"
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--apply", action="store_true", help="also run the DDL against the database")
 
     def handle(self, *args, **options):
-        client_id = Client.objects.filter(code=options["client"]).values_list("pk", flat=True).first()
+        client_id = client_id_for_code(code=options["client"])
         if client_id is None:
             raise CommandError(f"No client with code {options['client']!r}.")
         try:
