@@ -61,3 +61,4 @@ test: setup-dev services-up lint
 bench: migrate
 	@$(PY) bench/ingest.py --rows $${ROWS:-1000000}
 	@$(PY) bench/events.py
+	@$(PY) bench/archival.py --rows $${ARCHIVE_ROWS:-1000000}

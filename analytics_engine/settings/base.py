@@ -323,6 +323,13 @@ MESSAGING_CONSUMER_EXPIRY_SECONDS = env.int("MESSAGING_CONSUMER_EXPIRY_SECONDS",
 # Handler modules imported besides each app's events.py / consumers.py.
 MESSAGING_EXTRA_HANDLER_MODULES = env.list("MESSAGING_EXTRA_HANDLER_MODULES", default=[])
 
+# --- Archival (docs/archival.md) --------------------------------------------------
+# Rows fetched per batch while a chunk is extracted (bounds the worker's memory),
+# and attempts at archiving a chunk before its job is FAILED (0: the bus's
+# MESSAGING_MAX_ATTEMPTS, so the job fails when the event is dead-lettered).
+ARCHIVAL_BATCH_ROWS = env.int("ARCHIVAL_BATCH_ROWS", default=100_000)
+ARCHIVAL_MAX_ATTEMPTS = env.int("ARCHIVAL_MAX_ATTEMPTS", default=0)
+
 # --- Lakehouse (archival targets; docs/archival.md) ------------------------------
 LAKEHOUSE_ROOT = env.path("LAKEHOUSE_ROOT", default=BASE_DIR / "var" / "lakehouse")
 LAKEHOUSE_TARGETS = {
