@@ -192,3 +192,39 @@ def test_decimals_decimal128_cannot_hold_are_archived_as_their_exact_text(make_w
         assert sorted(table.column("premium").to_pylist()) == ["0.123456789012345", "123456789012345678901234567890.5"]
     finally:
         arch_table_drop(name)
+
+
+def test_a_stopped_adls_lakehouse_fails_the_job_and_confirms_nothing(
+    make_worker,  # noqa: F811
+    arch_table,  # noqa: F811
+    settings,
+):
+    """The ADLS backend through the real SDK, its stand-in stopped: the
+    archival event is retried, the job ends FAILED with the error, nothing is
+    confirmed, so the warehouse drops nothing."""
+    from apps.archival.tests.adls_standin import AdlsStandIn
+
+    standin = AdlsStandIn().start()
+    account_url, account_key = standin.account_url, standin.account_key
+    standin.stop()
+    settings.LAKEHOUSE_TARGETS = {
+        "default": {
+            "BACKEND": "apps.archival.lakehouse.adls.AdlsLakehouse",
+            "ACCOUNT_URL": account_url,
+            "FILE_SYSTEM": "lake",
+            "ACCOUNT_KEY": account_key,
+            "RETRY_TOTAL": 0,
+            "TIMEOUT_SECONDS": 2,
+        }
+    }
+    settings.MESSAGING_MAX_ATTEMPTS = 2
+    event = arch_event(arch_table)
+
+    publish_message(ARCHIVAL_EVENTS_TOPIC, event)
+    make_worker("archival", max_attempts=2).drain(timeout=60)
+
+    job = ArchivalJob.objects.get(event_id=event.event_id, chunk_name=event.chunks[0].chunk_name)
+    assert job.status == ArchivalJob.Status.FAILED
+    assert job.attempts == 2
+    assert "LakehouseError" in job.error
+    assert arch_confirmations() == []
