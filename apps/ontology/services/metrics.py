@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from apps.core.errors import AppError, Conflict
-from apps.ontology.formula import formula_references, snake_case
+from apps.ontology.formula import formula_parse, snake_case
 from apps.ontology.identifiers import code_validate
 from apps.ontology.models import EntityDefinition, MetricDefinition
 from apps.ontology.versioning import revision
@@ -68,33 +68,31 @@ def _resolve(client_id: int, data: MetricInput) -> ResolvedMetric:
         entity = EntityDefinition.objects.filter(client_id=client_id, code=data.entity).first()
         if entity is None:
             raise AppError(f"Unknown entity {data.entity!r}.", code="unknown_entity", details={"entity": data.entity})
-    references = formula_references(data.formula)
     attribute_codes = set(entity.attributes.values_list("code", flat=True)) if entity else set()
+
+    def refers_to_self(name: str) -> bool:
+        return data.code in (name, snake_case(name))
+
+    formula = formula_parse(
+        data.formula,
+        attributes=attribute_codes,
+        is_metric=lambda name: refers_to_self(name) or _metric_by_reference(client_id, name) is not None,
+        entity=entity.code if entity else None,
+    )
     metrics: list[MetricDefinition] = []
-    attributes: list[str] = []
-    for name in sorted(references.identifiers):
-        if data.code in (name, snake_case(name)) and name not in attribute_codes:
+    for name in sorted(formula.metrics):
+        if refers_to_self(name):
             raise AppError(f"Metric {data.code!r} refers to itself.", code="circular_reference")
-        if name in attribute_codes:
-            attributes.append(f"{entity.code}.{name}")
-            continue
         metric = _metric_by_reference(client_id, name)
-        if metric is not None:
-            cycle = _cycle_path(metric, data.code)
-            if cycle:
-                raise AppError(
-                    "Circular reference between metrics: " + " -> ".join([data.code, *cycle]) + ".",
-                    code="circular_reference",
-                    details={"cycle": [data.code, *cycle]},
-                )
-            metrics.append(metric)
-            continue
-        where = f"entity {entity.code!r}" if entity else "any metric (give the metric an entity to use attributes)"
-        raise AppError(
-            f"Unknown name {name!r} in the formula: it is not an attribute of {where} nor a metric.",
-            code="unknown_reference",
-            details={"token": name},
-        )
+        cycle = _cycle_path(metric, data.code)
+        if cycle:
+            raise AppError(
+                "Circular reference between metrics: " + " -> ".join([data.code, *cycle]) + ".",
+                code="circular_reference",
+                details={"cycle": [data.code, *cycle]},
+            )
+        metrics.append(metric)
+    attributes = [f"{entity.code}.{code}" for code in sorted(formula.attributes)]
     return ResolvedMetric(entity, metrics, attributes)
 
 

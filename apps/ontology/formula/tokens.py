@@ -1,21 +1,18 @@
-"""First line of defence for metric formulas: tokenize (sqlglot's tokenizer),
-refuse anything outside the formula language, and list what the formula
-refers to so the ontology can check those references exist.
-
-The full parser to an AST, and its compilation to SQL, build on this (the
-calculation issue); everything accepted here is a token of that language."""
+"""First line of defence for metric formulas: tokenize (sqlglot's tokenizer)
+and refuse any token outside the formula language, naming it. The parser
+(parser.py) builds the AST from the tokens this accepts."""
 
 import re
-from dataclasses import dataclass, field
 
 from sqlglot.errors import TokenError
-from sqlglot.tokens import Tokenizer, TokenType
+from sqlglot.tokens import Token, Tokenizer, TokenType
 
 from apps.core.errors import AppError
 
 FUNCTIONS = frozenset(
     {
         "SUM", "AVG", "COUNT", "COUNT_DISTINCT", "MIN", "MAX", "LAST", "FIRST", "PERCENTILE",
+        "AT_START", "AT_END", "PERIOD_START", "PERIOD_END",
         "IF", "COALESCE", "ABS", "ROUND",
     }
 )  # fmt: skip
@@ -31,20 +28,14 @@ _ALLOWED = {
 MAX_FORMULA_LENGTH = 2000
 
 
-@dataclass(frozen=True)
-class FormulaReferences:
-    identifiers: frozenset[str] = field(default_factory=frozenset)  # attributes or metrics
-    functions: frozenset[str] = field(default_factory=frozenset)
-
-
-def _reject(message: str, token: str, position: int | None = None) -> AppError:
+def formula_error(message: str, token: str, position: int | None = None) -> AppError:
     details: dict = {"token": token}
     if position is not None:
         details["position"] = position
     return AppError(message, code="invalid_formula", details=details)
 
 
-def formula_references(formula: str) -> FormulaReferences:
+def formula_tokens(formula: str) -> list[Token]:
     """Tokens of `formula`, checked against the language; raises AppError
     naming the first offending token."""
     if not isinstance(formula, str) or not formula.strip():
@@ -56,40 +47,35 @@ def formula_references(formula: str) -> FormulaReferences:
     except TokenError as exc:
         raise AppError(f"The formula does not parse: {exc}", code="invalid_formula") from exc
 
-    identifiers: set[str] = set()
-    functions: set[str] = set()
     depth = 0
     for index, token in enumerate(tokens):
         text = token.text
         if token.comments:
-            raise _reject("Comments are not allowed in a formula.", "--", token.start)
+            raise formula_error("Comments are not allowed in a formula.", "--", token.start)
         if token.token_type not in _ALLOWED or (token.token_type == TokenType.NOT and text.upper() != "NOT"):
             shown = f'"{text}"' if token.token_type == TokenType.IDENTIFIER else text
-            raise _reject(f"{shown!s} is not allowed in a formula.", shown, token.start)
+            raise formula_error(f"{shown!s} is not allowed in a formula.", shown, token.start)
         if token.token_type == TokenType.L_PAREN:
             depth += 1
         elif token.token_type == TokenType.R_PAREN:
             depth -= 1
             if depth < 0:
-                raise _reject("Unbalanced ')' in the formula.", ")", token.start)
+                raise formula_error("Unbalanced ')' in the formula.", ")", token.start)
         elif token.token_type == TokenType.VAR:
             following = tokens[index + 1] if index + 1 < len(tokens) else None
             if following is not None and following.token_type == TokenType.L_PAREN:
                 name = text.upper()
                 if name not in FUNCTIONS:
-                    raise _reject(
+                    raise formula_error(
                         f"Function {text} is not in the formula library ({', '.join(sorted(FUNCTIONS))}).",
                         text,
                         token.start,
                     )
-                functions.add(name)
             elif not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", text):
-                raise _reject(f"{text!r} is not a valid name in a formula.", text, token.start)
-            else:
-                identifiers.add(text)
+                raise formula_error(f"{text!r} is not a valid name in a formula.", text, token.start)
     if depth:
-        raise _reject("Unbalanced '(' in the formula.", "(")
-    return FormulaReferences(frozenset(identifiers), frozenset(functions))
+        raise formula_error("Unbalanced '(' in the formula.", "(")
+    return tokens
 
 
 def snake_case(name: str) -> str:

@@ -1,0 +1,116 @@
+"""The formula AST: what a metric formula means, independent of SQL. The
+calculation engine compiles these nodes; the ontology only builds and checks
+them."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class Node:
+    """Base of every AST node. `position` is the character offset of the
+    node's first token in the formula (for error messages)."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class Number(Node):
+    value: Decimal
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class String(Node):
+    value: str
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Boolean(Node):
+    value: bool
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Null(Node):
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    """An attribute of the metric's entity (inside aggregates and filters) or
+    another metric (outside them): which one is settled by validation."""
+
+    name: str
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Star(Node):
+    """`*` in COUNT(*)."""
+
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    function: str  # upper case
+    args: tuple[Node, ...]
+    filter: Node | None = None  # `... WHERE <condition>` after an aggregate
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str  # "-", "+", "NOT"
+    operand: Node
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str  # + - * / % = != < <= > >= AND OR LIKE
+    left: Node
+    right: Node
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class IsNull(Node):
+    operand: Node
+    negated: bool = False
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class InList(Node):
+    operand: Node
+    items: tuple[Node, ...]
+    negated: bool = False
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Between(Node):
+    operand: Node
+    low: Node
+    high: Node
+    negated: bool = False
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Case(Node):
+    whens: tuple[tuple[Node, Node], ...]
+    default: Node | None = None
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula and what it refers to."""
+
+    root: Node
+    attributes: frozenset[str] = field(default_factory=frozenset)  # used inside aggregates or filters
+    metrics: frozenset[str] = field(default_factory=frozenset)  # names used outside aggregates
+    functions: frozenset[str] = field(default_factory=frozenset)
