@@ -434,7 +434,7 @@ def bus_check() -> dict:
     """Health of the bus for `/health` (the CHECKS shape of
     apps.observability.health): ping with short timeouts, no retries; raises
     when Redis does not answer."""
-    timeout = getattr(settings, "HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
+    timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
     started = time.perf_counter()
     client = redis.Redis.from_url(
         bus_url(), socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)

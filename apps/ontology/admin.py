@@ -77,8 +77,7 @@ class ServiceAdmin(VersionAdmin):
         version = get_object_or_404(Version.objects.get_for_object(obj), pk=version_id)
         if request.method == "POST":
             try:
-                with transaction.atomic():
-                    definition_revert(obj=obj, version_id=version.pk, user=request.user)
+                definition_revert(obj=obj, version_id=version.pk, user=request.user)
             except AppError as exc:
                 self.message_user(request, f"Not reverted: {exc.message}", messages.ERROR)
             else:

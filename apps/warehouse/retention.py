@@ -314,27 +314,20 @@ class RetentionManager:
             policy_id=policy.pk if policy else None,
         )
         for ref in event.chunks:
-            ChunkArchival.objects.update_or_create(
-                chunk_schema=ref.chunk_schema,
-                chunk_name=ref.chunk_name,
-                defaults={
-                    "policy": policy,
-                    "table_schema": table_schema,
-                    "table_name": table_name,
-                    "range_start": ref.range_start,
-                    "range_end": ref.range_end,
-                    "status": ChunkArchival.Status.REQUESTED,
-                    "event_id": event.event_id,
-                    "lakehouse_target": lakehouse_target,
-                    "expected_row_count": ref.row_count,
-                    "verified_row_count": None,
-                    "files": [],
-                    "checksum": "",
-                    "error": "",
-                    "requested_at": now,
-                    "confirmed_at": None,
-                    "dropped_at": None,
-                },
+            _ledger_record(
+                ref,
+                policy=policy,
+                table=(table_schema, table_name),
+                status=ChunkArchival.Status.REQUESTED,
+                event_id=event.event_id,
+                lakehouse_target=lakehouse_target,
+                verified_row_count=None,
+                files=[],
+                checksum="",
+                error="",
+                requested_at=now,
+                confirmed_at=None,
+                dropped_at=None,
             )
         publish_on_commit(ARCHIVAL_EVENTS_TOPIC, event)
         logger.info(
@@ -350,25 +343,36 @@ class RetentionManager:
         _chunk_lock(chunk_schema=chunk.chunk_schema, chunk_name=chunk.chunk_name)
         ref = self._ref(chunk)
         chunk_drop(chunk_schema=chunk.chunk_schema, chunk_name=chunk.chunk_name)
-        now = timezone.now()
-        ChunkArchival.objects.update_or_create(
-            chunk_schema=ref.chunk_schema,
-            chunk_name=ref.chunk_name,
-            defaults={
-                "policy": policy,
-                "table_schema": table_schema,
-                "table_name": table_name,
-                "range_start": ref.range_start,
-                "range_end": ref.range_end,
-                "status": ChunkArchival.Status.DROPPED,
-                "event_id": None,
-                "expected_row_count": ref.row_count,
-                "dropped_at": now,
-            },
+        _ledger_record(
+            ref,
+            policy=policy,
+            table=(table_schema, table_name),
+            status=ChunkArchival.Status.DROPPED,
+            event_id=None,
+            dropped_at=timezone.now(),
         )
         logger.info("Dropped chunk %s.%s of %s.%s (%d rows, no archive)", ref.chunk_schema, ref.chunk_name,
                     table_schema, table_name, ref.row_count)  # fmt: skip
         return ref
+
+
+def _ledger_record(ref: ChunkRef, *, policy, table: tuple[str, str], status: str, **fields) -> ChunkArchival:
+    """Create or update the ledger row of one chunk."""
+    entry, _ = ChunkArchival.objects.update_or_create(
+        chunk_schema=ref.chunk_schema,
+        chunk_name=ref.chunk_name,
+        defaults={
+            "policy": policy,
+            "table_schema": table[0],
+            "table_name": table[1],
+            "range_start": ref.range_start,
+            "range_end": ref.range_end,
+            "expected_row_count": ref.row_count,
+            "status": status,
+            **fields,
+        },
+    )
+    return entry
 
 
 # -- confirmations ------------------------------------------------------------

@@ -123,7 +123,10 @@ def test_publishers_retry_through_a_redis_restart_and_every_acknowledged_publish
     rows, distinct = applied_counts()
     assert rows == distinct == total
     assert {row[0] for row in applied_rows()} == set(published)
-    assert "unreachable" in consumer.logs()  # the consumer lost Redis and reconnected
+    # Events published after the restart were applied by the same consumer
+    # process, so it reconnected (whether redis-py's own retry or our backoff
+    # did it, and so whether it logged the outage, depends on timing).
+    assert total - during > 100
 
 
 def test_a_poison_message_is_parked_without_blocking_and_a_replay_applies_it_once(consumer):

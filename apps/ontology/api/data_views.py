@@ -19,7 +19,6 @@ from apps.ontology.api.data_serializers import LoadResultSerializer
 from apps.ontology.selectors import entity_get
 from apps.ontology.services.data_load import entity_csv_load, entity_rows_load, json_rows_parse
 
-DEFAULT_MAX_LOAD_BYTES = 50 * 1024 * 1024
 JSON_TYPES = {"application/json"}
 CSV_TYPES = {"text/csv", "application/csv"}
 
@@ -29,7 +28,7 @@ class CanLoadData(IsClientMember):
 
 
 def _max_bytes() -> int:
-    return getattr(settings, "AE_MAX_LOAD_BYTES", DEFAULT_MAX_LOAD_BYTES)
+    return settings.AE_MAX_LOAD_BYTES
 
 
 def _too_large(limit: int, size: int | None = None) -> AppError:

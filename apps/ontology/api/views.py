@@ -2,7 +2,6 @@
 caller's client, identified by `code` in the URL. Views parse and render;
 the services in apps/ontology/services do the work."""
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -112,8 +111,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path=r"history/(?P<version_id>\d+)/revert")
     def revert(self, request, code=None, version_id=None):
         """Restore this definition as it was in an earlier version (a new version records the revert)."""
-        with transaction.atomic():
-            obj = definition_revert(obj=self.get_object(), version_id=int(version_id), user=request.user)
+        obj = definition_revert(obj=self.get_object(), version_id=int(version_id), user=request.user)
         return self._render(obj)
 
 

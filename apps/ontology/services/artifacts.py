@@ -16,7 +16,7 @@ from apps.core.selectors import client_code_for_id
 from apps.ontology.ddl import entity_ddl
 from apps.ontology.models import DataType, EntityDefinition
 from apps.ontology.selectors import entity_list
-from apps.ontology.services.entities import _ddl_apply
+from apps.ontology.services.entities import entity_schema_apply
 from apps.warehouse.services import ddl_render
 
 # Python type (annotation source) per data type, and the import each needs.
@@ -248,7 +248,7 @@ def artifacts_generate(*, client_id: int, entity_codes: Sequence[str] | None = N
     statements = {e.code: entity_ddl(e) for e in entities}
     if apply:
         with transaction.atomic():
-            _ddl_apply([s for group in statements.values() for s in group])
+            entity_schema_apply([s for group in statements.values() for s in group])
     return Artifacts(
         client_code=client_code,
         generated_at=generated_at,

@@ -28,9 +28,6 @@ from apps.ontology.row_validation import RowValidator, ValidationRun, json_const
 from apps.warehouse.copy import copy_types, rows_copy
 from apps.warehouse.selectors import table_columns
 
-DEFAULT_MAX_LOAD_ROWS = 1_000_000
-DEFAULT_MAX_REPORTED_REJECTIONS = 1000
-
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -44,11 +41,11 @@ class LoadResult:
 
 
 def max_load_rows() -> int:
-    return getattr(settings, "AE_MAX_LOAD_ROWS", DEFAULT_MAX_LOAD_ROWS)
+    return settings.AE_MAX_LOAD_ROWS
 
 
 def _max_reported() -> int:
-    return getattr(settings, "AE_MAX_REPORTED_REJECTIONS", DEFAULT_MAX_REPORTED_REJECTIONS)
+    return settings.AE_MAX_REPORTED_REJECTIONS
 
 
 @contextmanager

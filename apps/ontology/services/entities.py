@@ -133,7 +133,9 @@ def _attribute_rows_save(entity: EntityDefinition, data: EntityInput) -> None:
         leftover.delete()
 
 
-def _ddl_apply(statements) -> None:
+def entity_schema_apply(statements) -> None:
+    """Run DDL for the ontology, turning database refusals into API errors
+    (409 when stored data forbids the change)."""
     try:
         ddl_execute(statements)
     except IntegrityError as exc:
@@ -160,7 +162,7 @@ def entity_create(*, client_id: int, data: EntityInput, user=None) -> EntityDefi
             table_name=entity_table_name(client_id=client_id, code=data.code),
         )
         _attribute_rows_save(entity, data)
-    _ddl_apply(entity_ddl(entity))
+    entity_schema_apply(entity_ddl(entity))
     return entity
 
 
@@ -240,7 +242,7 @@ def entity_update(*, entity: EntityDefinition, data: EntityInput, user=None) -> 
         entity.description = data.description
         entity.save()
         _attribute_rows_save(entity, data)
-    _ddl_apply([*entity_ddl(entity), *statements])
+    entity_schema_apply([*entity_ddl(entity), *statements])
     return entity
 
 
@@ -284,4 +286,4 @@ def entity_delete(*, entity: EntityDefinition, drop_data: bool = False, user=Non
     with revision(user=user, comment=f"Deleted entity {entity.code}"):
         table = entity.table_name
         entity.delete()
-    _ddl_apply([table_drop_ddl(schema=settings.ANALYTICS_SCHEMA, table=table)])
+    entity_schema_apply([table_drop_ddl(schema=settings.ANALYTICS_SCHEMA, table=table)])

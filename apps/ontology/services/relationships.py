@@ -9,7 +9,7 @@ from apps.core.errors import AppError, Conflict
 from apps.ontology.ddl import entity_ddl
 from apps.ontology.identifiers import code_validate
 from apps.ontology.models import EntityDefinition, RelationshipDefinition
-from apps.ontology.services.entities import _ddl_apply
+from apps.ontology.services.entities import entity_schema_apply
 from apps.ontology.versioning import revision
 
 
@@ -83,7 +83,7 @@ def relationship_create(*, client_id: int, data: RelationshipInput, user=None) -
     with revision(user=user, comment=f"Created relationship {data.code}"):
         rel = RelationshipDefinition(client_id=client_id, code=data.code)
         _apply(rel, data, source, target)
-    _ddl_apply([*entity_ddl(source), *entity_ddl(target)])
+    entity_schema_apply([*entity_ddl(source), *entity_ddl(target)])
     return rel
 
 
@@ -94,7 +94,7 @@ def relationship_update(*, rel: RelationshipDefinition, data: RelationshipInput,
     source, target = _resolve(rel.client_id, data)
     with revision(user=user, comment=f"Changed relationship {rel.code}"):
         _apply(rel, data, source, target)
-    _ddl_apply([*entity_ddl(source), *entity_ddl(target)])
+    entity_schema_apply([*entity_ddl(source), *entity_ddl(target)])
     return rel
 
 

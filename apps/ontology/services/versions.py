@@ -4,6 +4,7 @@ table is altered the same way (and refused the same way when unsafe), and the
 revert is itself recorded as a new version."""
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from reversion.models import Version
 
 from apps.core.errors import AppError, NotFound
@@ -59,6 +60,7 @@ def _entity_input(version: Version) -> EntityInput:
     )
 
 
+@transaction.atomic
 def definition_revert(*, obj, version_id: int, user=None):
     version = _version(obj, version_id)
     fields = version.field_dict
