@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.messaging",
     "apps.warehouse",
     "apps.ontology",
+    "apps.calculations",
     "apps.archival",
     "apps.observability",
     "apps.web",
@@ -274,6 +275,14 @@ AE_MAX_LOAD_BYTES = env.int("AE_MAX_LOAD_BYTES", default=50 * 1024 * 1024)
 AE_MAX_LOAD_ROWS = env.int("AE_MAX_LOAD_ROWS", default=1_000_000)
 AE_MAX_REPORTED_REJECTIONS = env.int("AE_MAX_REPORTED_REJECTIONS", default=1000)
 
+# Metric calculations (docs/metrics-api.md): where they read, and their limits.
+AE_CALC_DATABASE = env("AE_CALC_DATABASE", default="readonly")
+AE_CALC_STATEMENT_TIMEOUT_MS = env.int("AE_CALC_STATEMENT_TIMEOUT_MS", default=30_000)
+AE_CALC_MAX_BUCKETS = env.int("AE_CALC_MAX_BUCKETS", default=10_000)
+AE_CALC_MAX_ROWS = env.int("AE_CALC_MAX_ROWS", default=200_000)
+AE_CALC_DEFAULT_RANGE_DAYS = env.int("AE_CALC_DEFAULT_RANGE_DAYS", default=30)
+AE_CALC_BATCH_PARALLELISM = env.int("AE_CALC_BATCH_PARALLELISM", default=4)
+
 # --- Secrets ---------------------------------------------------------------------
 # Fernet keys (comma-separated, newest first: the first encrypts, all decrypt)
 # for secrets stored in the database (apps.core.crypto). Empty: one key derived
@@ -380,3 +389,11 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # opentelemetry-exporter-otlp; OTEL_EXPORTER_OTLP_* variables configure it).
 OTEL_EXPORTER = env("OTEL_EXPORTER", default="none")
 OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="analytics-engine")
+
+# --- Calculation engine ---
+# Result cache (apps/calculations/cache.py): seconds a result stays cached, by
+# the metric's domain (keys lower case, spaces and hyphens as underscores; a TTL
+# of 0 caches nothing), else the default. Data loads invalidate earlier.
+AE_CALC_CACHE_ENABLED = env.bool("AE_CALC_CACHE_ENABLED", default=True)
+AE_CALC_CACHE_TTL_DEFAULT = env.int("AE_CALC_CACHE_TTL_DEFAULT", default=86400)
+AE_CALC_CACHE_TTL_BY_DOMAIN = env.json("AE_CALC_CACHE_TTL_BY_DOMAIN", default={"finance": 300, "supply_chain": 3600})

@@ -1,0 +1,89 @@
+"""Query-string parsing for the metrics API: every bad parameter is a 400
+that names it (API.md, Metrics)."""
+
+import re
+from datetime import UTC, datetime, time
+
+from django.http import QueryDict
+from django.utils.dateparse import parse_date, parse_datetime
+
+from apps.calculations.orchestrator import default_range
+from apps.calculations.types import Granularity, MetricQuery
+from apps.core.errors import AppError
+
+FILTER_RE = re.compile(r"^filter\[([^\]]+)\]$")
+KNOWN = {"start", "end", "granularity", "group_by", "mode", "client", "format"}
+MAX_GROUP_BY = 5
+
+
+def moment_parse(text: str, *, name: str) -> datetime:
+    """ISO 8601 with an offset, or a date (midnight UTC)."""
+    parsed = None
+    try:
+        day = parse_date(text) if len(text) == 10 else None
+        parsed = datetime.combine(day, time(0), tzinfo=UTC) if day else parse_datetime(text)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise AppError(
+            f"{name}={text!r} is not an ISO 8601 date or timestamp.", code="invalid_range", details={name: text}
+        )
+    if parsed.tzinfo is None:
+        raise AppError(
+            f"{name}={text!r} needs a UTC offset, e.g. 2026-03-01T00:00:00+00:00.",
+            code="invalid_range",
+            details={name: text},
+        )
+    return parsed
+
+
+def range_parse(params: QueryDict) -> tuple[datetime, datetime]:
+    start_text, end_text = params.get("start"), params.get("end")
+    default_start, default_end = default_range()
+    end = moment_parse(end_text, name="end") if end_text else default_end
+    start = moment_parse(start_text, name="start") if start_text else None
+    if start is None:
+        start = default_start if not end_text else end - (default_end - default_start)
+    return start, end
+
+
+def metric_query_parse(code: str, params: QueryDict) -> MetricQuery:
+    unknown = sorted(k for k in params if k not in KNOWN and not FILTER_RE.match(k))
+    if unknown:
+        raise AppError(
+            f"Unknown parameter {unknown[0]!r}; use start, end, granularity, group_by, filter[<attribute>], mode.",
+            code="unknown_parameter",
+            details={"parameters": unknown},
+        )
+    granularity_text = params.get("granularity") or Granularity.DAY.value
+    try:
+        granularity = Granularity(granularity_text)
+    except ValueError:
+        raise AppError(
+            f"Unknown granularity {granularity_text!r}; use one of {', '.join(g.value for g in Granularity)}.",
+            code="invalid_granularity",
+            details={"granularity": granularity_text},
+        ) from None
+    group_by = tuple(dict.fromkeys(p.strip() for p in (params.get("group_by") or "").split(",") if p.strip()))
+    if len(group_by) > MAX_GROUP_BY:
+        raise AppError(
+            f"At most {MAX_GROUP_BY} group-by attributes.", code="invalid_group_by", details={"group_by": group_by}
+        )
+    filters = []
+    for key in sorted(params):
+        match = FILTER_RE.match(key)
+        if match:
+            values = tuple(v.strip() for raw in params.getlist(key) for v in raw.split(",") if v.strip())
+            if not values:
+                raise AppError(f"{key} has no value.", code="invalid_filter", details={"attribute": match.group(1)})
+            filters.append((match.group(1), values))
+    start, end = range_parse(params)
+    return MetricQuery(
+        metric=code,
+        start=start,
+        end=end,
+        granularity=granularity,
+        group_by=group_by,
+        filters=tuple(filters),
+        mode=params.get("mode") or None,
+    )

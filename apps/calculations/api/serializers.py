@@ -1,0 +1,57 @@
+from rest_framework import serializers
+
+from apps.calculations.types import Granularity
+
+
+class PointSerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField(allow_null=True)
+    dims = serializers.DictField()
+    value = serializers.FloatField(allow_null=True)
+
+
+class MetricResultSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    unit = serializers.CharField(allow_blank=True)
+    granularity = serializers.ChoiceField(choices=[g.value for g in Granularity])
+    route = serializers.ChoiceField(choices=["raw", "rollup", "rollup+raw"])
+    cached = serializers.BooleanField()
+    computed_at = serializers.DateTimeField()
+    series = PointSerializer(many=True)
+
+
+class HistoryPointSerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField()
+    granularity = serializers.CharField()
+    dims = serializers.DictField()
+    value = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField(allow_blank=True)
+    computed_at = serializers.DateTimeField()
+
+
+class RangeSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class QueryRequestSerializer(serializers.Serializer):
+    """An ad-hoc query: measures (name -> formula) over one entity's rows."""
+
+    entity = serializers.CharField(max_length=63)
+    measures = serializers.DictField(child=serializers.CharField(max_length=2000), allow_empty=False)
+    filters = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    group_by = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=5)
+    range = RangeSerializer()
+    granularity = serializers.ChoiceField(choices=[g.value for g in Granularity], default=Granularity.DAY.value)
+
+    def validate_measures(self, value: dict) -> dict:
+        if len(value) > 20:
+            raise serializers.ValidationError("At most 20 measures per query.")
+        for name in value:
+            if not name.isidentifier() or not name.islower():
+                raise serializers.ValidationError(f"Measure name {name!r} must be lower snake case.")
+        return value
+
+
+class QueryResultSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(child=serializers.ListField())

@@ -1,0 +1,103 @@
+"""The metrics API (API.md, Metrics) and ad-hoc queries. Views parse the
+request, call the orchestrator or the query service, and render; errors are
+AppErrors rendered in the API's error shape."""
+
+from dataclasses import asdict
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.calculations.api import serializers as s
+from apps.calculations.api.params import metric_query_parse, moment_parse
+from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.query import adhoc_query_run
+from apps.calculations.selectors import history_list
+from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.core.api.pagination import StandardPagination
+from apps.core.api.permissions import IsClientMember
+from apps.core.api.tenancy import request_client
+from apps.core.errors import AppError
+
+
+def access_context(request: Request) -> AccessContext:
+    """The caller's tenant; row-level rules join here when they exist."""
+    return AccessContext(client_id=request_client(request).client_id)
+
+
+METRIC_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATETIME, description="ISO 8601 with offset, or a date (UTC midnight)"),
+    OpenApiParameter("end", OpenApiTypes.DATETIME, description="exclusive; default: end of today (UTC)"),
+    OpenApiParameter("granularity", OpenApiTypes.STR, enum=[g.value for g in Granularity], default="day"),
+    OpenApiParameter("group_by", OpenApiTypes.STR, description="comma-separated attribute paths"),
+    OpenApiParameter(
+        "filter[attribute]", OpenApiTypes.STR, description="one value or a comma-separated list of values"
+    ),
+    OpenApiParameter("mode", OpenApiTypes.STR, enum=["exact", "approximate"]),
+]
+
+
+class MetricView(APIView):
+    permission_classes = [IsClientMember]
+
+    @extend_schema(parameters=METRIC_PARAMETERS, responses=s.MetricResultSerializer, operation_id="metrics_retrieve")
+    def get(self, request: Request, code: str) -> Response:
+        query = metric_query_parse(code, request.query_params)
+        result = CalculationOrchestrator(context=access_context(request)).calculate(query)
+        data = asdict(result)
+        return Response(s.MetricResultSerializer(data).data)
+
+
+class MetricHistoryView(APIView):
+    permission_classes = [IsClientMember]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATETIME),
+            OpenApiParameter("end", OpenApiTypes.DATETIME),
+            OpenApiParameter("granularity", OpenApiTypes.STR, enum=[g.value for g in Granularity]),
+        ],
+        responses=s.HistoryPointSerializer(many=True),
+        operation_id="metrics_history_list",
+    )
+    def get(self, request: Request, code: str) -> Response:
+        context = access_context(request)
+        spec = CalculationOrchestrator(context=context).metric(code)
+        params = request.query_params
+        start = moment_parse(params["start"], name="start") if params.get("start") else None
+        end = moment_parse(params["end"], name="end") if params.get("end") else None
+        if start and end and end <= start:
+            raise AppError("end must be after start.", code="invalid_range")
+        granularity = params.get("granularity") or None
+        if granularity is not None and granularity not in Granularity.__members__.values():
+            raise AppError(f"Unknown granularity {granularity!r}.", code="invalid_granularity")
+        points = history_list(
+            client_id=context.client_id, metric=spec.code, start=start, end=end, granularity=granularity
+        )
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(points, request, view=self)
+        return paginator.get_paginated_response(s.HistoryPointSerializer(page, many=True).data)
+
+
+class QueryView(APIView):
+    permission_classes = [IsClientMember]
+
+    @extend_schema(request=s.QueryRequestSerializer, responses=s.QueryResultSerializer, operation_id="query_run")
+    def post(self, request: Request) -> Response:
+        serializer = s.QueryRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        query = MetricQuery(
+            metric="",
+            start=data["range"]["start"],
+            end=data["range"]["end"],
+            granularity=Granularity(data["granularity"]),
+            group_by=tuple(data.get("group_by") or ()),
+            filters=tuple((path, tuple(values)) for path, values in (data.get("filters") or {}).items()),
+        )
+        result = adhoc_query_run(
+            context=access_context(request), entity=data["entity"], measures=dict(data["measures"]), query=query
+        )
+        return Response({"columns": list(result.columns), "rows": result.rows})

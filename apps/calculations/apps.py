@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CalculationsConfig(AppConfig):
+    name = "apps.calculations"
+    verbose_name = "Calculation engine"
+
+    def ready(self) -> None:
+        from apps.calculations import cache  # noqa: F401 - registers cache invalidation on rows loaded

@@ -1,0 +1,5 @@
+"""The formula compiler: a metric request -> one SQL statement."""
+
+from apps.calculations.compiler.statement import CompiledQuery, metric_compile
+
+__all__ = ["CompiledQuery", "metric_compile"]

@@ -1,0 +1,446 @@
+"""A metric request -> one SQL statement (docs/formulas.md, "How a formula
+becomes SQL").
+
+Every metric the request needs becomes a common table expression
+`m_<code>` with columns (bucket, d0.., value):
+
+- a metric over its entity's rows is one aggregate query grouped by
+  time bucket and the group-by columns (`FILTER (WHERE ...)` per aggregate;
+  `AT_START`/`AT_END` add "the row is at the period's first/last time",
+  with the bounds from a `b_<code>` CTE);
+- a metric that refers to other metrics joins their CTEs on the bucket and
+  group-by values (`k_<code>` holds the union of keys; a reference entity's
+  metric has no bucket and joins on the group-by values alone), its own
+  aggregates, if any, computed in `a_<code>`.
+
+The tenant is the table (each client's entities live in tables of their
+own); the access context's row filters and the request's filters are
+predicates on every fact scan. Literals and request values are bound
+parameters; identifiers are quoted by sqlglot."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlglot import exp
+
+from apps.calculations.compiler.expressions import Params, Scope, column, compile_aggregate, compile_node, quoted
+from apps.calculations.compiler.paths import Column, PathResolver
+from apps.calculations.compiler.values import predicate
+from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.core.errors import AppError
+from apps.ontology.catalog import Catalog, EntitySpec, MetricSpec
+from apps.ontology.formula import PERIOD_WRAPPERS, formula_parse
+from apps.ontology.formula import nodes as n
+
+BUCKET = "bucket"
+VALUE = "value"
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    sql: str
+    params: dict[str, Any]
+    metric: MetricSpec
+    dims: tuple[str, ...]  # group-by paths, in the order of the result's d0, d1, ...
+    entities: tuple[str, ...]  # every entity read (cache invalidation)
+    has_time: bool  # False when only reference entities answer (buckets are NULL)
+
+
+@dataclass
+class _Component:
+    cte: str
+    has_time: bool
+
+
+@dataclass
+class _Build:
+    catalog: Catalog
+    query: MetricQuery
+    context: AccessContext
+    params: Params = field(default_factory=Params)
+    ctes: list[tuple[str, exp.Expression]] = field(default_factory=list)
+    components: dict[str, _Component] = field(default_factory=dict)
+    entities: set[str] = field(default_factory=set)
+
+    @property
+    def dim_names(self) -> list[str]:
+        return [f"d{i}" for i in range(len(self.query.group_by))]
+
+
+def metric_compile(*, catalog: Catalog, query: MetricQuery, context: AccessContext) -> CompiledQuery:
+    if context.client_id != catalog.client_id:
+        raise AppError("The access context and the ontology belong to different clients.", code="tenant_mismatch")
+    spec = catalog.metric(query.metric)
+    build = _Build(catalog, query, context)
+    build.params.named("width", query.granularity.interval)
+    top = _metric(build, spec, stack=())
+    select = exp.select(
+        column("m", BUCKET).as_(quoted(BUCKET)),
+        *(column("m", d).as_(quoted(d)) for d in build.dim_names),
+        column("m", VALUE).as_(quoted(VALUE)),
+    ).from_(exp.Table(this=quoted(top.cte), alias=exp.TableAlias(this=quoted("m"))))
+    select = select.order_by(*(exp.Ordered(this=column("m", c), nulls_first=False) for c in [BUCKET, *build.dim_names]))
+    for name, body in build.ctes:
+        select = select.with_(quoted(name), as_=body)
+    return CompiledQuery(
+        sql=select.sql(dialect="postgres", pretty=True),
+        params=build.params.values,
+        metric=spec,
+        dims=tuple(query.group_by),
+        entities=tuple(sorted(build.entities)),
+        has_time=top.has_time,
+    )
+
+
+@dataclass(frozen=True)
+class CompiledTable:
+    """An ad-hoc query: bucket, the group-by values, then one column per measure."""
+
+    sql: str
+    params: dict[str, Any]
+    columns: tuple[str, ...]
+    entities: tuple[str, ...]
+
+
+def measures_compile(
+    *, catalog: Catalog, entity: str, measures: dict[str, str], query: MetricQuery, context: AccessContext
+) -> CompiledTable:
+    """Several formulas over one entity (an ad-hoc query) in one statement:
+    each measure is compiled like a metric of that entity, then all are
+    joined on (bucket, dims)."""
+    if context.client_id != catalog.client_id:
+        raise AppError("The access context and the ontology belong to different clients.", code="tenant_mismatch")
+    catalog.entity(entity)
+    specs = {
+        f"_q{i}": MetricSpec(
+            code=f"_q{i}", name=name, formula=formula, entity=entity, unit="", domain="", mode="exact", version=""
+        )
+        for i, (name, formula) in enumerate(measures.items())
+    }
+    scoped = Catalog(catalog.client_id, catalog.entities, catalog.relationships, {**catalog.metrics, **specs})
+    build = _Build(scoped, query, context)
+    build.params.named("width", query.granularity.interval)
+    parts = []
+    for spec in specs.values():
+        try:
+            parts.append(_metric(build, spec, stack=()))
+        except AppError as exc:
+            exc.message = f"Measure {spec.name!r}: {exc.message}"
+            exc.details = {**exc.details, "measure": spec.name}
+            raise
+    has_time = any(p.has_time for p in parts)
+    keys: exp.Expression | None = None
+    for part in parts:
+        if part.has_time or not has_time:
+            select = exp.select(quoted(BUCKET), *(quoted(d) for d in build.dim_names)).from_(quoted(part.cte))
+            keys = select if keys is None else exp.union(keys, select, distinct=True)
+    build.ctes.append(("k", keys))
+    names = list(measures)
+    select = exp.select(
+        column("k", BUCKET).as_(quoted(BUCKET)),
+        *(column("k", d).as_(quoted(d)) for d in build.dim_names),
+        *(column(f"r{i}", VALUE).as_(quoted(f"v{i}")) for i in range(len(parts))),
+    ).from_(exp.Table(this=quoted("k"), alias=exp.TableAlias(this=quoted("k"))))
+    for i, part in enumerate(parts):
+        matches = [exp.NullSafeEQ(this=column(f"r{i}", d), expression=column("k", d)) for d in build.dim_names]
+        if part.has_time or not has_time:
+            matches.insert(0, exp.NullSafeEQ(this=column(f"r{i}", BUCKET), expression=column("k", BUCKET)))
+        select = select.join(
+            exp.Table(this=quoted(part.cte), alias=exp.TableAlias(this=quoted(f"r{i}"))),
+            on=exp.and_(*matches) if matches else exp.true(),
+            join_type="left",
+        )
+    select = select.order_by(*(exp.Ordered(this=column("k", c), nulls_first=False) for c in [BUCKET, *build.dim_names]))
+    for name, body in build.ctes:
+        select = select.with_(quoted(name), as_=body)
+    return CompiledTable(
+        sql=select.sql(dialect="postgres", pretty=True),
+        params=build.params.values,
+        columns=("bucket", *query.group_by, *names),
+        entities=tuple(sorted(build.entities)),
+    )
+
+
+def _metric(build: _Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> _Component:
+    if spec.code in build.components:
+        return build.components[spec.code]
+    if spec.code in stack:
+        raise AppError(
+            "Circular reference between metrics: " + " -> ".join([*stack, spec.code]) + ".",
+            code="circular_reference",
+        )
+    entity = build.catalog.entities.get(spec.entity) if spec.entity else None
+    formula = formula_parse(
+        spec.formula,
+        attributes=set(entity.attributes) if entity else set(),
+        is_metric=lambda name: build.catalog.metric_by_reference(name) is not None,
+        entity=entity.code if entity else None,
+    )
+    references = {}
+    for name in sorted(formula.metrics):
+        references[name] = _metric(build, build.catalog.metric_by_reference(name), stack=(*stack, spec.code))
+    if not references and "AT_START" not in formula.functions:
+        component = _Component(f"m_{spec.code}", entity is not None and entity.is_time_series)
+        build.ctes.append((component.cte, _aggregate_select(build, spec, entity, formula.root)))
+    else:
+        component = _derived(build, spec, entity, formula.root, references)
+    build.components[spec.code] = component
+    return component
+
+
+def _derived(
+    build: _Build, spec: MetricSpec, entity: EntitySpec | None, root: n.Node, references: dict[str, _Component]
+) -> _Component:
+    """A metric whose value joins several parts on (bucket, dims): other
+    metrics (`r<i>`), its own aggregates over each period's rows (`a`) and
+    its opening-balance aggregates (`o`, AT_START: rows of the previous
+    period's last snapshot, attributed to this period)."""
+    aggregates: dict[str, list[n.Call]] = {"a": [], "o": []}
+
+    def collect(node: n.Call) -> exp.Expression:
+        alias = "o" if node.function == "AT_START" else "a"
+        aggregates[alias].append(node)
+        return column(alias, f"a{len(aggregates[alias]) - 1}")
+
+    def reference(name: str) -> exp.Expression:
+        return column(f"r{list(references).index(name)}", VALUE)
+
+    # Outside aggregates a name is another metric (the parser made sure).
+    value = compile_node(root, Scope(params=build.params, attribute=reference, aggregate=collect))
+    parts: list[tuple[str, str, bool]] = []  # (cte, alias, has_time)
+    for alias, calls in aggregates.items():
+        if calls:
+            own = f"{alias}_{spec.code}"
+            build.ctes.append((own, _aggregate_select(build, spec, entity, None, columns=calls, opening=alias == "o")))
+            parts.append((own, alias, entity is not None and entity.is_time_series))
+    parts += [(c.cte, f"r{i}", c.has_time) for i, c in enumerate(references.values())]
+    has_time = any(p[2] for p in parts)
+    keys_cte = f"k_{spec.code}"
+    keys: exp.Expression | None = None
+    for cte, _, part_has_time in parts:
+        if part_has_time or not has_time:
+            part = exp.select(quoted(BUCKET), *(quoted(d) for d in build.dim_names)).from_(quoted(cte))
+            keys = part if keys is None else exp.union(keys, part, distinct=True)
+    build.ctes.append((keys_cte, keys))
+    select = exp.select(
+        column("k", BUCKET).as_(quoted(BUCKET)),
+        *(column("k", d).as_(quoted(d)) for d in build.dim_names),
+        exp.alias_(value, quoted(VALUE)),
+    ).from_(exp.Table(this=quoted(keys_cte), alias=exp.TableAlias(this=quoted("k"))))
+    for cte, alias, part_has_time in parts:
+        matches = [exp.NullSafeEQ(this=column(alias, d), expression=column("k", d)) for d in build.dim_names]
+        if part_has_time or not has_time:
+            matches.insert(0, exp.NullSafeEQ(this=column(alias, BUCKET), expression=column("k", BUCKET)))
+        condition = exp.and_(*matches) if matches else exp.true()
+        select = select.join(
+            exp.Table(this=quoted(cte), alias=exp.TableAlias(this=quoted(alias))), on=condition, join_type="left"
+        )
+    component = _Component(f"m_{spec.code}", has_time)
+    build.ctes.append((component.cte, select))
+    return component
+
+
+def _width() -> exp.Expression:
+    return exp.Cast(this=exp.Placeholder(this="width"), to=exp.DataType.build("interval"))
+
+
+def _time_bucket(time_column: exp.Expression) -> exp.Expression:
+    timestamp = exp.Cast(this=time_column.copy(), to=exp.DataType.build("timestamptz"))
+    return exp.Anonymous(this="time_bucket", expressions=[_width(), timestamp])
+
+
+def _aggregate_select(
+    build: _Build,
+    spec: MetricSpec,
+    entity: EntitySpec | None,
+    root: n.Node | None,
+    *,
+    columns: list[n.Call] | None = None,
+    opening: bool = False,
+) -> exp.Expression:
+    """One scan of `entity`'s rows grouped by bucket and dims: `value` = the
+    formula `root`, or one column `a<i>` per aggregate in `columns`. With
+    `opening`, the scan reads the rows at each period's opening time (the
+    previous period's last snapshot, from the bounds CTE) and groups them
+    under the period they open."""
+    if entity is None:
+        raise AppError(
+            f"Metric {spec.code!r} aggregates rows but has no entity; give it one.",
+            code="invalid_formula",
+            details={"metric": spec.code},
+        )
+    build.entities.add(entity.code)
+    resolver = PathResolver(build.catalog, entity)
+    time_column = column("e", entity.time_attribute) if entity.is_time_series else None
+    bucket = None
+    if time_column is not None:
+        bucket = column("b", BUCKET) if opening else _time_bucket(time_column)
+    needs_bounds = opening
+
+    def aggregate(node: n.Call) -> exp.Expression:
+        nonlocal needs_bounds
+        if node.function in PERIOD_WRAPPERS:
+            if time_column is None:
+                raise AppError(
+                    f"{node.function} needs a time-series entity; {entity.code!r} is a reference entity.",
+                    code="invalid_formula",
+                    details={"token": node.function},
+                )
+            if opening:  # the join to the bounds already picked the opening rows
+                return compile_aggregate(node.args[0], scope)
+            needs_bounds = True
+            at_end = exp.EQ(this=time_column.copy(), expression=column("b", "last_time"))
+            return compile_aggregate(node.args[0], scope, condition=at_end)
+        return compile_aggregate(node, scope)
+
+    scope = Scope(
+        params=build.params,
+        attribute=lambda code: column("e", code),
+        aggregate=aggregate,
+        period_start=bucket,
+        period_end=exp.Add(this=bucket.copy(), expression=_width()) if bucket is not None else None,
+        time=time_column,
+        entity=entity.code,
+    )
+    dims = [resolver.column(path, what="group-by attribute") for path in build.query.group_by]
+    where = _predicates(build, entity, resolver, time_column, lookback=opening)
+    if columns is None:
+        values = [exp.alias_(compile_node(root, scope), quoted(VALUE))]
+    else:
+        values = [exp.alias_(aggregate(call), quoted(f"a{i}")) for i, call in enumerate(columns)]
+    bucket_out = bucket if bucket is not None else exp.Cast(this=exp.Null(), to=exp.DataType.build("timestamptz"))
+    select = exp.select(
+        exp.alias_(bucket_out, quoted(BUCKET)),
+        *(
+            exp.alias_(column(d.alias, d.attribute.code), quoted(name))
+            for d, name in zip(dims, build.dim_names, strict=True)
+        ),
+        *values,
+    ).from_(_table(entity, "e"))
+    select = _joins(build, select, resolver)
+    if needs_bounds:
+        bounds_cte = f"b_{spec.code}"
+        if all(name != bounds_cte for name, _ in build.ctes):
+            build.ctes.append((bounds_cte, _bounds_select(build, entity, time_column)))
+        on = (
+            exp.EQ(this=time_column.copy(), expression=column("b", "opening_time"))
+            if opening
+            else exp.EQ(this=column("b", BUCKET), expression=bucket.copy())
+        )
+        select = select.join(exp.Table(this=quoted(bounds_cte), alias=exp.TableAlias(this=quoted("b"))), on=on)
+    if where:
+        select = select.where(exp.and_(*where))
+    groups = ([exp.Literal.number(1)] if bucket is not None else []) + [
+        exp.Literal.number(i + 2) for i in range(len(dims))
+    ]
+    return select.group_by(*groups) if groups else select
+
+
+def _bounds_select(build: _Build, entity: EntitySpec, time_column: exp.Expression) -> exp.Expression:
+    """Per bucket with rows: its last time value (the closing snapshot
+    AT_END reads) and the previous bucket's last time value (the opening
+    snapshot AT_START reads), under the same filters as the facts. The scan
+    starts one period before the range so the first period has an opening."""
+    resolver = PathResolver(build.catalog, entity)
+    where = _predicates(build, entity, resolver, time_column, lookback=True)
+    bucket = _time_bucket(time_column)
+    last_time = exp.Max(this=time_column.copy())
+    previous = exp.Window(
+        this=exp.Anonymous(this="LAG", expressions=[last_time.copy()]),
+        order=exp.Order(expressions=[exp.Ordered(this=bucket.copy())]),
+    )
+    select = exp.select(
+        exp.alias_(bucket, quoted(BUCKET)),
+        exp.alias_(last_time, quoted("last_time")),
+        exp.alias_(previous, quoted("opening_time")),
+    ).from_(_table(entity, "e"))
+    select = _joins(build, select, resolver)
+    if where:
+        select = select.where(exp.and_(*where))
+    return select.group_by(exp.Literal.number(1))
+
+
+def _table(entity: EntitySpec, alias: str) -> exp.Table:
+    return exp.Table(this=quoted(entity.table), db=quoted(entity.schema), alias=exp.TableAlias(this=quoted(alias)))
+
+
+def _joins(build: _Build, select: exp.Select, resolver: PathResolver) -> exp.Select:
+    for join in resolver.joins:
+        build.entities.add(join.entity.code)
+        select = select.join(
+            _table(join.entity, join.alias),
+            on=exp.EQ(
+                this=column(join.from_alias, join.from_attribute), expression=column(join.alias, join.to_attribute)
+            ),
+            join_type="left",
+        )
+    return select
+
+
+def _predicates(
+    build: _Build,
+    entity: EntitySpec,
+    resolver: PathResolver,
+    time_column: exp.Expression | None,
+    *,
+    lookback: bool = False,
+) -> list[exp.Expression]:
+    """The time range (from one period earlier with `lookback`), the
+    request's filters and the caller's row filters."""
+    where: list[exp.Expression] = []
+    if time_column is not None:
+        time_type = entity.attributes[entity.time_attribute].data_type
+        query_start = period_before(build.query.start, build.query.granularity) if lookback else build.query.start
+        start, end = _range_values(query_start, build.query.end, time_type)
+        suffix = "_date" if isinstance(start, date) and not isinstance(start, datetime) else ""
+        name = ("lookback_start" if lookback else "start") + suffix
+        where.append(exp.GTE(this=time_column.copy(), expression=build.params.named(name, start)))
+        where.append(exp.LT(this=time_column.copy(), expression=build.params.named(f"end{suffix}", end)))
+    for path, values in build.query.filters:
+        target: Column = resolver.column(path, what="filter attribute")
+        where.append(predicate(build.params, target, "in", values, path=path))
+    for rule in build.context.row_filters:
+        try:
+            target = resolver.column(rule.attribute, what="row filter attribute")
+        except AppError as exc:
+            # Fail closed: a rule that cannot be applied to this entity hides it.
+            raise AppError(
+                f"A row-level rule on {rule.attribute!r} cannot be applied to entity {entity.code!r}; "
+                "its data is not visible to you.",
+                code="permission_denied",
+                status_code=403,
+                details={"attribute": rule.attribute, "entity": entity.code},
+            ) from exc
+        where.append(predicate(build.params, target, rule.op, rule.values, path=rule.attribute))
+    return where
+
+
+def period_before(moment: datetime, granularity: Granularity) -> datetime:
+    """The start of the bucket before the one holding `moment` (UTC buckets,
+    weeks from Monday, as time_bucket makes them)."""
+    moment = moment.astimezone(UTC)
+    if granularity == Granularity.MINUTE:
+        return moment.replace(second=0, microsecond=0) - timedelta(minutes=1)
+    if granularity == Granularity.HOUR:
+        return moment.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if granularity == Granularity.DAY:
+        return day - timedelta(days=1)
+    if granularity == Granularity.WEEK:
+        return day - timedelta(days=day.weekday() + 7)
+    months = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}[granularity]
+    index = day.year * 12 + day.month - 1
+    index = index - index % months - months
+    return day.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+def _range_values(start: datetime, end: datetime, data_type: str) -> tuple[Any, Any]:
+    """Bounds in the time column's own type (so chunk exclusion works): a
+    date column compares with dates, the end rounded up to the next day."""
+    if data_type != "date":
+        return start, end
+    start_day = start.astimezone(UTC).date()
+    end_utc = end.astimezone(UTC)
+    end_day = end_utc.date() + (timedelta(days=1) if end_utc.time() != time(0) else timedelta(0))
+    return start_day, end_day

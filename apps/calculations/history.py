@@ -1,0 +1,103 @@
+"""The history of computed series (ARCHITECTURE.md, section 5, step 6): the
+service that records a result and the selector that reads it back. The
+package's services/selectors modules re-export these."""
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from psycopg import sql
+
+from apps.calculations.models import MetricHistory
+from apps.calculations.types import MetricResult
+
+
+def _dims_json(dims: dict[str, Any]) -> str:
+    # Sorted keys and fixed separators: equal dimension sets give equal text,
+    # whatever order the compiler produced them in. default=str keeps dates
+    # and decimals (group-by values) hashable instead of failing.
+    return json.dumps(dims, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def dims_key(dims: dict[str, Any]) -> str:
+    """The sha256 (hex) of the canonical JSON of `dims`: how a dimension set is
+    identified in the primary key of the history."""
+    return hashlib.sha256(_dims_json(dims).encode()).hexdigest()
+
+
+def _column(name: str) -> sql.Identifier:
+    return sql.Identifier(MetricHistory._meta.get_field(name).column)
+
+
+_KEY_FIELDS = ("client", "metric_code", "granularity", "dims_key", "bucket")
+_UPDATED_FIELDS = ("value", "unit", "computed_at", "dims")
+
+# Constant per result: client, metric, granularity, unit, computed_at; per point,
+# arrays unnested into rows, so one statement carries any number of points
+# (no limit on bound parameters as with a multi-row VALUES).
+_UPSERT = sql.SQL(
+    """
+    INSERT INTO {table} ({client}, {metric_code}, {granularity}, {unit}, {computed_at},
+                         {bucket}, {dims}, {dims_key}, {value})
+    SELECT %s, %s, %s, %s, %s, p.bucket, p.dims::jsonb, p.dims_key, p.value
+    FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::float8[]) AS p(bucket, dims, dims_key, value)
+    ON CONFLICT ({key}) DO UPDATE SET {updates}
+    """
+).format(
+    table=sql.Identifier(MetricHistory._meta.db_table),
+    **{name: _column(name) for name in ("client", "metric_code", "granularity", "unit", "computed_at")},
+    **{name: _column(name) for name in ("bucket", "dims", "dims_key", "value")},
+    key=sql.SQL(", ").join(_column(name) for name in _KEY_FIELDS),
+    updates=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(_column(name)) for name in _UPDATED_FIELDS),
+)
+
+
+def history_persist(*, client_id: int, result: MetricResult) -> int:
+    """Record every point of `result` that has a bucket, replacing what an
+    earlier computation stored for the same bucket and dimension set. Points
+    without a bucket (a value over the whole range) have no place in a time
+    series and are skipped. Returns the number of rows written."""
+    rows: dict[tuple[str, datetime], tuple[str, float | None]] = {}
+    for point in result.series:
+        if point.bucket is None:
+            continue
+        text = _dims_json(point.dims)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        # One statement may not update a row twice: of repeated points the last wins, as if persisted in order.
+        rows[(key, point.bucket)] = (text, point.value)
+    if not rows:
+        return 0
+    constants = [client_id, result.metric, result.granularity, result.unit, result.computed_at]
+    arrays = [
+        [bucket for _, bucket in rows],
+        [text for text, _ in rows.values()],
+        [key for key, _ in rows],
+        [value for _, value in rows.values()],
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_UPSERT, [*constants, *arrays])
+        return cursor.rowcount
+
+
+def history_list(
+    *,
+    client_id: int,
+    metric: str,
+    start: datetime | None,
+    end: datetime | None,
+    granularity: str | None = None,
+) -> QuerySet[MetricHistory]:
+    """The stored history of one metric of one client, buckets in [start, end)
+    (an open side when None), optionally at one granularity; in bucket order,
+    then by dimension set."""
+    queryset = MetricHistory.objects.filter(client_id=client_id, metric_code=metric)
+    if start is not None:
+        queryset = queryset.filter(bucket__gte=start)
+    if end is not None:
+        queryset = queryset.filter(bucket__lt=end)
+    if granularity is not None:
+        queryset = queryset.filter(granularity=granularity)
+    return queryset.order_by("bucket", "dims_key")

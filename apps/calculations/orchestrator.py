@@ -1,0 +1,196 @@
+"""CalculationOrchestrator: a metric request -> a result, through the cache,
+the domain handler for the metric's domain, and the history.
+
+A domain handler decides how a metric of its domain is computed; the
+generic one compiles the formula to one SQL statement and runs it. A domain
+registers its own handler with `@domain_handler("finance")` and overrides
+`compile` or `compute` (e.g. a fiscal calendar, a currency conversion)."""
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from apps.calculations import cache
+from apps.calculations.compiler import CompiledQuery, metric_compile
+from apps.calculations.history import history_persist
+from apps.calculations.runner import compiled_run
+from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
+from apps.core.errors import AppError
+from apps.ontology.catalog import Catalog, MetricSpec, catalog_load
+
+logger = logging.getLogger(__name__)
+
+ROUTE_RAW = "raw"
+_NOMINAL_SECONDS = {
+    Granularity.MINUTE: 60, Granularity.HOUR: 3600, Granularity.DAY: 86400, Granularity.WEEK: 7 * 86400,
+}  # fmt: skip
+_MONTHS = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}
+
+
+class DomainHandler:
+    """The generic handler: one SQL statement per request, answered from raw rows."""
+
+    def compile(self, *, catalog: Catalog, query: MetricQuery, context: AccessContext) -> CompiledQuery:
+        return metric_compile(catalog=catalog, query=query, context=context)
+
+    def compute(self, *, compiled: CompiledQuery, query: MetricQuery) -> MetricResult:
+        spec = compiled.metric
+        return MetricResult(
+            metric=spec.code,
+            unit=spec.unit,
+            granularity=query.granularity.value,
+            route=ROUTE_RAW,
+            cached=False,
+            computed_at=timezone.now(),
+            series=compiled_run(compiled),
+            domain=spec.domain,
+            entities=compiled.entities,
+        )
+
+
+_handlers: dict[str, DomainHandler] = {}
+_default_handler = DomainHandler()
+
+
+def domain_handler(domain: str) -> Callable[[type[DomainHandler]], type[DomainHandler]]:
+    """Class decorator: metrics whose domain is `domain` are computed by this handler."""
+
+    def register(handler_class: type[DomainHandler]) -> type[DomainHandler]:
+        _handlers[domain.strip().lower()] = handler_class()
+        return handler_class
+
+    return register
+
+
+def handler_for(domain: str) -> DomainHandler:
+    return _handlers.get((domain or "").strip().lower(), _default_handler)
+
+
+def buckets_estimate(start: datetime, end: datetime, granularity: Granularity) -> int:
+    """How many buckets [start, end) spans at `granularity` (at most one more
+    than exact: the first bucket may begin before `start`)."""
+    if granularity in _MONTHS:
+        months = (end.year - start.year) * 12 + end.month - start.month
+        return months // _MONTHS[granularity] + 2
+    return math.ceil((end - start).total_seconds() / _NOMINAL_SECONDS[granularity]) + 1
+
+
+def query_validate(query: MetricQuery) -> None:
+    for name, moment in (("start", query.start), ("end", query.end)):
+        if moment.tzinfo is None:
+            raise AppError(f"{name} needs a UTC offset (ISO 8601).", code="invalid_range", details={name: str(moment)})
+    if query.end <= query.start:
+        raise AppError(
+            "end must be after start.",
+            code="invalid_range",
+            details={"start": query.start.isoformat(), "end": query.end.isoformat()},
+        )
+    buckets = buckets_estimate(query.start, query.end, query.granularity)
+    limit = settings.AE_CALC_MAX_BUCKETS
+    if buckets > limit:
+        raise AppError(
+            f"{query.start.isoformat()} to {query.end.isoformat()} by {query.granularity.value} is about {buckets} "
+            f"buckets, more than the limit of {limit}; use a coarser granularity or a shorter range.",
+            code="too_many_buckets",
+            details={"buckets": buckets, "limit": limit},
+        )
+    if query.mode not in (None, "exact", "approximate"):
+        raise AppError(
+            f"Unknown mode {query.mode!r}; use 'exact' or 'approximate'.",
+            code="invalid_mode",
+            details={"mode": query.mode},
+        )
+
+
+def default_range(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The last AE_CALC_DEFAULT_RANGE_DAYS whole days up to the end of today (UTC)."""
+    now = now or timezone.now()
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return end - timedelta(days=settings.AE_CALC_DEFAULT_RANGE_DAYS), end
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    query: MetricQuery
+    result: MetricResult | None = None
+    error: AppError | None = None
+
+
+class CalculationOrchestrator:
+    """Computes metrics for one caller (`context`): cached results first,
+    then the metric's domain handler; fresh results are cached and, when
+    they are canonical (no request filters, no row filters), recorded in
+    `metric_history`."""
+
+    def __init__(self, *, context: AccessContext, catalog: Catalog | None = None) -> None:
+        self.context = context
+        self._catalog = catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = catalog_load(client_id=self.context.client_id)
+        return self._catalog
+
+    def metric(self, code: str) -> MetricSpec:
+        return self.catalog.metric(code)
+
+    def calculate(self, query: MetricQuery, *, use_cache: bool = True, persist: bool = True) -> MetricResult:
+        query_validate(query)
+        spec = self.catalog.metric(query.metric)
+        handler = handler_for(spec.domain)
+        compiled = handler.compile(catalog=self.catalog, query=query, context=self.context)
+        caching = use_cache and cache.cache_enabled()
+        key = ""
+        if caching:
+            version = hashlib.sha256(f"{spec.version}\n{compiled.sql}".encode()).hexdigest()
+            key = cache.result_cache_key(query=query, context=self.context, version=version)
+            hit = cache.result_get(key)
+            if hit is not None:
+                return hit
+            seen = cache.generations(client_id=self.context.client_id, entities=compiled.entities)
+        result = handler.compute(compiled=compiled, query=query)
+        if caching:
+            cache.result_store(
+                key=key,
+                result=result,
+                client_id=self.context.client_id,
+                entities=compiled.entities,
+                start=query.start,
+                end=query.end,
+                ttl=cache.cache_ttl(spec.domain),
+                generations_seen=seen,
+            )
+        if persist and not query.filters and not self.context.row_filters:
+            history_persist(client_id=self.context.client_id, result=result)
+        return result
+
+    def calculate_batch(
+        self, queries: Sequence[MetricQuery], *, parallelism: int | None = None, persist: bool = True
+    ) -> list[BatchItem]:
+        """Many metrics at once, at most `parallelism` (AE_CALC_BATCH_PARALLELISM)
+        running together, each on its own database connection; one failing
+        metric does not stop the others. Results come back in request order."""
+        catalog = self.catalog
+
+        def one(query: MetricQuery) -> BatchItem:
+            close_old_connections()
+            try:
+                orchestrator = CalculationOrchestrator(context=self.context, catalog=catalog)
+                return BatchItem(query, result=orchestrator.calculate(query, persist=persist))
+            except AppError as exc:
+                return BatchItem(query, error=exc)
+            finally:
+                connections.close_all()
+
+        workers = max(1, min(parallelism or settings.AE_CALC_BATCH_PARALLELISM, len(queries) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="calc") as pool:
+            return list(pool.map(one, queries))

@@ -1,0 +1,30 @@
+"""Ad-hoc queries (spec: Database Service / Ad-Hoc Query Engine): measures
+over one entity, compiled by the same builder as metrics and read through
+the read-only database alias."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from apps.calculations.compiler.statement import measures_compile
+from apps.calculations.orchestrator import query_validate
+from apps.calculations.runner import json_value, sql_run
+from apps.calculations.types import AccessContext, MetricQuery
+from apps.ontology.catalog import catalog_load
+
+READ_ALIAS = "readonly"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[str, ...]
+    rows: list[list[Any]]
+
+
+def adhoc_query_run(
+    *, context: AccessContext, entity: str, measures: dict[str, str], query: MetricQuery
+) -> QueryResult:
+    query_validate(query)
+    catalog = catalog_load(client_id=context.client_id)
+    compiled = measures_compile(catalog=catalog, entity=entity, measures=measures, query=query, context=context)
+    rows = sql_run(compiled.sql, compiled.params, using=READ_ALIAS)
+    return QueryResult(compiled.columns, [[json_value(v) for v in row] for row in rows])

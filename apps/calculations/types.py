@@ -1,0 +1,96 @@
+"""What flows through the calculation engine: the request, the caller's
+access context, and the result. Plain frozen dataclasses, so they hash, cache
+and cross app boundaries."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Granularity(StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+    @property
+    def interval(self) -> str:
+        """The bucket width as a PostgreSQL interval."""
+        return {"quarter": "3 months"}.get(self.value, f"1 {self.value}")
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """A predicate every row a caller may see satisfies: `attribute` (a path
+    as in group_by: `lob`, `region`, `sales_people.region`) `op` `values`.
+    Row-level security rules compile to these."""
+
+    attribute: str
+    op: str = "in"  # in, not_in, eq, ne, lt, lte, gt, gte, is_null, not_null
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessContext:
+    """Who asks: the tenant and the row filters that apply to them. Part of
+    every query (as SQL predicates) and of every cache key."""
+
+    client_id: int
+    row_filters: tuple[RowFilter, ...] = ()
+
+    def key(self) -> dict:
+        return {
+            "client": self.client_id,
+            "rows": sorted([f.attribute, f.op, [str(v) for v in f.values]] for f in self.row_filters),
+        }
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One metric over a time range. `filters` maps an attribute path to the
+    values it may take (one value = equality)."""
+
+    metric: str
+    start: datetime
+    end: datetime
+    granularity: Granularity = Granularity.DAY
+    group_by: tuple[str, ...] = ()
+    filters: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    mode: str | None = None  # None: the metric's own mode
+
+    def key(self) -> dict:
+        return {
+            "metric": self.metric,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "granularity": self.granularity.value,
+            "group_by": list(self.group_by),
+            "filters": sorted([path, [str(v) for v in values]] for path, values in self.filters),
+            "mode": self.mode,
+        }
+
+
+@dataclass(frozen=True)
+class Point:
+    bucket: datetime | None
+    dims: dict[str, Any]
+    value: float | None
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A computed series, as the API returns it (API.md, Metrics)."""
+
+    metric: str
+    unit: str
+    granularity: str
+    route: str
+    cached: bool
+    computed_at: datetime
+    series: tuple[Point, ...] = field(default_factory=tuple)
+    domain: str = ""
+    entities: tuple[str, ...] = ()  # entity codes the value was computed from (cache invalidation)
