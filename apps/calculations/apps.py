@@ -6,4 +6,7 @@ class CalculationsConfig(AppConfig):
     verbose_name = "Calculation engine"
 
     def ready(self) -> None:
-        from apps.calculations import cache  # noqa: F401 - registers cache invalidation on rows loaded
+        from apps.calculations import (
+            cache,  # noqa: F401 - registers cache invalidation on rows loaded
+            checks,  # noqa: F401 - registers the compile check on metric definitions
+        )

@@ -32,3 +32,31 @@ def on_rows_loaded(callback: Callable[[RowsLoaded], None]) -> Callable[[RowsLoad
 
 def rows_loaded_listeners() -> list[Callable[[RowsLoaded], None]]:
     return list(_rows_loaded)
+
+
+@dataclass(frozen=True)
+class MetricCandidate:
+    """A metric about to be created or changed, already parsed and checked by
+    the ontology; listeners may refuse it by raising AppError (the engine
+    compiles it, so a formula it cannot compute is refused at definition)."""
+
+    client_id: int
+    code: str
+    formula: str
+    entity: str | None
+    unit: str
+    domain: str
+    mode: str
+
+
+_metric_checks: list[Callable[[MetricCandidate], None]] = []
+
+
+def on_metric_check(callback: Callable[[MetricCandidate], None]) -> Callable[[MetricCandidate], None]:
+    if callback not in _metric_checks:
+        _metric_checks.append(callback)
+    return callback
+
+
+def metric_check_listeners() -> list[Callable[[MetricCandidate], None]]:
+    return list(_metric_checks)

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from apps.core.errors import AppError, Conflict
 from apps.ontology.formula import formula_parse, snake_case
+from apps.ontology.hooks import MetricCandidate, metric_check_listeners
 from apps.ontology.identifiers import code_validate
 from apps.ontology.models import EntityDefinition, MetricDefinition
 from apps.ontology.versioning import revision
@@ -92,6 +93,17 @@ def _resolve(client_id: int, data: MetricInput) -> ResolvedMetric:
                 details={"cycle": [data.code, *cycle]},
             )
         metrics.append(metric)
+    candidate = MetricCandidate(
+        client_id=client_id,
+        code=data.code,
+        formula=data.formula,
+        entity=entity.code if entity else None,
+        unit=data.unit,
+        domain=data.domain,
+        mode=data.mode,
+    )
+    for check in metric_check_listeners():
+        check(candidate)
     attributes = [f"{entity.code}.{code}" for code in sorted(formula.attributes)]
     return ResolvedMetric(entity, metrics, attributes)
 
