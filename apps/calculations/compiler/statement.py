@@ -320,7 +320,7 @@ def _aggregate_select(
     ).from_(_table(entity, "e"))
     select = _joins(build, select, resolver)
     if needs_bounds:
-        bounds_cte = f"b_{spec.code}"
+        bounds_cte = f"b_{entity.code}"  # the same for every metric of the entity in this request
         if all(name != bounds_cte for name, _ in build.ctes):
             build.ctes.append((bounds_cte, _bounds_select(build, entity, time_column)))
         on = (
