@@ -74,6 +74,8 @@ class PathResolver:
         if not parts or any(not p for p in parts):
             raise self._unknown(path, what)
         *steps, attribute = parts
+        if len(steps) == 1 and self._names_self(steps[0]):
+            steps = []  # `sales_people.region` or `sold_by.region` asked of sales_people itself
         if steps:
             chain = self._explicit_chain(steps, path, what)
         elif attribute in self.entity.attributes:
@@ -84,6 +86,17 @@ class PathResolver:
         if attribute not in target.attributes:
             raise self._unknown(path, what)
         return Column(self._join_chain(chain), target.attributes[attribute])
+
+    def _names_self(self, step: str) -> bool:
+        """Whether `step` names this entity, or a relationship leading to it:
+        a derived metric resolves one path from each of its metrics' entities."""
+        if step == self.entity.code:
+            return True
+        return any(
+            edge.name == step and edge.target == self.entity.code
+            for source in self.catalog.entities
+            for edge in many_to_one_edges(self.catalog, source)
+        )
 
     def _explicit_chain(self, steps: list[str], path: str, what: str) -> list[Edge]:
         chain: list[Edge] = []

