@@ -87,6 +87,13 @@ def query_validate(query: MetricQuery) -> None:
     for name, moment in (("start", query.start), ("end", query.end)):
         if moment.tzinfo is None:
             raise AppError(f"{name} needs a UTC offset (ISO 8601).", code="invalid_range", details={name: str(moment)})
+    for name, moment in (("start", query.start), ("end", query.end)):
+        if not 1000 <= moment.year <= 9000:
+            raise AppError(
+                f"{name} {moment.isoformat()} is outside the supported years 1000-9000.",
+                code="invalid_range",
+                details={name: moment.isoformat()},
+            )
     if query.end <= query.start:
         raise AppError(
             "end must be after start.",

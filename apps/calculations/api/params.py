@@ -13,7 +13,9 @@ from apps.core.errors import AppError
 
 FILTER_RE = re.compile(r"^filter\[([^\]]+)\]$")
 KNOWN = {"start", "end", "granularity", "group_by", "mode", "client", "format"}
+HISTORY_KNOWN = {"start", "end", "granularity", "client", "format", "page", "page_size"}
 MAX_GROUP_BY = 5
+MIN_YEAR, MAX_YEAR = 1000, 9000  # well inside what dates and time arithmetic support
 
 
 def moment_parse(text: str, *, name: str) -> datetime:
@@ -34,7 +36,24 @@ def moment_parse(text: str, *, name: str) -> datetime:
             code="invalid_range",
             details={name: text},
         )
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise AppError(
+            f"{name}={text!r} is outside the supported years {MIN_YEAR}-{MAX_YEAR}.",
+            code="invalid_range",
+            details={name: text},
+        )
     return parsed
+
+
+def unknown_parameters_refuse(params: QueryDict, known: set[str], *, filters: bool = False) -> None:
+    unknown = sorted(k for k in params if k not in known and not (filters and FILTER_RE.match(k)))
+    if unknown:
+        accepted = sorted(known - {"client", "format"}) + (["filter[<attribute>]"] if filters else [])
+        raise AppError(
+            f"Unknown parameter {unknown[0]!r}; use {', '.join(accepted)}.",
+            code="unknown_parameter",
+            details={"parameters": unknown},
+        )
 
 
 def range_parse(params: QueryDict) -> tuple[datetime, datetime]:
@@ -48,13 +67,7 @@ def range_parse(params: QueryDict) -> tuple[datetime, datetime]:
 
 
 def metric_query_parse(code: str, params: QueryDict) -> MetricQuery:
-    unknown = sorted(k for k in params if k not in KNOWN and not FILTER_RE.match(k))
-    if unknown:
-        raise AppError(
-            f"Unknown parameter {unknown[0]!r}; use start, end, granularity, group_by, filter[<attribute>], mode.",
-            code="unknown_parameter",
-            details={"parameters": unknown},
-        )
+    unknown_parameters_refuse(params, KNOWN, filters=True)
     granularity_text = params.get("granularity") or Granularity.DAY.value
     try:
         granularity = Granularity(granularity_text)

@@ -29,8 +29,11 @@ class HistoryPointSerializer(serializers.Serializer):
 
 
 class RangeSerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    """ISO 8601 with an offset or a date; parsed like the metrics API's
+    `start`/`end` (a naive timestamp is refused, not read as UTC)."""
+
+    start = serializers.CharField(max_length=40)
+    end = serializers.CharField(max_length=40)
 
 
 class QueryRequestSerializer(serializers.Serializer):
@@ -42,6 +45,21 @@ class QueryRequestSerializer(serializers.Serializer):
     group_by = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=5)
     range = RangeSerializer()
     granularity = serializers.ChoiceField(choices=[g.value for g in Granularity], default=Granularity.DAY.value)
+
+    def validate_group_by(self, value: list) -> list:
+        repeated = sorted({path for path in value if value.count(path) > 1})
+        if repeated:
+            raise serializers.ValidationError(f"{repeated[0]!r} appears twice.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        taken = {"bucket", *attrs.get("group_by", [])}
+        clashes = sorted(taken & set(attrs["measures"]))
+        if clashes:
+            raise serializers.ValidationError(
+                {"measures": [f"Measure name {clashes[0]!r} is already a column (bucket or a group-by path)."]}
+            )
+        return attrs
 
     def validate_measures(self, value: dict) -> dict:
         if len(value) > 20:

@@ -11,13 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.calculations.api import serializers as s
-from apps.calculations.api.params import metric_query_parse, moment_parse
+from apps.calculations.api.params import HISTORY_KNOWN, metric_query_parse, moment_parse, unknown_parameters_refuse
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.query import adhoc_query_run
 from apps.calculations.selectors import history_list
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.api.pagination import StandardPagination
-from apps.core.api.permissions import IsClientMember
+from apps.core.api.permissions import IsClientMember, IsClientReader
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 
@@ -66,6 +66,7 @@ class MetricHistoryView(APIView):
         context = access_context(request)
         spec = CalculationOrchestrator(context=context).metric(code)
         params = request.query_params
+        unknown_parameters_refuse(params, HISTORY_KNOWN)
         start = moment_parse(params["start"], name="start") if params.get("start") else None
         end = moment_parse(params["end"], name="end") if params.get("end") else None
         if start and end and end <= start:
@@ -82,7 +83,7 @@ class MetricHistoryView(APIView):
 
 
 class QueryView(APIView):
-    permission_classes = [IsClientMember]
+    permission_classes = [IsClientReader]  # a query only reads, whatever the method
 
     @extend_schema(request=s.QueryRequestSerializer, responses=s.QueryResultSerializer, operation_id="query_run")
     def post(self, request: Request) -> Response:
@@ -91,8 +92,8 @@ class QueryView(APIView):
         data = serializer.validated_data
         query = MetricQuery(
             metric="",
-            start=data["range"]["start"],
-            end=data["range"]["end"],
+            start=moment_parse(data["range"]["start"], name="start"),
+            end=moment_parse(data["range"]["end"], name="end"),
             granularity=Granularity(data["granularity"]),
             group_by=tuple(data.get("group_by") or ()),
             filters=tuple((path, tuple(values)) for path, values in (data.get("filters") or {}).items()),

@@ -23,6 +23,8 @@ def value_convert(value: Any, data_type: str, *, path: str) -> Any:
     text = value if isinstance(value, str) else None
     try:
         if data_type == "string":
+            if "\x00" in str(value):
+                raise ValueError
             return str(value)
         if data_type == "integer":
             if isinstance(value, bool):

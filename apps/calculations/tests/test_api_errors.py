@@ -252,24 +252,13 @@ def test_a_filter_value_with_quotes_and_sql_is_bound_not_injected(sales, attribu
     assert tables() == before
 
 
-# IsClientMember (apps/core/api/permissions.py) calls request_client() before
-# anyone checked authentication; views listing it alone replace the default
-# IsAuthenticated, so an anonymous request reaches client_resolve() and
-# Membership.objects.filter(user=AnonymousUser) raises TypeError: a 500.
-ANONYMOUS_500 = pytest.mark.xfail(
-    strict=True,
-    reason="permission_classes=[IsClientMember] without IsAuthenticated: anonymous -> TypeError in "
-    "client_resolve() -> 500 instead of 401",
-)
-
-
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        pytest.param("get", "/api/v1/metrics/revenue", marks=ANONYMOUS_500, id="metric"),
-        pytest.param("get", "/api/v1/metrics/revenue/history", marks=ANONYMOUS_500, id="history"),
-        pytest.param("post", "/api/v1/query/", marks=ANONYMOUS_500, id="query"),
-        pytest.param("post", "/api/v1/ontology/metrics/", marks=ANONYMOUS_500, id="define-metric"),
+        pytest.param("get", "/api/v1/metrics/revenue", id="metric"),
+        pytest.param("get", "/api/v1/metrics/revenue/history", id="history"),
+        pytest.param("post", "/api/v1/query/", id="query"),
+        pytest.param("post", "/api/v1/ontology/metrics/", id="define-metric"),
     ],
 )
 def test_unauthenticated_requests_are_401(db, method, path):
@@ -410,31 +399,16 @@ def test_unknown_names_in_a_formula_are_400_naming_them(policy):
             "end_count",
             {"start": "9999-12-30", "end": "9999-12-31T12:00:00+00:00"},
             id="date-end-9999",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="compiler/statement.py _range_values: end rounded up to the next day overflows "
-                "(OverflowError: date value out of range) -> 500",
-            ),
         ),
         pytest.param(
             "start_count",
             {"start": "0001-01-01", "end": "0001-02-01", "granularity": "year"},
             id="lookback-year-1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="compiler/statement.py period_before: the period before year 1 "
-                "(ValueError: year 0 is out of range) -> 500",
-            ),
         ),
         pytest.param(
             "end_count",
             {"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-03"},
             id="date-start-before-year-1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="compiler/statement.py _range_values: start.astimezone(UTC) before 0001-01-01 "
-                "(OverflowError: date value out of range) -> 500",
-            ),
         ),
         pytest.param("revenue", {"start": "0001-01-01", "end": "0001-01-03"}, id="timestamp-year-1"),
         pytest.param("revenue", {"start": "9999-12-30", "end": "9999-12-31"}, id="timestamp-year-9999"),

@@ -271,34 +271,18 @@ def test_another_tenants_entity_is_a_404(sales, api_client):
     error(api_client.post("/api/v1/query/", QUERY, format="json"), 404, "sales_orders", code="unknown_entity")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QueryRequestSerializer.range uses DRF DateTimeField, which makes a naive timestamp aware in "
-    "TIME_ZONE (UTC) instead of refusing it; GET /metrics answers 400 invalid_range for the same value "
-    "and query_validate's offset check is never reached",
-)
 def test_a_range_without_offset_is_a_400_as_on_the_metric_endpoint(sales):
     naive = {"start": "2026-03-01T00:00:00", "end": "2026-05-01T00:00:00"}
     assert sales.get("/api/v1/metrics/revenue", naive).status_code == 400
     error(sales.post("/api/v1/query/", {**QUERY, "range": naive}, format="json"), 400, "offset")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measures_compile: a measure named like the bucket column or a group-by path is accepted and "
-    "the result has duplicate column names (['bucket', 'region', 'bucket', 'region'])",
-)
 @pytest.mark.parametrize("name", ["bucket", "region"])
 def test_a_measure_named_like_another_column_is_a_400(sales, name):
     measures = {name: "SUM(amount)", "orders": "COUNT(*)"}
     error(sales.post("/api/v1/query/", {**QUERY, "measures": measures}, format="json"), 400, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QueryView passes group_by as given: ['region', 'region'] answers columns "
-    "['bucket', 'region', 'region', ...]; GET /metrics de-duplicates group_by",
-)
 def test_a_repeated_group_by_gives_unique_columns(sales):
     response = sales.post("/api/v1/query/", {**QUERY, "group_by": ["region", "region"]}, format="json")
     if response.status_code == 400:
