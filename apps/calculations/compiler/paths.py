@@ -43,6 +43,11 @@ class Join:
 class Column:
     alias: str
     attribute: AttributeSpec
+    name: str = ""  # the SQL column; the attribute's code unless the scan reads a rollup
+
+    @property
+    def sql_name(self) -> str:
+        return self.name or self.attribute.code
 
 
 def many_to_one_edges(catalog: Catalog, entity: str) -> list[Edge]:
@@ -59,11 +64,23 @@ class PathResolver:
     """Resolves paths for one entity and remembers the joins they need
     (one join per distinct chain of edges, shared by every path using it)."""
 
-    def __init__(self, catalog: Catalog, entity: EntitySpec, base_alias: str = "e") -> None:
+    def __init__(
+        self, catalog: Catalog, entity: EntitySpec, base_alias: str = "e", base_columns: dict[str, str] | None = None
+    ) -> None:
         self.catalog = catalog
         self.entity = entity
         self.base_alias = base_alias
+        # A rollup scan names the entity's attributes by its own columns (dim_<i>);
+        # None: the entity's table, where columns are the attribute codes.
+        self.base_columns = base_columns
         self._joins: dict[tuple[str, ...], Join] = {}
+
+    def base_column(self, attribute: str) -> str:
+        if self.base_columns is None:
+            return attribute
+        if attribute not in self.base_columns:
+            raise KeyError(attribute)
+        return self.base_columns[attribute]
 
     @property
     def joins(self) -> list[Join]:
@@ -79,7 +96,7 @@ class PathResolver:
         if steps:
             chain = self._explicit_chain(steps, path, what)
         elif attribute in self.entity.attributes:
-            return Column(self.base_alias, self.entity.attributes[attribute])
+            return Column(self.base_alias, self.entity.attributes[attribute], self.base_column(attribute))
         else:
             chain = self._search(attribute, path, what)
         target = self.catalog.entities[chain[-1].target] if chain else self.entity
@@ -142,7 +159,7 @@ class PathResolver:
                     alias=f"j{len(self._joins) + 1}",
                     entity=self.catalog.entities[edge.target],
                     from_alias=alias,
-                    from_attribute=edge.source_attribute,
+                    from_attribute=self.base_column(edge.source_attribute) if depth == 0 else edge.source_attribute,
                     to_attribute=edge.target_attribute,
                 )
             alias = self._joins[key].alias

@@ -18,23 +18,29 @@ own); the access context's row filters and the request's filters are
 predicates on every fact scan. Literals and request values are bound
 parameters; identifiers are quoted by sqlglot."""
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
 
-from apps.calculations.compiler.expressions import Params, Scope, column, compile_aggregate, compile_node, quoted
-from apps.calculations.compiler.paths import Column, PathResolver
-from apps.calculations.compiler.values import predicate
-from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.calculations.compiler.build import (
+    BUCKET,
+    VALUE,
+    Build,
+    Component,
+    joins_apply,
+    predicates,
+    table_ref,
+    time_bucket,
+    width,
+)
+from apps.calculations.compiler.expressions import Scope, column, compile_aggregate, compile_node, quoted
+from apps.calculations.compiler.paths import PathResolver
+from apps.calculations.types import AccessContext, MetricQuery
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec, MetricSpec
 from apps.ontology.formula import PERIOD_WRAPPERS, formula_parse
 from apps.ontology.formula import nodes as n
-
-BUCKET = "bucket"
-VALUE = "value"
 
 
 @dataclass(frozen=True)
@@ -47,32 +53,11 @@ class CompiledQuery:
     has_time: bool  # False when only reference entities answer (buckets are NULL)
 
 
-@dataclass
-class _Component:
-    cte: str
-    has_time: bool
-
-
-@dataclass
-class _Build:
-    catalog: Catalog
-    query: MetricQuery
-    context: AccessContext
-    params: Params = field(default_factory=Params)
-    ctes: list[tuple[str, exp.Expression]] = field(default_factory=list)
-    components: dict[str, _Component] = field(default_factory=dict)
-    entities: set[str] = field(default_factory=set)
-
-    @property
-    def dim_names(self) -> list[str]:
-        return [f"d{i}" for i in range(len(self.query.group_by))]
-
-
 def metric_compile(*, catalog: Catalog, query: MetricQuery, context: AccessContext) -> CompiledQuery:
     if context.client_id != catalog.client_id:
         raise AppError("The access context and the ontology belong to different clients.", code="tenant_mismatch")
     spec = catalog.metric(query.metric)
-    build = _Build(catalog, query, context)
+    build = Build(catalog, query, context)
     build.params.named("width", query.granularity.interval)
     top = _metric(build, spec, stack=())
     select = exp.select(
@@ -119,7 +104,7 @@ def measures_compile(
         for i, (name, formula) in enumerate(measures.items())
     }
     scoped = Catalog(catalog.client_id, catalog.entities, catalog.relationships, {**catalog.metrics, **specs})
-    build = _Build(scoped, query, context)
+    build = Build(scoped, query, context)
     build.params.named("width", query.granularity.interval)
     parts = []
     for spec in specs.values():
@@ -162,7 +147,7 @@ def measures_compile(
     )
 
 
-def _metric(build: _Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> _Component:
+def _metric(build: Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> Component:
     if spec.code in build.components:
         return build.components[spec.code]
     if spec.code in stack:
@@ -181,7 +166,7 @@ def _metric(build: _Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> _Comp
     for name in sorted(formula.metrics):
         references[name] = _metric(build, build.catalog.metric_by_reference(name), stack=(*stack, spec.code))
     if not references and "AT_START" not in formula.functions:
-        component = _Component(f"m_{spec.code}", entity is not None and entity.is_time_series)
+        component = Component(f"m_{spec.code}", entity is not None and entity.is_time_series)
         build.ctes.append((component.cte, _aggregate_select(build, spec, entity, formula.root)))
     else:
         component = _derived(build, spec, entity, formula.root, references)
@@ -190,8 +175,8 @@ def _metric(build: _Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> _Comp
 
 
 def _derived(
-    build: _Build, spec: MetricSpec, entity: EntitySpec | None, root: n.Node, references: dict[str, _Component]
-) -> _Component:
+    build: Build, spec: MetricSpec, entity: EntitySpec | None, root: n.Node, references: dict[str, Component]
+) -> Component:
     """A metric whose value joins several parts on (bucket, dims): other
     metrics (`r<i>`), its own aggregates over each period's rows (`a`) and
     its opening-balance aggregates (`o`, AT_START: rows of the previous
@@ -236,22 +221,13 @@ def _derived(
         select = select.join(
             exp.Table(this=quoted(cte), alias=exp.TableAlias(this=quoted(alias))), on=condition, join_type="left"
         )
-    component = _Component(f"m_{spec.code}", has_time)
+    component = Component(f"m_{spec.code}", has_time)
     build.ctes.append((component.cte, select))
     return component
 
 
-def _width() -> exp.Expression:
-    return exp.Cast(this=exp.Placeholder(this="width"), to=exp.DataType.build("interval"))
-
-
-def _time_bucket(time_column: exp.Expression) -> exp.Expression:
-    timestamp = exp.Cast(this=time_column.copy(), to=exp.DataType.build("timestamptz"))
-    return exp.Anonymous(this="time_bucket", expressions=[_width(), timestamp])
-
-
 def _aggregate_select(
-    build: _Build,
+    build: Build,
     spec: MetricSpec,
     entity: EntitySpec | None,
     root: n.Node | None,
@@ -275,7 +251,7 @@ def _aggregate_select(
     time_column = column("e", entity.time_attribute) if entity.is_time_series else None
     bucket = None
     if time_column is not None:
-        bucket = column("b", BUCKET) if opening else _time_bucket(time_column)
+        bucket = column("b", BUCKET) if opening else time_bucket(time_column)
     needs_bounds = opening
 
     def aggregate(node: n.Call) -> exp.Expression:
@@ -299,12 +275,12 @@ def _aggregate_select(
         attribute=lambda code: column("e", code),
         aggregate=aggregate,
         period_start=bucket,
-        period_end=exp.Add(this=bucket.copy(), expression=_width()) if bucket is not None else None,
+        period_end=exp.Add(this=bucket.copy(), expression=width()) if bucket is not None else None,
         time=time_column,
         entity=entity.code,
     )
     dims = [resolver.column(path, what="group-by attribute") for path in build.query.group_by]
-    where = _predicates(build, entity, resolver, time_column, lookback=opening)
+    where = predicates(build, entity, resolver, time_column, lookback=opening)
     if columns is None:
         values = [exp.alias_(compile_node(root, scope), quoted(VALUE))]
     else:
@@ -312,13 +288,10 @@ def _aggregate_select(
     bucket_out = bucket if bucket is not None else exp.Cast(this=exp.Null(), to=exp.DataType.build("timestamptz"))
     select = exp.select(
         exp.alias_(bucket_out, quoted(BUCKET)),
-        *(
-            exp.alias_(column(d.alias, d.attribute.code), quoted(name))
-            for d, name in zip(dims, build.dim_names, strict=True)
-        ),
+        *(exp.alias_(column(d.alias, d.sql_name), quoted(name)) for d, name in zip(dims, build.dim_names, strict=True)),
         *values,
-    ).from_(_table(entity, "e"))
-    select = _joins(build, select, resolver)
+    ).from_(table_ref(entity, "e"))
+    select = joins_apply(build, select, resolver)
     if needs_bounds:
         bounds_cte = f"b_{entity.code}"  # the same for every metric of the entity in this request
         if all(name != bounds_cte for name, _ in build.ctes):
@@ -337,14 +310,14 @@ def _aggregate_select(
     return select.group_by(*groups) if groups else select
 
 
-def _bounds_select(build: _Build, entity: EntitySpec, time_column: exp.Expression) -> exp.Expression:
+def _bounds_select(build: Build, entity: EntitySpec, time_column: exp.Expression) -> exp.Expression:
     """Per bucket with rows: its last time value (the closing snapshot
     AT_END reads) and the previous bucket's last time value (the opening
     snapshot AT_START reads), under the same filters as the facts. The scan
     starts one period before the range so the first period has an opening."""
     resolver = PathResolver(build.catalog, entity)
-    where = _predicates(build, entity, resolver, time_column, lookback=True)
-    bucket = _time_bucket(time_column)
+    where = predicates(build, entity, resolver, time_column, lookback=True)
+    bucket = time_bucket(time_column)
     last_time = exp.Max(this=time_column.copy())
     previous = exp.Window(
         this=exp.Anonymous(this="LAG", expressions=[last_time.copy()]),
@@ -354,93 +327,8 @@ def _bounds_select(build: _Build, entity: EntitySpec, time_column: exp.Expressio
         exp.alias_(bucket, quoted(BUCKET)),
         exp.alias_(last_time, quoted("last_time")),
         exp.alias_(previous, quoted("opening_time")),
-    ).from_(_table(entity, "e"))
-    select = _joins(build, select, resolver)
+    ).from_(table_ref(entity, "e"))
+    select = joins_apply(build, select, resolver)
     if where:
         select = select.where(exp.and_(*where))
     return select.group_by(exp.Literal.number(1))
-
-
-def _table(entity: EntitySpec, alias: str) -> exp.Table:
-    return exp.Table(this=quoted(entity.table), db=quoted(entity.schema), alias=exp.TableAlias(this=quoted(alias)))
-
-
-def _joins(build: _Build, select: exp.Select, resolver: PathResolver) -> exp.Select:
-    for join in resolver.joins:
-        build.entities.add(join.entity.code)
-        select = select.join(
-            _table(join.entity, join.alias),
-            on=exp.EQ(
-                this=column(join.from_alias, join.from_attribute), expression=column(join.alias, join.to_attribute)
-            ),
-            join_type="left",
-        )
-    return select
-
-
-def _predicates(
-    build: _Build,
-    entity: EntitySpec,
-    resolver: PathResolver,
-    time_column: exp.Expression | None,
-    *,
-    lookback: bool = False,
-) -> list[exp.Expression]:
-    """The time range (from one period earlier with `lookback`), the
-    request's filters and the caller's row filters."""
-    where: list[exp.Expression] = []
-    if time_column is not None:
-        time_type = entity.attributes[entity.time_attribute].data_type
-        query_start = period_before(build.query.start, build.query.granularity) if lookback else build.query.start
-        start, end = _range_values(query_start, build.query.end, time_type)
-        suffix = "_date" if isinstance(start, date) and not isinstance(start, datetime) else ""
-        name = ("lookback_start" if lookback else "start") + suffix
-        where.append(exp.GTE(this=time_column.copy(), expression=build.params.named(name, start)))
-        where.append(exp.LT(this=time_column.copy(), expression=build.params.named(f"end{suffix}", end)))
-    for path, values in build.query.filters:
-        target: Column = resolver.column(path, what="filter attribute")
-        where.append(predicate(build.params, target, "in", values, path=path))
-    for rule in build.context.row_filters:
-        try:
-            target = resolver.column(rule.attribute, what="row filter attribute")
-        except AppError as exc:
-            # Fail closed: a rule that cannot be applied to this entity hides it.
-            raise AppError(
-                f"A row-level rule on {rule.attribute!r} cannot be applied to entity {entity.code!r}; "
-                "its data is not visible to you.",
-                code="permission_denied",
-                status_code=403,
-                details={"attribute": rule.attribute, "entity": entity.code},
-            ) from exc
-        where.append(predicate(build.params, target, rule.op, rule.values, path=rule.attribute))
-    return where
-
-
-def period_before(moment: datetime, granularity: Granularity) -> datetime:
-    """The start of the bucket before the one holding `moment` (UTC buckets,
-    weeks from Monday, as time_bucket makes them)."""
-    moment = moment.astimezone(UTC)
-    if granularity == Granularity.MINUTE:
-        return moment.replace(second=0, microsecond=0) - timedelta(minutes=1)
-    if granularity == Granularity.HOUR:
-        return moment.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    if granularity == Granularity.DAY:
-        return day - timedelta(days=1)
-    if granularity == Granularity.WEEK:
-        return day - timedelta(days=day.weekday() + 7)
-    months = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}[granularity]
-    index = day.year * 12 + day.month - 1
-    index = index - index % months - months
-    return day.replace(year=index // 12, month=index % 12 + 1, day=1)
-
-
-def _range_values(start: datetime, end: datetime, data_type: str) -> tuple[Any, Any]:
-    """Bounds in the time column's own type (so chunk exclusion works): a
-    date column compares with dates, the end rounded up to the next day."""
-    if data_type != "date":
-        return start, end
-    start_day = start.astimezone(UTC).date()
-    end_utc = end.astimezone(UTC)
-    end_day = end_utc.date() + (timedelta(days=1) if end_utc.time() != time(0) else timedelta(0))
-    return start_day, end_day

@@ -66,7 +66,7 @@ def predicate(params: Params, target: Column, op: str, values: tuple, *, path: s
     """`target <op> values` with every value bound."""
     if op not in OPERATORS:
         raise AppError(f"Unknown filter operator {op!r}.", code="invalid_filter", details={"op": op})
-    col = column(target.alias, target.attribute.code)
+    col = column(target.alias, target.sql_name)
     if op in ("is_null", "not_null"):
         test = exp.Is(this=col, expression=exp.Null())
         return test if op == "is_null" else exp.Not(this=test)

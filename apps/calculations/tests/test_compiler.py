@@ -27,7 +27,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from apps.calculations.compiler.statement import measures_compile, metric_compile, period_before
+from apps.calculations.compiler.build import period_before
+from apps.calculations.compiler.statement import measures_compile, metric_compile
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, RowFilter
 from apps.core.errors import AppError, NotFound
 from apps.ontology.catalog import AttributeSpec, Catalog, EntitySpec, MetricSpec, RelationshipSpec
