@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("apps.ontology.api.artifact_urls")),
     path("api/v1/", include("apps.warehouse.api.urls")),
     path("api/v1/", include("apps.calculations.api.urls")),
+    path("api/v1/", include("apps.calculations.api.rollup_urls")),
     path("api/v1/", include("apps.messaging.api.urls")),
     path("", include("apps.web.urls")),
 ]

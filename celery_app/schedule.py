@@ -24,4 +24,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(minute=41),
         "options": {"expires": 50 * 60},
     },
+    # Rollups: enqueue the refresh of every rollup whose own cron schedule
+    # (Rollup.schedule, editable in the API/admin) is due. A tick not started
+    # within 55 seconds is dropped: the next one claims the same rollups.
+    "calculations-rollups-refresh-due": {
+        "task": "calculations.rollups_refresh_due",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
 }

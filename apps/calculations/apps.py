@@ -10,3 +10,4 @@ class CalculationsConfig(AppConfig):
             cache,  # noqa: F401 - registers cache invalidation on rows loaded
             checks,  # noqa: F401 - registers the compile check on metric definitions
         )
+        from apps.calculations.rollups import listeners  # noqa: F401 - rollup invalidation, automatic generation

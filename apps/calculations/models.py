@@ -1,7 +1,12 @@
 """What the calculation engine keeps: the history of every computed series
-(ARCHITECTURE.md, section 5, step 6)."""
+(ARCHITECTURE.md, section 5, step 6) and the rollups it maintains
+(section 5, item 3; apps/calculations/rollups)."""
+
+from datetime import timedelta
 
 from django.db import models
+
+from apps.core.model_mixins import TenantScopedModel
 
 
 class MetricHistory(models.Model):
@@ -36,3 +41,65 @@ class MetricHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric_code} {self.granularity} {self.bucket:%Y-%m-%d %H:%M} {self.dims}"
+
+
+class Rollup(TenantScopedModel):
+    """A table in analytics_data of mergeable partial states of one entity's
+    rows per `grain` bucket and dimension set, materialized for buckets
+    before `watermark` (apps/calculations/rollups, docs/rollups.md).
+
+    Columns are positional: `dim_<i>` for `dimensions[i]` (attribute codes),
+    `m<i>_<state>` for `measures[i]` ({"attribute": code, "states": [...]}).
+    The refresh policy is stored here and run by Celery beat: every refresh
+    re-materializes [watermark - start_offset, now - end_offset), rounded
+    down to the grain, plus the invalidated ranges below it."""
+
+    class Grain(models.TextChoices):
+        MINUTE = "minute"
+        HOUR = "hour"
+        DAY = "day"
+
+    entity_code = models.CharField(max_length=63)
+    grain = models.CharField(max_length=10, choices=Grain.choices)
+    table_name = models.CharField(max_length=63, unique=True, editable=False)
+    dimensions = models.JSONField(default=list, blank=True)
+    measures = models.JSONField(default=list, blank=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    schedule = models.CharField(max_length=100, default="*/5 * * * *", help_text="cron expression, UTC")
+    start_offset = models.DurationField(default=timedelta(days=1))
+    end_offset = models.DurationField(help_text="buckets newer than now - end_offset are never materialized")
+    next_refresh_at = models.DateTimeField(null=True, blank=True, help_text="empty: due now")
+    enabled = models.BooleanField(default=True)
+    auto = models.BooleanField(
+        default=False, help_text="generated from the entity's metrics; editing dimensions or measures clears it"
+    )
+    last_refresh_at = models.DateTimeField(null=True, blank=True)
+    last_refresh_rows = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["entity_code", "grain"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "entity_code", "grain"], name="calc_rollup_client_entity_grain")
+        ]
+        indexes = [models.Index(fields=["enabled", "next_refresh_at"], name="calc_rollup_due")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_code} by {self.grain}"
+
+
+class RollupInvalidation(models.Model):
+    """Rows landed in [time_min, time_max] below the rollup's watermark after
+    it was materialized there; the next refresh re-materializes the buckets
+    and deletes this record."""
+
+    rollup = models.ForeignKey(Rollup, on_delete=models.CASCADE, related_name="invalidations")
+    time_min = models.DateTimeField()
+    time_max = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["time_min", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.rollup} [{self.time_min:%Y-%m-%d %H:%M}, {self.time_max:%Y-%m-%d %H:%M}]"

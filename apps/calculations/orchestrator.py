@@ -21,6 +21,8 @@ from django.utils import timezone
 from apps.calculations import cache
 from apps.calculations.compiler import CompiledQuery, metric_compile
 from apps.calculations.history import history_persist
+from apps.calculations.rollups.selectors import rollup_specs
+from apps.calculations.rollups.spec import RollupSpec
 from apps.calculations.runner import compiled_run
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
@@ -28,7 +30,6 @@ from apps.ontology.catalog import Catalog, MetricSpec, catalog_load
 
 logger = logging.getLogger(__name__)
 
-ROUTE_RAW = "raw"
 _NOMINAL_SECONDS = {
     Granularity.MINUTE: 60, Granularity.HOUR: 3600, Granularity.DAY: 86400, Granularity.WEEK: 7 * 86400,
 }  # fmt: skip
@@ -36,10 +37,18 @@ _MONTHS = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}
 
 
 class DomainHandler:
-    """The generic handler: one SQL statement per request, answered from raw rows."""
+    """The generic handler: one SQL statement per request, from the raw rows
+    or the rollups the router picks."""
 
-    def compile(self, *, catalog: Catalog, query: MetricQuery, context: AccessContext) -> CompiledQuery:
-        return metric_compile(catalog=catalog, query=query, context=context)
+    def compile(
+        self,
+        *,
+        catalog: Catalog,
+        query: MetricQuery,
+        context: AccessContext,
+        rollups: Callable[[str], list[RollupSpec]] | None = None,
+    ) -> CompiledQuery:
+        return metric_compile(catalog=catalog, query=query, context=context, rollups=rollups)
 
     def compute(self, *, compiled: CompiledQuery, query: MetricQuery) -> MetricResult:
         spec = compiled.metric
@@ -47,12 +56,13 @@ class DomainHandler:
             metric=spec.code,
             unit=spec.unit,
             granularity=query.granularity.value,
-            route=ROUTE_RAW,
+            route=compiled.route,
             cached=False,
             computed_at=timezone.now(),
             series=compiled_run(compiled),
             domain=spec.domain,
             entities=compiled.entities,
+            mode=compiled.mode,
         )
 
 
@@ -140,6 +150,7 @@ class CalculationOrchestrator:
     def __init__(self, *, context: AccessContext, catalog: Catalog | None = None) -> None:
         self.context = context
         self._catalog = catalog
+        self._rollups: dict[str, list[RollupSpec]] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -150,11 +161,28 @@ class CalculationOrchestrator:
     def metric(self, code: str) -> MetricSpec:
         return self.catalog.metric(code)
 
-    def calculate(self, query: MetricQuery, *, use_cache: bool = True, persist: bool = True) -> MetricResult:
+    def rollups(self, entity: str) -> list[RollupSpec]:
+        """The entity's rollups (read once per orchestrator)."""
+        if entity not in self._rollups:
+            self._rollups[entity] = rollup_specs(client_id=self.context.client_id, entity=entity)
+        return self._rollups[entity]
+
+    def compile(self, query: MetricQuery) -> CompiledQuery:
         query_validate(query)
         spec = self.catalog.metric(query.metric)
+        return handler_for(spec.domain).compile(
+            catalog=self.catalog, query=query, context=self.context, rollups=self.rollups
+        )
+
+    def explain(self, query: MetricQuery) -> dict:
+        """How `query` is answered: the route of each fact scan and why, and the statement."""
+        compiled = self.compile(query)
+        return {"route": compiled.route, "mode": compiled.mode, "scans": list(compiled.routes), "sql": compiled.sql}
+
+    def calculate(self, query: MetricQuery, *, use_cache: bool = True, persist: bool = True) -> MetricResult:
+        compiled = self.compile(query)
+        spec = compiled.metric
         handler = handler_for(spec.domain)
-        compiled = handler.compile(catalog=self.catalog, query=query, context=self.context)
         caching = use_cache and cache.cache_enabled()
         key = ""
         if caching:

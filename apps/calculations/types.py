@@ -61,6 +61,7 @@ class MetricQuery:
     group_by: tuple[str, ...] = ()
     filters: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     mode: str | None = None  # None: the metric's own mode
+    route: str | None = None  # "raw": skip rollups (explain, comparisons); None: the router decides
 
     def key(self) -> dict:
         return {
@@ -71,6 +72,7 @@ class MetricQuery:
             "group_by": list(self.group_by),
             "filters": sorted([path, [str(v) for v in values]] for path, values in self.filters),
             "mode": self.mode,
+            "route": self.route,
         }
 
 
@@ -94,3 +96,4 @@ class MetricResult:
     series: tuple[Point, ...] = field(default_factory=tuple)
     domain: str = ""
     entities: tuple[str, ...] = ()  # entity codes the value was computed from (cache invalidation)
+    mode: str = "exact"  # which mode answered: exact, or approximate (hll / t-digest)

@@ -60,3 +60,25 @@ def on_metric_check(callback: Callable[[MetricCandidate], None]) -> Callable[[Me
 
 def metric_check_listeners() -> list[Callable[[MetricCandidate], None]]:
     return list(_metric_checks)
+
+
+@dataclass(frozen=True)
+class MetricSaved:
+    """A metric was created or changed (told after the transaction commits)."""
+
+    client_id: int
+    code: str
+    entity: str | None
+
+
+_metric_saved: list[Callable[[MetricSaved], None]] = []
+
+
+def on_metric_saved(callback: Callable[[MetricSaved], None]) -> Callable[[MetricSaved], None]:
+    if callback not in _metric_saved:
+        _metric_saved.append(callback)
+    return callback
+
+
+def metric_saved_listeners() -> list[Callable[[MetricSaved], None]]:
+    return list(_metric_saved)

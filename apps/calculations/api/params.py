@@ -12,7 +12,7 @@ from apps.calculations.types import Granularity, MetricQuery
 from apps.core.errors import AppError
 
 FILTER_RE = re.compile(r"^filter\[([^\]]+)\]$")
-KNOWN = {"start", "end", "granularity", "group_by", "mode", "client", "format"}
+KNOWN = {"start", "end", "granularity", "group_by", "mode", "route", "explain", "client", "format"}
 HISTORY_KNOWN = {"start", "end", "granularity", "client", "format", "page", "page_size"}
 MAX_GROUP_BY = 5
 MIN_YEAR, MAX_YEAR = 1000, 9000  # well inside what dates and time arithmetic support
@@ -90,6 +90,13 @@ def metric_query_parse(code: str, params: QueryDict) -> MetricQuery:
             if not values:
                 raise AppError(f"{key} has no value.", code="invalid_filter", details={"attribute": match.group(1)})
             filters.append((match.group(1), values))
+    route = params.get("route") or None
+    if route not in (None, "raw"):
+        raise AppError(
+            f"route={route!r}: only 'raw' can be asked for (to skip rollups); the router picks otherwise.",
+            code="invalid_route",
+            details={"route": route},
+        )
     start, end = range_parse(params)
     return MetricQuery(
         metric=code,
@@ -99,4 +106,14 @@ def metric_query_parse(code: str, params: QueryDict) -> MetricQuery:
         group_by=group_by,
         filters=tuple(filters),
         mode=params.get("mode") or None,
+        route=route,
     )
+
+
+def flag_parse(params: QueryDict, name: str) -> bool:
+    text = (params.get(name) or "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise AppError(f"{name}={text!r}: use 1 or 0.", code="invalid_parameter", details={name: text})

@@ -16,7 +16,29 @@ class MetricResultSerializer(serializers.Serializer):
     route = serializers.ChoiceField(choices=["raw", "rollup", "rollup+raw"])
     cached = serializers.BooleanField()
     computed_at = serializers.DateTimeField()
+    mode = serializers.ChoiceField(choices=["exact", "approximate"])
     series = PointSerializer(many=True)
+
+
+class ScanExplainSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    entity = serializers.CharField()
+    route = serializers.CharField()
+    rollup = serializers.CharField(allow_null=True)
+    grain = serializers.CharField(allow_null=True)
+    watermark = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class ExplainSerializer(serializers.Serializer):
+    route = serializers.CharField()
+    mode = serializers.CharField()
+    scans = ScanExplainSerializer(many=True)
+    sql = serializers.CharField()
+
+
+class ExplainedMetricResultSerializer(MetricResultSerializer):
+    explain = ExplainSerializer(required=False)
 
 
 class HistoryPointSerializer(serializers.Serializer):

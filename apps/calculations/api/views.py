@@ -11,7 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.calculations.api import serializers as s
-from apps.calculations.api.params import HISTORY_KNOWN, metric_query_parse, moment_parse, unknown_parameters_refuse
+from apps.calculations.api.params import (
+    HISTORY_KNOWN,
+    flag_parse,
+    metric_query_parse,
+    moment_parse,
+    unknown_parameters_refuse,
+)
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.query import adhoc_query_run
 from apps.calculations.selectors import history_list
@@ -36,18 +42,25 @@ METRIC_PARAMETERS = [
         "filter[attribute]", OpenApiTypes.STR, description="one value or a comma-separated list of values"
     ),
     OpenApiParameter("mode", OpenApiTypes.STR, enum=["exact", "approximate"]),
+    OpenApiParameter("route", OpenApiTypes.STR, enum=["raw"], description="skip rollups: read the raw rows"),
+    OpenApiParameter("explain", OpenApiTypes.BOOL, description="add how the answer was computed: route, reasons, SQL"),
 ]
 
 
 class MetricView(APIView):
     permission_classes = [IsClientMember]
 
-    @extend_schema(parameters=METRIC_PARAMETERS, responses=s.MetricResultSerializer, operation_id="metrics_retrieve")
+    @extend_schema(
+        parameters=METRIC_PARAMETERS, responses=s.ExplainedMetricResultSerializer, operation_id="metrics_retrieve"
+    )
     def get(self, request: Request, code: str) -> Response:
         query = metric_query_parse(code, request.query_params)
-        result = CalculationOrchestrator(context=access_context(request)).calculate(query)
-        data = asdict(result)
-        return Response(s.MetricResultSerializer(data).data)
+        explain = flag_parse(request.query_params, "explain")
+        orchestrator = CalculationOrchestrator(context=access_context(request))
+        data = asdict(orchestrator.calculate(query))
+        if explain:
+            data["explain"] = orchestrator.explain(query)
+        return Response(s.ExplainedMetricResultSerializer(data).data)
 
 
 class MetricHistoryView(APIView):

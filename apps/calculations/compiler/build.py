@@ -2,6 +2,7 @@
 (bound parameters, CTEs, entities read), the time bucket, the table and join
 references, and the predicates (time range, request filters, row filters)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from sqlglot import exp
 from apps.calculations.compiler.expressions import Params, column, quoted
 from apps.calculations.compiler.paths import Column, PathResolver
 from apps.calculations.compiler.values import predicate
+from apps.calculations.rollups.spec import RollupSpec
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec
@@ -34,6 +36,8 @@ class Build:
     ctes: list[tuple[str, exp.Expression]] = field(default_factory=list)
     components: dict[str, Component] = field(default_factory=dict)
     entities: set[str] = field(default_factory=set)
+    rollups: Callable[[str], list[RollupSpec]] = lambda entity: []  # the rollups of an entity, for the router
+    routes: list[dict] = field(default_factory=list)  # one per fact scan: which storage, and why
 
     @property
     def dim_names(self) -> list[str]:

@@ -5,11 +5,12 @@ quoted column. What a name or an aggregate turns into depends on where the
 expression is compiled, which a `Scope` says."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
 
+from apps.calculations.rollups.spec import HLL_LOG2M, TDIGEST_COMPRESSION, RollupSpec
 from apps.core.errors import AppError
 from apps.ontology.formula import AGGREGATES, PERIOD_WRAPPERS
 from apps.ontology.formula import nodes as n
@@ -64,6 +65,13 @@ class Scope:
     period_end: exp.Expression | None = None
     time: exp.Expression | None = None
     entity: str = ""
+    approximate: bool = False  # COUNT_DISTINCT through hll, PERCENTILE through t-digest
+    rollup: RollupSpec | None = None  # aggregates merge this rollup's partial states
+    used_columns: set[str] = field(default_factory=set)  # rollup columns the aggregates read
+    attribute_types: dict[str, str] = field(default_factory=dict)  # attribute code -> ontology data type
+
+    def data_type(self, node: n.Node) -> str:
+        return self.attribute_types.get(node.name, "") if isinstance(node, n.Name) else ""
 
 
 def _needs_time(function: str, scope: Scope) -> AppError:
@@ -149,31 +157,88 @@ def _call(node: n.Call, scope: Scope) -> exp.Expression:
     raise AppError(f"Function {function} is not in the formula library.", code="invalid_formula")
 
 
+def _func(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
 def compile_aggregate(node: n.Call, scope: Scope, *, condition: exp.Expression | None = None) -> exp.Expression:
     """One aggregate over the rows of `scope`'s entity, with its WHERE filter
-    (and `condition`, e.g. "the row is at the period's first time") as a
-    FILTER clause."""
+    (and `condition`, e.g. "the row is at the period's last time") as a
+    FILTER clause on every aggregate call it becomes. Over a rollup
+    (`scope.rollup`) the aggregate merges partial states instead; in
+    approximate mode COUNT_DISTINCT and PERCENTILE use hll and t-digest."""
+    compiled: list[exp.Expression | None] = []
+
+    def filtered(aggregate: exp.Expression) -> exp.Expression:
+        # The filter is compiled once, after the aggregate's arguments (bound parameters keep formula order).
+        if not compiled:
+            found = [c for c in (compile_node(node.filter, scope) if node.filter else None, condition) if c is not None]
+            compiled.append(
+                found[0] if len(found) == 1 else exp.And(this=found[0], expression=found[1]) if found else None
+            )
+        where = compiled[0]
+        return aggregate if where is None else exp.Filter(this=aggregate, expression=exp.Where(this=where.copy()))
+
+    if scope.rollup is not None:
+        return _merge(node, scope, filtered)
     function = node.function
     args = [a for a in node.args if not isinstance(a, n.Star)]
     if function == "COUNT":
-        value = exp.Count(this=compile_node(args[0], scope) if args else exp.Star())
-    elif function == "COUNT_DISTINCT":
-        value = exp.Count(this=exp.Distinct(expressions=[compile_node(args[0], scope)]))
-    elif function in ("FIRST", "LAST"):
+        return filtered(exp.Count(this=compile_node(args[0], scope) if args else exp.Star()))
+    if function == "COUNT_DISTINCT":
+        value = compile_node(args[0], scope)
+        if scope.approximate:
+            if scope.data_type(args[0]) == "decimal":  # 1.0 and 1.00 hash apart (as the rollups' refresh does)
+                value = _func("trim_scale", value)
+            sketch = filtered(_func("hll_add_agg", _func("hll_hash_any", value), exp.Literal.number(HLL_LOG2M)))
+            return exp.Coalesce(this=_func("hll_cardinality", sketch), expressions=[exp.Literal.number(0)])
+        return filtered(exp.Count(this=exp.Distinct(expressions=[value])))
+    if function in ("FIRST", "LAST"):
         if scope.time is None:
             raise _needs_time(function, scope)
-        value = exp.Anonymous(this=function, expressions=[compile_node(args[0], scope), scope.time])
-    elif function == "PERCENTILE":
+        return filtered(exp.Anonymous(this=function, expressions=[compile_node(args[0], scope), scope.time]))
+    if function == "PERCENTILE":
         fraction = exp.Cast(this=compile_node(args[1], scope), to=exp.DataType.build("double"))
-        value = exp.WithinGroup(
-            this=exp.PercentileCont(this=fraction),
-            expression=exp.Order(expressions=[exp.Ordered(this=compile_node(args[0], scope))]),
+        value = compile_node(args[0], scope)
+        if scope.approximate:
+            double = exp.Cast(this=value, to=exp.DataType.build("double"))
+            return filtered(_func("tdigest_percentile", double, exp.Literal.number(TDIGEST_COMPRESSION), fraction))
+        return filtered(
+            exp.WithinGroup(
+                this=exp.PercentileCont(this=fraction), expression=exp.Order(expressions=[exp.Ordered(this=value)])
+            )
         )
-    else:
-        aggregate = {"SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}[function]
-        value = aggregate(this=compile_node(args[0], scope))
-    conditions = [c for c in (compile_node(node.filter, scope) if node.filter else None, condition) if c is not None]
-    if not conditions:
-        return value
-    where = conditions[0] if len(conditions) == 1 else exp.And(this=conditions[0], expression=conditions[1])
-    return exp.Filter(this=value, expression=exp.Where(this=where))
+    aggregate = {"SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}[function]
+    return filtered(aggregate(this=compile_node(args[0], scope)))
+
+
+def _merge(node: n.Call, scope: Scope, filtered: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """The aggregate from a rollup's partial states (the router checked the
+    rollup carries them): sums of sums and counts, min of mins, unions of
+    hll sketches, t-digest percentiles over merged digests."""
+    rollup, function = scope.rollup, node.function
+    attribute = node.args[0].name if node.args and isinstance(node.args[0], n.Name) else None
+
+    def state(name: str) -> exp.Expression:
+        column_name = rollup.row_count_column if name == "rows" else rollup.states[(attribute, name)]
+        scope.used_columns.add(column_name)
+        return column("e", column_name)
+
+    zero = exp.Literal.number(0)
+    if function == "COUNT":
+        total = filtered(exp.Sum(this=state("count" if attribute else "rows")))
+        return exp.Coalesce(this=total, expressions=[zero])
+    if function == "SUM":
+        return filtered(exp.Sum(this=state("sum")))
+    if function == "AVG":
+        return exp.Paren(this=safe_divide(filtered(exp.Sum(this=state("sum"))), filtered(exp.Sum(this=state("count")))))
+    if function in ("MIN", "MAX"):
+        aggregate = exp.Min if function == "MIN" else exp.Max
+        return filtered(aggregate(this=state(function.lower())))
+    if function == "COUNT_DISTINCT":
+        union = filtered(_func("hll_union_agg", state("hll")))
+        return exp.Coalesce(this=_func("hll_cardinality", union), expressions=[zero])
+    if function == "PERCENTILE":
+        fraction = exp.Cast(this=compile_node(node.args[1], scope), to=exp.DataType.build("double"))
+        return filtered(_func("tdigest_percentile", state("tdigest"), fraction))
+    raise AppError(f"{function} cannot be answered from a rollup.", code="invalid_route")

@@ -18,6 +18,7 @@ own); the access context's row filters and the request's filters are
 predicates on every fact scan. Literals and request values are bound
 parameters; identifiers are quoted by sqlglot."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +37,13 @@ from apps.calculations.compiler.build import (
 )
 from apps.calculations.compiler.expressions import Scope, column, compile_aggregate, compile_node, quoted
 from apps.calculations.compiler.paths import PathResolver
+from apps.calculations.compiler.rollup_scan import rollup_select
+from apps.calculations.compiler.router import RAW, ROLLUP, ROLLUP_RAW, Route, calls, route_choose
+from apps.calculations.rollups.spec import RollupSpec
 from apps.calculations.types import AccessContext, MetricQuery
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec, MetricSpec
-from apps.ontology.formula import PERIOD_WRAPPERS, formula_parse
+from apps.ontology.formula import AGGREGATES, PERIOD_WRAPPERS, formula_parse
 from apps.ontology.formula import nodes as n
 
 
@@ -51,13 +55,26 @@ class CompiledQuery:
     dims: tuple[str, ...]  # group-by paths, in the order of the result's d0, d1, ...
     entities: tuple[str, ...]  # every entity read (cache invalidation)
     has_time: bool  # False when only reference entities answer (buckets are NULL)
+    route: str = "raw"  # raw, rollup or rollup+raw
+    routes: tuple[dict, ...] = ()  # per fact scan: route, rollup, reason (the API's explain)
+    mode: str = "exact"
 
 
-def metric_compile(*, catalog: Catalog, query: MetricQuery, context: AccessContext) -> CompiledQuery:
+def metric_compile(
+    *,
+    catalog: Catalog,
+    query: MetricQuery,
+    context: AccessContext,
+    rollups: Callable[[str], list[RollupSpec]] | None = None,
+) -> CompiledQuery:
+    """`rollups(entity_code)` lists an entity's rollups for the router;
+    without it every scan reads the raw rows."""
     if context.client_id != catalog.client_id:
         raise AppError("The access context and the ontology belong to different clients.", code="tenant_mismatch")
     spec = catalog.metric(query.metric)
     build = Build(catalog, query, context)
+    if rollups is not None:
+        build.rollups = rollups
     build.params.named("width", query.granularity.interval)
     top = _metric(build, spec, stack=())
     select = exp.select(
@@ -75,7 +92,19 @@ def metric_compile(*, catalog: Catalog, query: MetricQuery, context: AccessConte
         dims=tuple(query.group_by),
         entities=tuple(sorted(build.entities)),
         has_time=top.has_time,
+        route=_route_label(build),
+        routes=tuple(explained for explained, _ in build.routes),
+        mode=query.mode or spec.mode,
     )
+
+
+def _route_label(build: Build) -> str:
+    """The request's route: `raw` or `rollup` when every fact scan agrees,
+    `rollup+raw` for any mix (reference tables do not count)."""
+    kinds = {explained["route"] for explained, counted in build.routes if counted}
+    if not kinds or kinds == {RAW}:
+        return RAW
+    return ROLLUP if kinds == {ROLLUP} else ROLLUP_RAW
 
 
 @dataclass(frozen=True)
@@ -194,10 +223,10 @@ def _derived(
     # Outside aggregates a name is another metric (the parser made sure).
     value = compile_node(root, Scope(params=build.params, attribute=reference, aggregate=collect))
     parts: list[tuple[str, str, bool]] = []  # (cte, alias, has_time)
-    for alias, calls in aggregates.items():
-        if calls:
+    for alias, found in aggregates.items():
+        if found:
             own = f"{alias}_{spec.code}"
-            build.ctes.append((own, _aggregate_select(build, spec, entity, None, columns=calls, opening=alias == "o")))
+            build.ctes.append((own, _aggregate_select(build, spec, entity, None, columns=found, opening=alias == "o")))
             parts.append((own, alias, entity is not None and entity.is_time_series))
     parts += [(c.cte, f"r{i}", c.has_time) for i, c in enumerate(references.values())]
     has_time = any(p[2] for p in parts)
@@ -247,6 +276,10 @@ def _aggregate_select(
             details={"metric": spec.code},
         )
     build.entities.add(entity.code)
+    approximate = (build.query.mode or spec.mode) == "approximate"
+    route = _route(build, spec, entity, root, columns, opening=opening, approximate=approximate)
+    if route.kind != RAW:
+        return rollup_select(build, entity, route, root=root, columns=columns, approximate=approximate)
     resolver = PathResolver(build.catalog, entity)
     time_column = column("e", entity.time_attribute) if entity.is_time_series else None
     bucket = None
@@ -278,6 +311,8 @@ def _aggregate_select(
         period_end=exp.Add(this=bucket.copy(), expression=width()) if bucket is not None else None,
         time=time_column,
         entity=entity.code,
+        approximate=approximate,
+        attribute_types={code: a.data_type for code, a in entity.attributes.items()},
     )
     dims = [resolver.column(path, what="group-by attribute") for path in build.query.group_by]
     where = predicates(build, entity, resolver, time_column, lookback=opening)
@@ -308,6 +343,35 @@ def _aggregate_select(
         exp.Literal.number(i + 2) for i in range(len(dims))
     ]
     return select.group_by(*groups) if groups else select
+
+
+def _route(
+    build: Build,
+    spec: MetricSpec,
+    entity: EntitySpec,
+    root: n.Node | None,
+    columns: list[n.Call] | None,
+    *,
+    opening: bool,
+    approximate: bool,
+) -> Route:
+    """Which storage answers this scan (router.py), recorded for `explain`."""
+    if opening:
+        route = Route(RAW, "AT_START reads the previous period's last snapshot from the raw rows")
+    else:
+        wanted = AGGREGATES | PERIOD_WRAPPERS
+        aggregates = columns if columns is not None else [c for c in calls(root) if c.function in wanted]
+        route = route_choose(
+            catalog=build.catalog,
+            entity=entity,
+            aggregates=aggregates,
+            query=build.query,
+            row_filters=build.context.row_filters,
+            rollups=build.rollups(entity.code) if entity.is_time_series else [],
+            approximate=approximate,
+        )
+    build.routes.append((route.explain(spec.code, entity.code), entity.is_time_series))
+    return route
 
 
 def _bounds_select(build: Build, entity: EntitySpec, time_column: exp.Expression) -> exp.Expression:

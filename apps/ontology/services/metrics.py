@@ -3,12 +3,13 @@ References are checked now; compiling formulas to SQL is the calculation
 engine's work."""
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 
 from apps.core.errors import AppError, Conflict
 from apps.ontology.formula import formula_parse, snake_case
-from apps.ontology.hooks import MetricCandidate, metric_check_listeners
+from apps.ontology.hooks import MetricCandidate, MetricSaved, metric_check_listeners, metric_saved_listeners
 from apps.ontology.identifiers import code_validate
 from apps.ontology.models import EntityDefinition, MetricDefinition
 from apps.ontology.versioning import revision
@@ -119,6 +120,11 @@ def _apply(metric: MetricDefinition, data: MetricInput, resolved: ResolvedMetric
     metric.depends_on_attributes = resolved.attributes
     metric.save()
     metric.depends_on_metrics.set(resolved.metrics)
+    saved = MetricSaved(
+        client_id=metric.client_id, code=metric.code, entity=resolved.entity.code if resolved.entity else None
+    )
+    for listener in metric_saved_listeners():
+        transaction.on_commit(partial(listener, saved), robust=True)
 
 
 @transaction.atomic

@@ -1,0 +1,51 @@
+"""One refresh of a rollup at a time, across processes: a session-level
+advisory lock held for the whole refresh (which commits slice by slice, so a
+transaction-level lock would not span it). A lock is released when its
+session ends, so a worker that dies mid-refresh does not leave it held."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from apps.core.errors import Conflict
+
+_KEY = "calculations.rollup:{}"
+
+
+class RefreshRunning(Conflict):
+    def __init__(self, rollup_id: int) -> None:
+        super().__init__(
+            f"Rollup {rollup_id} is being refreshed; try again when the refresh is done.",
+            code="refresh_running",
+            details={"rollup": rollup_id},
+        )
+
+
+@contextmanager
+def refresh_lock(rollup_id: int) -> Iterator[bool]:
+    """Yields whether the lock was taken (never waits)."""
+    key = _KEY.format(rollup_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+@contextmanager
+def ensure_lock(client_id: int, entity: str) -> Iterator[None]:
+    """Serialises automatic generation for one entity (two metric saves in a
+    row enqueue two runs); waits for the other run to finish."""
+    key = f"calculations.rollup-ensure:{client_id}:{entity}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
