@@ -16,6 +16,7 @@ class AttributeSpec:
     code: str
     data_type: str
     nullable: bool = True
+    enum_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ def catalog_load(*, client_id: int) -> Catalog:
     """Everything the engine needs about one client's ontology, in four queries."""
     entities = {}
     for entity in m.EntityDefinition.objects.filter(client_id=client_id).prefetch_related("attributes"):
-        attributes = {a.code: AttributeSpec(a.code, a.data_type, a.nullable) for a in entity.attributes.all()}
+        attributes = {
+            a.code: AttributeSpec(a.code, a.data_type, a.nullable, tuple(a.enum_values or ()))
+            for a in entity.attributes.all()
+        }
         entities[entity.code] = EntitySpec(
             code=entity.code,
             kind=entity.kind,

@@ -28,7 +28,6 @@ from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec, catalog_load
 from apps.ontology.formula import formula_parse
 from apps.ontology.formula import nodes as n
-from apps.ontology.selectors import entity_get
 
 STATES_BY_FUNCTION = {
     "SUM": ("sum", "count"),
@@ -181,8 +180,7 @@ def _ensure(client_id: int, entity: str) -> list[Rollup]:
     if spec is None or not spec.is_time_series:
         plan = RollupPlan()
     else:
-        definition = entity_get(client_id=client_id, code=entity)
-        enums = {a.code for a in definition.attributes.all() if a.enum_values}
+        enums = {code for code, attribute in spec.attributes.items() if attribute.enum_values}
         plan = rollup_plan(catalog=catalog, entity=spec, enum_attributes=enums)
     kept = []
     for grain in GRAINS:
