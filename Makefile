@@ -62,3 +62,4 @@ bench: migrate
 	@$(PY) bench/ingest.py --rows $${ROWS:-1000000}
 	@$(PY) bench/events.py
 	@$(PY) bench/archival.py --rows $${ARCHIVE_ROWS:-1000000}
+	@$(PY) bench/concurrency.py

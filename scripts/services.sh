@@ -120,7 +120,7 @@ port = $PG_PORT
 unix_socket_directories = '$STATE_IN/run'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
-max_connections = 200
+max_connections = 300
 shared_buffers = 512MB
 work_mem = 32MB
 maintenance_work_mem = 256MB
@@ -136,7 +136,10 @@ pg_start() {
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   # The servers must not inherit the lock descriptors (8, 9): a daemon holding
   # them would make every later `up` wait forever.
-  as_postgres "$PG_BIN/pg_ctl" -D "$STATE_IN/pg" -l "$STATE_IN/log/postgresql.log" -w -t 60 start >/dev/null 8>&- 9>&- \
+  # -o: settings raised since a data folder was initialised apply to it too
+  # (100 concurrent API requests hold up to two connections each: bench/concurrency.py).
+  as_postgres "$PG_BIN/pg_ctl" -D "$STATE_IN/pg" -l "$STATE_IN/log/postgresql.log" -o "-c max_connections=300" \
+    -w -t 60 start >/dev/null 8>&- 9>&- \
     || die "PostgreSQL did not start, see $STATE/log/postgresql.log"
   # The application's role and database; created once, kept across restarts.
   if [ "$(psql_local -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != "1" ]; then

@@ -157,7 +157,7 @@ def generations(*, client_id: int, entities: Iterable[str]) -> tuple[int, ...]:
     return tuple(int(value or 0) for value in cache_connection().mget(keys))
 
 
-def _encode(result: MetricResult) -> str:
+def result_encode(result: MetricResult) -> str:
     data = {field.name: getattr(result, field.name) for field in fields(result) if field.name != "cached"}
     data["format"] = FORMAT
     data["computed_at"] = result.computed_at.isoformat()
@@ -169,7 +169,7 @@ def _encode(result: MetricResult) -> str:
     return json.dumps(data, separators=(",", ":"), default=str)
 
 
-def _decode(raw: bytes) -> MetricResult | None:
+def result_decode(raw: bytes) -> MetricResult | None:
     data = json.loads(raw)
     if data.pop("format", None) != FORMAT:
         return None
@@ -193,7 +193,7 @@ def result_get(key: str) -> MetricResult | None:
         return None
     try:
         raw = cache_connection().get(key)
-        return None if raw is None else _decode(raw)
+        return None if raw is None else result_decode(raw)
     except redis.RedisError as exc:
         logger.warning("calculation cache unavailable, computing instead: %s", exc)
     except (ValueError, KeyError, TypeError) as exc:
@@ -223,7 +223,7 @@ def result_store(
     client, store = _connection()
     index_value = f"{_epoch(start)!r} {_epoch(end)!r} {time.time() + ttl!r}"
     keys = [key, *(_generation_key(client_id, e) for e in entities), *(_index_key(client_id, e) for e in entities)]
-    args = [_encode(result), ttl, len(entities), *generations_seen, index_value]
+    args = [result_encode(result), ttl, len(entities), *generations_seen, index_value]
     try:
         return bool(store(keys=keys, args=args, client=client))
     except redis.RedisError as exc:

@@ -24,6 +24,7 @@ from apps.calculations.history import history_persist
 from apps.calculations.rollups.selectors import rollup_specs
 from apps.calculations.rollups.spec import RollupSpec
 from apps.calculations.runner import compiled_run
+from apps.calculations.single_flight import single_flight
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, MetricSpec, catalog_load
@@ -183,27 +184,35 @@ class CalculationOrchestrator:
         compiled = self.compile(query)
         spec = compiled.metric
         handler = handler_for(spec.domain)
-        caching = use_cache and cache.cache_enabled()
-        key = ""
-        if caching:
+        if not (use_cache and cache.cache_enabled()):
+            result = handler.compute(compiled=compiled, query=query)
+        else:
             version = hashlib.sha256(f"{spec.version}\n{compiled.sql}".encode()).hexdigest()
             key = cache.result_cache_key(query=query, context=self.context, version=version)
             hit = cache.result_get(key)
             if hit is not None:
                 return hit
-            seen = cache.generations(client_id=self.context.client_id, entities=compiled.entities)
-        result = handler.compute(compiled=compiled, query=query)
-        if caching:
-            cache.result_store(
-                key=key,
-                result=result,
-                client_id=self.context.client_id,
-                entities=compiled.entities,
-                start=query.start,
-                end=query.end,
-                ttl=cache.cache_ttl(spec.domain),
-                generations_seen=seen,
-            )
+            # Identical concurrent requests, in any process, compute once (single_flight.py).
+            with single_flight(key) as flight:
+                if flight.result is not None:
+                    return flight.result
+                result = cache.result_get(key)  # a flight that ended since our miss may have stored it
+                if result is None:
+                    seen = cache.generations(client_id=self.context.client_id, entities=compiled.entities)
+                    result = handler.compute(compiled=compiled, query=query)
+                    cache.result_store(
+                        key=key,
+                        result=result,
+                        client_id=self.context.client_id,
+                        entities=compiled.entities,
+                        start=query.start,
+                        end=query.end,
+                        ttl=cache.cache_ttl(spec.domain),
+                        generations_seen=seen,
+                    )
+                flight.publish(result)
+                if result.cached:
+                    return result
         if persist and not query.filters and not self.context.row_filters:
             history_persist(client_id=self.context.client_id, result=result)
         return result
