@@ -11,7 +11,6 @@ from django.conf import settings
 from django.db import connections
 from rest_framework.test import APIClient
 
-from apps.calculations import cache
 from apps.calculations.tests.scenarios import (
     POLICY_SNAPSHOT,
     SALES_ORDERS,
@@ -26,19 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "read
 
 MONTHS = {"start": "2026-03-01", "end": "2026-05-01", "granularity": "month"}
 ANALYTICS = settings.ANALYTICS_SCHEMA
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_results():
-    """Results cached by another test never answer this one."""
-    connection = cache.cache_connection()
-    for key in connection.scan_iter(f"{cache.PREFIX}:*"):
-        connection.delete(key)
-
-
-@pytest.fixture
-def analyst(db):
-    return MembershipFactory(role="analyst", is_default=True)
 
 
 @pytest.fixture

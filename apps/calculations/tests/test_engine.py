@@ -26,14 +26,6 @@ DAY = {"start": "2026-03-31", "end": "2026-04-01"}
 MONTH = {"start": "2026-03-01", "end": "2026-05-01", "granularity": "month", "group_by": "region"}
 
 
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    connection = cache.cache_connection()
-    for key in connection.scan_iter("ae:calc:*"):
-        connection.delete(key)
-    yield
-
-
 def analyst_api(api_client_factory):
     membership = MembershipFactory(role="analyst", is_default=True)
     api = api_client_factory()

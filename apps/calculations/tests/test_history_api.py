@@ -4,7 +4,6 @@ results (no request filters), paginated, per tenant."""
 import pytest
 from rest_framework.test import APIClient
 
-from apps.calculations import cache
 from apps.calculations.tests.scenarios import rows_load, sales_define, sales_load
 from apps.core.tests.factories import MembershipFactory
 
@@ -18,18 +17,6 @@ BY_REGION = {
     ("2026-03-01T00:00:00Z", "US", 1500.0),
     ("2026-04-01T00:00:00Z", "EU", 200.0),
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_results():
-    connection = cache.cache_connection()
-    for key in connection.scan_iter(f"{cache.PREFIX}:*"):
-        connection.delete(key)
-
-
-@pytest.fixture
-def analyst(db):
-    return MembershipFactory(role="analyst", is_default=True)
 
 
 @pytest.fixture

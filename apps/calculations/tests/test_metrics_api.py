@@ -5,16 +5,10 @@ cache and the history."""
 import pytest
 
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load, sales_define, sales_load
-from apps.core.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
 DAY = {"start": "2026-03-31", "end": "2026-04-01"}
-
-
-@pytest.fixture
-def analyst(db):
-    return MembershipFactory(role="analyst", is_default=True)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from apps.calculations import cache
 from apps.calculations.tests.scenarios import ORDERS, PEOPLE, sales_define, sales_load
 from apps.core.tests.factories import MembershipFactory
 
@@ -23,13 +22,6 @@ QUERY = {
     "range": RANGE,
     "granularity": "month",
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_results():
-    connection = cache.cache_connection()
-    for key in connection.scan_iter(f"{cache.PREFIX}:*"):
-        connection.delete(key)
 
 
 @pytest.fixture
