@@ -62,4 +62,6 @@ bench: migrate
 	@$(PY) bench/ingest.py --rows $${ROWS:-1000000}
 	@$(PY) bench/events.py
 	@$(PY) bench/archival.py --rows $${ARCHIVE_ROWS:-1000000}
+	@$(PY) bench/rollups.py
+	@$(PY) bench/approx.py
 	@$(PY) bench/concurrency.py

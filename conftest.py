@@ -58,6 +58,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     test database. Yields the path of its log file."""
     from celery_app import app
 
+    # Tasks an earlier run left on the test broker must not run against this run's data.
+    app.control.purge()
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     env = dict(
         os.environ,

@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/", include("apps.warehouse.api.urls")),
     path("api/v1/", include("apps.calculations.api.urls")),
     path("api/v1/", include("apps.calculations.api.rollup_urls")),
+    path("api/v1/", include("apps.calculations.api.threshold_urls")),
     path("api/v1/", include("apps.messaging.api.urls")),
+    path("api/v1/", include("apps.simulation.api.urls")),
     path("", include("apps.web.urls")),
 ]

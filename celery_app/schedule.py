@@ -32,4 +32,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Live KPIs: the period publisher pushes the current and just-closed
+    # minute/hour/day buckets of every metric a dashboard listens to
+    # (docs/live.md). A round not started within 55 seconds is dropped: the
+    # next one computes the same buckets, fresher.
+    "calculations-live-publish-periods": {
+        "task": "calculations.live_publish_periods",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
 }

@@ -52,8 +52,10 @@ INSTALLED_APPS = [
     "apps.warehouse",
     "apps.ontology",
     "apps.calculations",
+    "apps.simulation",
     "apps.archival",
     "apps.observability",
+    "apps.streams",
     "apps.web",
 ]
 
@@ -136,10 +138,25 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "ae:channels", "group_expiry": 3600},
+        # Reads wait longer than channels_redis blocks in BZPOPMIN (5 s): redis-py's
+        # default socket timeout is that same 5 s, and an idle socket's receive then
+        # times out now and then, killing its consumer.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": "ae:channels",
+            "group_expiry": 3600,
+        },
     }
 }
 WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=20.0)
+# Backpressure (docs/live.md): frames waiting for a socket, and how long one may
+# wait for the socket to take it; a client that falls behind either is dropped
+# (close code 4008) so it never holds memory or other sockets up.
+WS_SEND_QUEUE_SIZE = env.int("WS_SEND_QUEUE_SIZE", default=256)
+WS_SEND_TIMEOUT_SECONDS = env.float("WS_SEND_TIMEOUT_SECONDS", default=10.0)
+# Subscriber tracking in Redis: a socket's subscriptions expire this long after
+# its last refresh (every third of it), so a crashed server leaves no ghosts.
+WS_TRACKING_TTL_SECONDS = env.int("WS_TRACKING_TTL_SECONDS", default=90)
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
@@ -282,6 +299,10 @@ AE_CALC_MAX_BUCKETS = env.int("AE_CALC_MAX_BUCKETS", default=10_000)
 AE_CALC_MAX_ROWS = env.int("AE_CALC_MAX_ROWS", default=200_000)
 AE_CALC_DEFAULT_RANGE_DAYS = env.int("AE_CALC_DEFAULT_RANGE_DAYS", default=30)
 AE_CALC_BATCH_PARALLELISM = env.int("AE_CALC_BATCH_PARALLELISM", default=4)
+# Defining a metric queues the generation of its entity's rollups (docs/rollups.md);
+# a load queues the recalculation of the metrics it feeds (docs/live.md).
+AE_ROLLUPS_AUTO = env.bool("AE_ROLLUPS_AUTO", default=True)
+AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=True)
 
 # --- Secrets ---------------------------------------------------------------------
 # Fernet keys (comma-separated, newest first: the first encrypts, all decrypt)
@@ -397,3 +418,15 @@ OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="analytics-engine")
 AE_CALC_CACHE_ENABLED = env.bool("AE_CALC_CACHE_ENABLED", default=True)
 AE_CALC_CACHE_TTL_DEFAULT = env.int("AE_CALC_CACHE_TTL_DEFAULT", default=86400)
 AE_CALC_CACHE_TTL_BY_DOMAIN = env.json("AE_CALC_CACHE_TTL_BY_DOMAIN", default={"finance": 300, "supply_chain": 3600})
+
+# Live KPIs (docs/live.md): the recalculation after a load covers at most this
+# many days (the latest), computes each metric by at most this many breakdowns
+# (the whole first), and keeps the breakdowns found in the metric's history
+# this many days before the recalculated range up to date.
+AE_LIVE_RECALC_MAX_DAYS = env.int("AE_LIVE_RECALC_MAX_DAYS", default=366)
+AE_LIVE_MAX_GROUP_BYS = env.int("AE_LIVE_MAX_GROUP_BYS", default=8)
+AE_LIVE_DEMAND_DAYS = env.int("AE_LIVE_DEMAND_DAYS", default=90)
+# Threshold alerts to Slack-style webhooks: attempts, and the backoff between them.
+AE_THRESHOLD_ALERT_MAX_ATTEMPTS = env.int("AE_THRESHOLD_ALERT_MAX_ATTEMPTS", default=6)
+AE_THRESHOLD_ALERT_BACKOFF_BASE_SECONDS = env.float("AE_THRESHOLD_ALERT_BACKOFF_BASE_SECONDS", default=5.0)
+AE_THRESHOLD_ALERT_BACKOFF_MAX_SECONDS = env.float("AE_THRESHOLD_ALERT_BACKOFF_MAX_SECONDS", default=600.0)

@@ -20,7 +20,9 @@ CACHES = {
         "KEY_PREFIX": "ae-test",
     }
 }
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+    {**CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "address": REDIS_URL}
+]
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -40,3 +42,10 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "anon": "
 _test_db = env("AE_TEST_DB_NAME", default="test_analytics_engine")
 for _alias in DATABASES.values():  # noqa: F405
     _alias["TEST"] = {"NAME": _test_db}
+
+# Background work queued as a side effect (rollup generation on every metric
+# saved, recalculation on every load) would otherwise pile up on the test
+# broker and run in whatever test next starts a real worker, racing its
+# teardown; tests of those paths turn them on (env vars reach worker subprocesses).
+AE_ROLLUPS_AUTO = env.bool("AE_ROLLUPS_AUTO", default=False)
+AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=False)

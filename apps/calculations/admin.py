@@ -4,14 +4,16 @@ services, so the admin validates like the API. Rollups are created through
 the API or generated from metrics: their dimensions and measures are JSON
 that a form edits badly.
 
-MetricHistory is not registered: the Django 5.2 admin does not support
-models with a composite primary key."""
+Threshold rules and their alerts: admin_thresholds.py. MetricHistory is not
+registered: the Django 5.2 admin does not support models with a composite
+primary key."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms import ModelForm
 
+from apps.calculations import admin_thresholds  # noqa: F401 - registers the threshold rules' admin
 from apps.calculations.models import Rollup, RollupInvalidation
 from apps.calculations.rollups.services import (
     offset_validate,

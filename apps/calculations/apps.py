@@ -10,4 +10,9 @@ class CalculationsConfig(AppConfig):
             cache,  # noqa: F401 - registers cache invalidation on rows loaded
             checks,  # noqa: F401 - registers the compile check on metric definitions
         )
+        from apps.calculations.live import CHANNEL_FAMILY, metric_channel_authorize
         from apps.calculations.rollups import listeners  # noqa: F401 - rollup invalidation, automatic generation
+        from apps.core.realtime import channel_family_register
+
+        # /ws/ subscriptions to metric.<code> (apps/core/consumers.py); also registers metric.calculated's schema.
+        channel_family_register(CHANNEL_FAMILY, metric_channel_authorize)

@@ -1,12 +1,25 @@
-"""Event handlers of the calculation engine (consumer group `calculations`).
+"""Event handlers of the calculation engine.
 
-Loads done in other processes (Celery workers, other web processes) reach this
-process's cache only through the bus; loads done here were already handled by
-the rows-loaded hook in cache.py, and invalidating twice is harmless."""
+- group `calculations`: a load drops the cached results it touched. Loads
+  done in other processes (Celery workers, other web processes) reach this
+  process's cache only through the bus; loads done here were already handled
+  by the rows-loaded hook in cache.py, and invalidating twice is harmless.
+- group `calculations.live`: a load recalculates the metrics reading the
+  entity (live.py), in a Celery task.
+- group `calculations.thresholds`: each `metric.calculated` point is checked
+  against the client's threshold rules (thresholds.py).
+"""
 
 import logging
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
 
 from apps.calculations.cache import results_invalidate
+from apps.calculations.live import METRIC_CALCULATED, MetricCalculatedV1
+from apps.calculations.tasks import live_recalculate_task, threshold_alert_send
+from apps.calculations.thresholds import thresholds_evaluate
 from apps.core.selectors import client_id_for_code
 from apps.messaging.envelope import Envelope
 from apps.messaging.registry import handler
@@ -15,17 +28,68 @@ from apps.ontology.events import INGESTION_COMPLETED, IngestionCompletedV1
 logger = logging.getLogger(__name__)
 
 
+def _client_id(envelope: Envelope) -> int | None:
+    client_id = client_id_for_code(code=envelope.tenant) if envelope.tenant else None
+    if client_id is None:
+        logger.warning(
+            "%s %s names no known client (tenant %r); ignored", envelope.type, envelope.event_id, envelope.tenant
+        )
+    return client_id
+
+
 @handler(INGESTION_COMPLETED, group="calculations")
 def ingestion_completed_invalidate(envelope: Envelope) -> None:
     """Drop the cached results the load touched. Idempotent by nature: a
     replayed event bumps a generation again and deletes nothing new."""
     payload = IngestionCompletedV1.model_validate(envelope.payload)
-    client_id = client_id_for_code(code=envelope.tenant) if envelope.tenant else None
+    client_id = _client_id(envelope)
     if client_id is None:
-        logger.warning(
-            "ingestion.completed %s names no known client (tenant %r); no cache to invalidate",
-            envelope.event_id,
-            envelope.tenant,
-        )
         return
     results_invalidate(client_id=client_id, entity=payload.entity, time_min=payload.time_min, time_max=payload.time_max)
+
+
+@handler(INGESTION_COMPLETED, group="calculations.live")
+def ingestion_completed_recalculate(envelope: Envelope) -> None:
+    """Queue the recalculation of the metrics the load feeds. Queued at once,
+    not after commit: the task reads nothing this transaction writes (the
+    loaded rows committed before the event was published), and a failed
+    enqueue then fails the handler, which the bus retries and dead-letters,
+    instead of losing the recalculation silently. A duplicate (a retried
+    handler) recomputes the same values."""
+    if not settings.AE_LIVE_RECALCULATE:
+        return
+    payload = IngestionCompletedV1.model_validate(envelope.payload)
+    client_id = _client_id(envelope)
+    if client_id is None or not payload.inserted:
+        return
+    live_recalculate_task.delay(
+        client_id,
+        payload.entity,
+        payload.time_min.isoformat() if payload.time_min else None,
+        payload.time_max.isoformat() if payload.time_max else None,
+        str(envelope.event_id),
+    )
+
+
+@handler(METRIC_CALCULATED, group="calculations.thresholds")
+def metric_calculated_thresholds(envelope: Envelope) -> None:
+    """Fire the threshold rules the point breaches; the alerts are sent after commit."""
+    if envelope.version != 1:
+        logger.warning("metric.calculated version %s is not understood; ignored", envelope.version)
+        return
+    point = MetricCalculatedV1.model_validate(envelope.payload)
+    client_id = _client_id(envelope)
+    if client_id is None:
+        return
+    fired = thresholds_evaluate(
+        client_id=client_id,
+        event_id=envelope.event_id,
+        metric=point.metric,
+        value=point.value,
+        dims=point.dims,
+        bucket=point.bucket,
+        unit=point.unit,
+    )
+    for alert_id in fired:
+        # robust: the event is applied whatever happens here; a failed enqueue is logged and the alert stays pending.
+        transaction.on_commit(partial(threshold_alert_send.delay, alert_id), robust=True)

@@ -4,6 +4,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 
 from apps.core.model_mixins import TenantScopedModel
@@ -103,3 +104,74 @@ class RollupInvalidation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rollup} [{self.time_min:%Y-%m-%d %H:%M}, {self.time_max:%Y-%m-%d %H:%M}]"
+
+
+class ThresholdRule(TenantScopedModel):
+    """A KPI threshold: when a computed point of `metric_code` with exactly
+    these `dims` ({} is the metric as a whole) compares to `threshold` by
+    `operator`, a Slack-style incoming webhook is called with the rendered
+    `message` (apps/calculations/thresholds.py, docs/live.md). At most once
+    per `cooldown`. The webhook URL carries its own secret (Slack's do), so
+    it is stored encrypted and never shown again; `webhook_host` is."""
+
+    class Operator(models.TextChoices):
+        LT = "<", "below"
+        LTE = "<=", "at or below"
+        GT = ">", "above"
+        GTE = ">=", "at or above"
+
+    name = models.CharField(max_length=200)
+    metric_code = models.CharField(max_length=63)
+    dims = models.JSONField(default=dict, blank=True)
+    operator = models.CharField(max_length=2, choices=Operator.choices)
+    threshold = models.FloatField()
+    webhook_url_encrypted = models.TextField(editable=False)
+    webhook_host = models.CharField(max_length=255, editable=False)
+    message = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    cooldown = models.DurationField(default=timedelta(hours=1))
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["metric_code", "name", "id"]
+        indexes = [models.Index(fields=["client", "metric_code", "enabled"], name="calc_threshold_metric")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.metric_code} {self.operator} {self.threshold:g}"
+
+
+class ThresholdAlert(models.Model):
+    """One firing of a rule: the point that breached it, the text sent, and
+    how sending went (pending, then sent or failed after the retries)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    rule = models.ForeignKey(ThresholdRule, on_delete=models.CASCADE, related_name="alerts")
+    event_id = models.UUIDField(help_text="the metric.calculated event that breached the rule")
+    metric_code = models.CharField(max_length=63)
+    dims = models.JSONField(default=dict, blank=True)
+    bucket = models.DateTimeField(null=True, blank=True)
+    value = models.FloatField()
+    text = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "event_id"], name="calc_threshold_alert_rule_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule.name} at {self.created_at:%Y-%m-%d %H:%M} ({self.status})"

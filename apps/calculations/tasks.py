@@ -1,15 +1,21 @@
 """Background work of the calculation engine: rollup refreshes (on demand
-and by schedule) and automatic rollup generation. Tasks take ids, call a
+and by schedule), automatic rollup generation, and live KPIs (recalculation
+after loads, the period publisher, threshold alerts). Tasks take ids, call a
 service, and keep their retry policy here."""
 
 import logging
 
 from celery import shared_task
 from django.db import OperationalError
+from redis.exceptions import RedisError
 
+from apps.calculations.live import live_recalculate, moment_parse
 from apps.calculations.models import Rollup
+from apps.calculations.publisher import live_periods_publish
 from apps.calculations.rollups.auto import rollups_ensure_for_entity
 from apps.calculations.rollups.services import RefreshRunning, rollup_refresh, rollups_claim_due
+from apps.calculations.thresholds import threshold_alert_attempt
+from apps.messaging.bus import BusUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +64,57 @@ def rollups_ensure(client_id: int, entity: str) -> dict:
     """After a metric of `entity` was saved: shape its automatic rollups."""
     kept = rollups_ensure_for_entity(client_id=client_id, entity=entity)
     return {"client_id": client_id, "entity": entity, "rollups": [r.pk for r in kept]}
+
+
+# --- live KPIs (docs/live.md) ----------------------------------------------------------
+
+
+@shared_task(
+    name="calculations.live_recalculate",
+    acks_late=True,
+    autoretry_for=(OperationalError, RedisError, BusUnavailable),
+    retry_backoff=True,
+    max_retries=5,
+)
+def live_recalculate_task(
+    client_id: int, entity: str, time_min: str | None, time_max: str | None, cause: str = ""
+) -> dict:
+    """After a load (`cause`: the ingestion.completed event id): recalculate,
+    record, publish and push the metrics reading `entity`. Safe to run twice:
+    the history is replaced, and a repeated point is the same value again."""
+    done = live_recalculate(
+        client_id=client_id, entity=entity, time_min=moment_parse(time_min), time_max=moment_parse(time_max)
+    )
+    return {
+        "cause": cause,
+        "metrics": list(done.metrics),
+        "points": len(done.points),
+        "start": done.start.isoformat(),
+        "end": done.end.isoformat(),
+        "failed": list(done.failed),
+    }
+
+
+@shared_task(name="calculations.live_publish_periods")
+def live_publish_periods() -> dict:
+    """Every minute (beat): the period publisher's round."""
+    done = live_periods_publish()
+    return {"channels": done.channels, "computed": done.computed, "pushed": done.pushed, "failed": done.failed}
+
+
+@shared_task(
+    bind=True,
+    name="calculations.threshold_alert_send",
+    acks_late=True,
+    max_retries=None,  # AE_THRESHOLD_ALERT_MAX_ATTEMPTS on the alert decides when to stop
+    autoretry_for=(OperationalError, RedisError),  # our own database or Redis away: no attempt spent
+    retry_backoff=True,
+    retry_backoff_max=600,
+)
+def threshold_alert_send(self, alert_id: int) -> str:
+    """Send a fired threshold alert to its Slack-style webhook; retried with
+    backoff until sent or failed."""
+    outcome = threshold_alert_attempt(alert_id=alert_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status

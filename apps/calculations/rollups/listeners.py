@@ -4,6 +4,8 @@ saved metrics reshape the entity's automatic rollups."""
 
 import logging
 
+from django.conf import settings
+
 from apps.calculations.rollups.services import rollup_invalidate
 from apps.calculations.tasks import rollups_ensure
 from apps.ontology.hooks import MetricSaved, RowsLoaded, on_metric_saved, on_rows_loaded
@@ -32,5 +34,5 @@ def rollups_invalidate_on_rows_loaded(event: RowsLoaded) -> None:
 
 @on_metric_saved
 def rollups_ensure_on_metric_saved(event: MetricSaved) -> None:
-    if event.entity is not None:
+    if event.entity is not None and settings.AE_ROLLUPS_AUTO:
         rollups_ensure.delay(event.client_id, event.entity)

@@ -350,7 +350,8 @@ def test_a_failed_refresh_records_its_error_and_raises(readings):
 
 
 @pytest.fixture
-def eager_tasks():
+def eager_tasks(settings):
+    settings.AE_ROLLUPS_AUTO = True  # saving a metric queues its entity's rollups
     saved = {key: celery.conf[key] for key in ("task_always_eager", "task_eager_propagates")}
     celery.conf.update(task_always_eager=True, task_eager_propagates=True)
     yield

@@ -81,7 +81,8 @@ def test_a_pattern_group_reads_topics_that_appear_later(make_worker):  # noqa: F
     seen = []
     handler("metric.*", group="metrics")(lambda envelope: seen.append(envelope.topic))
     worker = make_worker("metrics")
-    publish_message("metric.calculated", {})
+    # metric.calculated has a payload schema (apps/calculations/live.py): a valid point.
+    publish_message("metric.calculated", {"metric": "revenue", "value": 1.0, "bucket": None})
     worker.drain()
     publish_message("metric.rollup.refreshed", {})  # a new topic, matched by the pattern
     publish_message("commands.metric", {})  # commands are never matched by patterns

@@ -1,13 +1,24 @@
+from django.apps import apps
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.core.services import demo_bootstrap
 
 
 class Command(BaseCommand):
-    help = "Create the demo client and the demo admin user (password from AE_ADMIN_PASSWORD). Local demos only."
+    help = (
+        "Create the demo client and the demo admin user (password from AE_ADMIN_PASSWORD), then the "
+        "demo scenarios' data (simulation_demo). Local demos only."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-data", action="store_true", help="only the client and the user")
 
     def handle(self, *args, **options):
         result = demo_bootstrap(admin_password=settings.AE_ADMIN_PASSWORD)
         verb = "created" if result.created_user else "updated"
         self.stdout.write(f"demo client '{result.client_code}' ready; user '{result.username}' {verb}")
+        # By name, not by import: the demo data generator sits layers above core.
+        if not options["no_data"] and apps.is_installed("apps.simulation"):
+            call_command("simulation_demo", client=result.client_code, user=result.username, stdout=self.stdout)

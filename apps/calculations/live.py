@@ -1,0 +1,295 @@
+"""Live KPIs (ARCHITECTURE.md, section 5, step 6; docs/live.md): after a load,
+recalculate every metric that reads the loaded entity, record the points in
+`metric_history`, publish one `metric.calculated` event per point on the bus
+and push it to the `metric.<code>` channel of the tenant's dashboards.
+
+Which metrics: those whose compiled statement reads the entity, directly,
+through a join, or through other metrics (the compiler lists every entity a
+statement reads, the same list the cache invalidates by).
+
+Which range: whole days, from the day of the load's earliest row to the end
+of the day of its latest (a load without a time range, such as a reference
+entity's, recomputes the default range: the last AE_CALC_DEFAULT_RANGE_DAYS
+days); at most the last AE_LIVE_RECALC_MAX_DAYS days of it.
+
+Which breakdowns (group-bys), at most AE_LIVE_MAX_GROUP_BYS per metric:
+the metric as a whole, then
+1. the dimension keys of the client's enabled threshold rules on the metric;
+2. the group-bys of the metric's history series with buckets in the
+   recalculated range or the AE_LIVE_DEMAND_DAYS before it (what dashboards
+   and API callers asked for there, kept up to date);
+3. each enum-valued attribute of the metric's entity that none of its
+   formulas (its own and those of the metrics it refers to) mentions: an
+   attribute a formula filters on (`status = 'Active'`) splits nothing useful.
+"""
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict
+
+from apps.calculations.compiler import metric_compile
+from apps.calculations.models import MetricHistory, ThresholdRule
+from apps.calculations.orchestrator import CalculationOrchestrator, default_range
+from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
+from apps.core.errors import AppError
+from apps.core.realtime import ChannelRequest, realtime_publish_many
+from apps.core.selectors import client_code_for_id
+from apps.messaging.bus import Message, publish_bulk
+from apps.messaging.schemas import register_schema
+from apps.ontology.catalog import Catalog, catalog_load
+from apps.ontology.selectors import metric_list
+
+logger = logging.getLogger(__name__)
+
+METRIC_CALCULATED = "metric.calculated"
+CHANNEL_FAMILY = "metric"
+PUBLISH_CHUNK = 500
+_PROBE_DAY = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+class MetricCalculatedV1(BaseModel):
+    """Payload of `metric.calculated` (version 1): one computed point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    value: float | None
+    dims: dict[str, Any] = {}
+    bucket: datetime | None
+    granularity: str = "day"
+    unit: str = ""
+    computed_at: datetime | None = None
+    source: str = "recalculation"  # recalculation (after a load) or period (the period publisher)
+
+
+register_schema(METRIC_CALCULATED, 1, MetricCalculatedV1)
+
+
+def metric_channel(code: str) -> str:
+    return f"{CHANNEL_FAMILY}.{code}"
+
+
+def metric_channel_authorize(request: ChannelRequest) -> None:
+    """`metric.<code>`: any member of the client may listen to one of the
+    client's metrics (as any member may read it over the API); another name
+    is refused. Events carry canonical values, computed without row-level
+    rules: when such rules exist, refuse here the users they restrict."""
+    parts = request.channel.split(".")
+    if len(parts) != 2:
+        raise AppError(
+            "Metric channels are 'metric.<metric code>'.", code="unknown_channel", details={"channel": request.channel}
+        )
+    if not metric_list(client_id=request.client_id).filter(code=parts[1]).exists():
+        raise AppError(
+            f"There is no metric {parts[1]!r} in this client to listen to.",
+            code="unknown_channel",
+            details={"channel": request.channel},
+        )
+
+
+# --- what to recalculate ------------------------------------------------------------
+
+
+def metrics_reading(*, catalog: Catalog, entity: str) -> list[str]:
+    """Codes of the time-series metrics whose statement reads `entity` (directly,
+    by a join, or through the metrics they refer to), sorted."""
+    context = AccessContext(client_id=catalog.client_id)
+    found = []
+    for code in sorted(catalog.metrics):
+        probe = MetricQuery(metric=code, start=_PROBE_DAY, end=_PROBE_DAY + timedelta(days=1))
+        try:
+            compiled = metric_compile(catalog=catalog, query=probe, context=context)
+        except AppError as exc:  # a definition broken since it was saved: nothing to recalculate
+            logger.warning("metric %s does not compile, not recalculated: %s", code, exc.message)
+            continue
+        if entity in compiled.entities and compiled.has_time:
+            found.append(code)
+    return found
+
+
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _formula_names(catalog: Catalog, code: str, seen: set[str] | None = None) -> set[str]:
+    """Every identifier in the formulas of `code` and of the metrics it refers to."""
+    seen = set() if seen is None else seen
+    if code in seen:
+        return set()
+    seen.add(code)
+    names = set(_IDENTIFIER.findall(_STRING_LITERAL.sub("", catalog.metrics[code].formula)))
+    for name in list(names):
+        other = catalog.metric_by_reference(name)
+        if other is not None:
+            names |= _formula_names(catalog, other.code, seen)
+    return names
+
+
+def _history_group_bys(*, client_id: int, metric: str, start: datetime, end: datetime) -> list[tuple[str, ...]]:
+    table = sql.Identifier(MetricHistory._meta.db_table)
+    statement = sql.SQL(
+        """
+        SELECT DISTINCT ARRAY(SELECT jsonb_object_keys(h.dims) ORDER BY 1) AS keys
+        FROM {table} AS h
+        WHERE h.client_id = %s AND h.metric_code = %s AND h.bucket >= %s AND h.bucket < %s AND h.dims <> '{{}}'::jsonb
+        LIMIT 50
+        """
+    ).format(table=table)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [client_id, metric, start, end])
+        return [tuple(keys) for (keys,) in cursor.fetchall() if keys]
+
+
+def live_group_bys(*, catalog: Catalog, metric: str, start: datetime, end: datetime) -> list[tuple[str, ...]]:
+    """The breakdowns recalculated for `metric` (the rule in the module's
+    docstring): `()` first, then at most AE_LIVE_MAX_GROUP_BYS - 1 others."""
+    wanted: list[tuple[str, ...]] = [()]
+    rules = ThresholdRule.objects.filter(client_id=catalog.client_id, metric_code=metric, enabled=True)
+    wanted += [tuple(sorted(dims)) for dims in rules.values_list("dims", flat=True) if dims]
+    demand_start = start - timedelta(days=settings.AE_LIVE_DEMAND_DAYS)
+    wanted += _history_group_bys(client_id=catalog.client_id, metric=metric, start=demand_start, end=end)
+    spec = catalog.metrics[metric]
+    entity = catalog.entities.get(spec.entity) if spec.entity else None
+    if entity is not None:
+        mentioned = _formula_names(catalog, metric)
+        wanted += [
+            (code,)
+            for code, attribute in sorted(entity.attributes.items())
+            if attribute.enum_values and code != entity.time_attribute and code not in mentioned
+        ]
+    return list(dict.fromkeys(wanted))[: max(1, settings.AE_LIVE_MAX_GROUP_BYS)]
+
+
+def recalculation_range(time_min: datetime | None, time_max: datetime | None) -> tuple[datetime, datetime]:
+    """Whole UTC days covering [time_min, time_max], at most AE_LIVE_RECALC_MAX_DAYS
+    (the latest ones); the default range when the load has no time range."""
+    if time_min is None or time_max is None:
+        return default_range()
+    start = time_min.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = time_max.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return max(start, end - timedelta(days=settings.AE_LIVE_RECALC_MAX_DAYS)), end
+
+
+# --- the recalculation ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recalculation:
+    metrics: tuple[str, ...]
+    start: datetime
+    end: datetime
+    points: tuple[dict, ...]  # the metric.calculated payloads, as published
+    failed: tuple[str, ...] = ()  # "<metric> by <group-by>: <error>"
+
+
+def point_payloads(result: MetricResult, *, source: str) -> Iterator[dict]:
+    """The metric.calculated payload of every point of `result` that has a bucket."""
+    for point in result.series:
+        if point.bucket is None:
+            continue
+        yield MetricCalculatedV1(
+            metric=result.metric,
+            value=point.value,
+            dims=point.dims,
+            bucket=point.bucket,
+            granularity=result.granularity,
+            unit=result.unit,
+            computed_at=result.computed_at,
+            source=source,
+        ).model_dump(mode="json")
+
+
+def points_broadcast(*, client_id: int, client_code: str | None, points: Iterable[dict], durable: bool) -> int:
+    """Push points to the tenant's `metric.<code>` channels; with `durable`,
+    publish them as `metric.calculated` events on the bus too (before the push,
+    so a dashboard never shows what the bus lost)."""
+    points = list(points)
+    if durable:
+        for i in range(0, len(points), PUBLISH_CHUNK):
+            publish_bulk(
+                [Message(METRIC_CALCULATED, point, tenant=client_code) for point in points[i : i + PUBLISH_CHUNK]]
+            )
+    return realtime_publish_many(client_id=client_id, events=[(metric_channel(p["metric"]), p) for p in points])
+
+
+def live_recalculate(
+    *, client_id: int, entity: str, time_min: datetime | None, time_max: datetime | None
+) -> Recalculation:
+    """Recalculate, at day granularity, every metric reading `entity` over the
+    days a load touched, by each breakdown of `live_group_bys`; record the
+    results in the history (the orchestrator does, for canonical results),
+    then publish and push every point. Fresh computations only: a cached
+    result from before the load must not pass for a new one. A metric or
+    breakdown that fails (an AppError: a group-by it cannot take, a
+    timeout) is logged and skipped; the others go on. Recalculations of one
+    entity run one at a time (`_recalculation_lock`)."""
+    with _recalculation_lock(client_id, entity):
+        return _recalculate(client_id=client_id, entity=entity, time_min=time_min, time_max=time_max)
+
+
+@contextmanager
+def _recalculation_lock(client_id: int, entity: str) -> Iterator[None]:
+    """One recalculation of an entity at a time, across workers, in the order
+    they asked: without it, a recalculation that read the rows before a second
+    load could record and publish its values after the second load's (newer)
+    ones. A session-level advisory lock, released if the worker dies."""
+    key = f"calculations.live:{client_id}:{entity}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time_max: datetime | None) -> Recalculation:
+    catalog = catalog_load(client_id=client_id)
+    start, end = recalculation_range(time_min, time_max)
+    if entity not in catalog.entities:
+        return Recalculation((), start, end, ())
+    orchestrator = CalculationOrchestrator(context=AccessContext(client_id=client_id), catalog=catalog)
+    codes = metrics_reading(catalog=catalog, entity=entity)
+    points: list[dict] = []
+    failed: list[str] = []
+    for code in codes:
+        for group_by in live_group_bys(catalog=catalog, metric=code, start=start, end=end):
+            query = MetricQuery(metric=code, start=start, end=end, granularity=Granularity.DAY, group_by=group_by)
+            try:
+                result = orchestrator.calculate(query, use_cache=False, persist=True)
+            except AppError as exc:
+                failed.append(f"{code} by {','.join(group_by) or '(all)'}: {exc.message}")
+                logger.warning("live recalculation of %s by %s skipped: %s", code, group_by, exc.message)
+                continue
+            points.extend(point_payloads(result, source="recalculation"))
+    points_broadcast(
+        client_id=client_id, client_code=client_code_for_id(client_id=client_id), points=points, durable=True
+    )
+    logger.info(
+        "live recalculation: client %s, entity %s, %s metrics, %s points, [%s, %s)",
+        client_id,
+        entity,
+        len(codes),
+        len(points),
+        start.isoformat(),
+        end.isoformat(),
+    )
+    return Recalculation(tuple(codes), start, end, tuple(points), tuple(failed))
+
+
+def moment_parse(value: str | None) -> datetime | None:
+    """A task argument back to an aware datetime (tasks take JSON values)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else timezone.make_aware(moment, UTC)

@@ -1,0 +1,131 @@
+"""The period publisher (docs/live.md): every minute (Celery beat), for each
+metric some dashboard listens to (`metric.<code>` channels with live
+listeners in the subscriber tracking of apps.core.realtime), compute the
+current bucket and the one that just closed at the minute, hour and day
+grains, and push the points whose value changed since the last push to the
+metric's channel. Nobody listening: nothing computed.
+
+The values come from the engine's router, so they read the 1m/1h/1d rollups
+up to their watermark and the raw rows after it. They are pushed to
+browsers only: buckets still filling are not history, and the bus hears of
+settled values from the recalculation after each load (live.py).
+"""
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+from django.utils import timezone
+
+from apps.calculations.cache import cache_connection
+from apps.calculations.live import CHANNEL_FAMILY, point_payloads, points_broadcast
+from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.core.errors import AppError
+from apps.core.realtime import listeners_active
+from apps.ontology.catalog import catalog_load
+
+logger = logging.getLogger(__name__)
+
+GRAINS = {
+    Granularity.MINUTE: timedelta(minutes=1),
+    Granularity.HOUR: timedelta(hours=1),
+    Granularity.DAY: timedelta(days=1),
+}
+LAST_KEY_PREFIX = "ae:live:last"
+LAST_TTL_SECONDS = 2 * 86400
+
+
+def bucket_floor(moment: datetime, granularity: Granularity) -> datetime:
+    moment = moment.astimezone(UTC)
+    if granularity == Granularity.MINUTE:
+        return moment.replace(second=0, microsecond=0)
+    if granularity == Granularity.HOUR:
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class PublishRound:
+    channels: int  # metric channels with listeners
+    computed: int  # (metric, grain) series computed
+    pushed: int  # points pushed (changed since the last round)
+    failed: int
+
+
+def _last_key(client_id: int, metric: str) -> str:
+    return f"{LAST_KEY_PREFIX}:{client_id}:{metric}"
+
+
+def _point_field(point: dict) -> str:
+    dims = json.dumps(point["dims"], sort_keys=True, default=str)
+    return f"{point['granularity']}|{point['bucket']}|{hashlib.sha256(dims.encode()).hexdigest()[:16]}"
+
+
+def _changed(store: redis.Redis, *, client_id: int, metric: str, points: list[dict]) -> list[dict]:
+    """The points whose value differs from the one pushed last (remembered per
+    metric, grain, bucket and dimension set for two days)."""
+    if not points:
+        return []
+    key = _last_key(client_id, metric)
+    fields = [_point_field(point) for point in points]
+    seen = store.hmget(key, fields)
+    changed, updates = [], {}
+    for point, field, old in zip(points, fields, seen, strict=True):
+        new = json.dumps(point["value"])
+        if old is None or old.decode() != new:
+            changed.append(point)
+            updates[field] = new
+    if updates:
+        pipe = store.pipeline(transaction=False)
+        pipe.hset(key, mapping=updates)
+        pipe.expire(key, LAST_TTL_SECONDS)
+        pipe.execute()
+    return changed
+
+
+def live_periods_publish(*, now: datetime | None = None) -> PublishRound:
+    """One round of the period publisher (the beat task calls it every minute)."""
+    now = now or timezone.now()
+    watched: dict[int, list[str]] = defaultdict(list)
+    listened = listeners_active(prefix=f"{CHANNEL_FAMILY}.")
+    for item in listened:
+        watched[item.client_id].append(item.channel.removeprefix(f"{CHANNEL_FAMILY}."))
+    store = cache_connection()
+    computed = pushed = failed = 0
+    for client_id, codes in sorted(watched.items()):
+        try:
+            catalog = catalog_load(client_id=client_id)
+        except Exception:
+            logger.exception("period publisher: the ontology of client %s could not be read", client_id)
+            failed += 1
+            continue
+        orchestrator = CalculationOrchestrator(context=AccessContext(client_id=client_id), catalog=catalog)
+        for code in sorted(codes):
+            if code not in catalog.metrics:
+                continue
+            points: list[dict] = []
+            for granularity, width in GRAINS.items():
+                current = bucket_floor(now, granularity)
+                query = MetricQuery(metric=code, start=current - width, end=current + width, granularity=granularity)
+                try:
+                    # Fresh each round and not recorded: these buckets are still filling.
+                    result = orchestrator.calculate(query, use_cache=False, persist=False)
+                except AppError as exc:
+                    logger.warning("period publisher: %s by %s skipped: %s", code, granularity, exc.message)
+                    failed += 1
+                    continue
+                except Exception:  # one metric must not stop the round for everyone else
+                    logger.exception("period publisher: %s by %s failed", code, granularity)
+                    failed += 1
+                    continue
+                computed += 1
+                points.extend(point_payloads(result, source="period"))
+            changed = _changed(store, client_id=client_id, metric=code, points=points)
+            if changed:
+                pushed += points_broadcast(client_id=client_id, client_code=None, points=changed, durable=False)
+    return PublishRound(channels=len(listened), computed=computed, pushed=pushed, failed=failed)

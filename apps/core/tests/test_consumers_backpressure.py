@@ -1,0 +1,149 @@
+"""Backpressure on /ws/ with the production server: daphne in a subprocess,
+real TCP sockets, the real Redis channel layer. A client that stops reading
+is dropped; the others keep receiving every event, in order."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.core.realtime import listeners_active, realtime_publish_many_async
+from apps.core.tests.factories import MembershipFactory
+from apps.core.tests.ws_client import Closed, RawWebSocket
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
+ROOT = Path(__file__).resolve().parents[3]
+CHANNEL = "metric.reading_total"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _test_database_url() -> str:
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + settings.DATABASES["default"]["NAME"], parts.query, ""))
+
+
+@pytest.fixture(scope="module")
+def daphne(django_db_setup, django_db_blocker, tmp_path_factory):
+    """daphne serving the project on a free port, on the test database and Redis;
+    a socket may wait 1 s for the network, and 32 frames may queue for it."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="analytics_engine.settings.test",
+        DATABASE_URL=_test_database_url(),
+        TEST_REDIS_URL=settings.REDIS_URL,
+        WS_SEND_TIMEOUT_SECONDS="1",
+        WS_SEND_QUEUE_SIZE="32",
+    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+             "analytics_engine.asgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"daphne exited early:\n{log_path.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"daphne did not listen within 30 s:\n{log_path.read_text()}")
+        yield {"port": port, "log": log_path}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def member():
+    """A member of a client with one metric, `reading_total` (its channel may be heard)."""
+    membership = MembershipFactory(is_default=True, role="admin")
+    api = APIClient()
+    api.force_authenticate(membership.user)
+    entity = {
+        "code": "readings", "name": "Readings", "kind": "time_series", "time_attribute": "at",
+        "attributes": [{"code": "at", "data_type": "timestamp", "nullable": False},
+                       {"code": "value", "data_type": "decimal"}],
+    }  # fmt: skip
+    assert api.post("/api/v1/ontology/entities/", entity, format="json").status_code == 201
+    metric = {"code": "reading_total", "name": "Total", "formula": "SUM(value)", "entity": "readings"}
+    assert api.post("/api/v1/ontology/metrics/", metric, format="json").status_code == 201
+    return membership
+
+
+def _listener_count(client_id: int) -> int:
+    return sum(item.count for item in listeners_active(prefix=CHANNEL, client_id=client_id))
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_a_client_that_does_not_read_is_dropped_and_the_others_get_everything(daphne, member):
+    path = f"/ws/?token={AccessToken.for_user(member.user)}"
+    fast = RawWebSocket("127.0.0.1", daphne["port"], path)
+    slow = RawWebSocket("127.0.0.1", daphne["port"], path, receive_buffer=4096)
+    try:
+        for ws in (fast, slow):
+            assert ws.recv_json()["type"] == "welcome"
+            ws.send_json({"action": "subscribe", "channel": CHANNEL})
+            ws.recv_until(lambda m: m.get("type") == "subscribed")
+        _wait_for(lambda: _listener_count(member.client_id) == 2)
+        # From here on `slow` reads nothing. 16 KB events, published in batches the
+        # fast client keeps up with (the channel layer holds 100 per socket).
+        padding = "x" * 16_000
+        total, batch = 400, 20
+        received = []
+        for start in range(0, total, batch):
+            events = [(CHANNEL, {"n": n, "padding": padding}) for n in range(start, start + batch)]
+            async_to_sync(realtime_publish_many_async)(client_id=member.client_id, events=events)
+            while len(received) < start + batch:
+                message = fast.recv_until(lambda m: "event" in m, timeout=10)
+                received.append(message["event"]["n"])
+        assert received == list(range(total))
+
+        # The slow socket was dropped and its subscription untracked; the fast one still listens.
+        _wait_for(lambda: _listener_count(member.client_id) == 1)
+        assert "websocket client dropped: too slow" in daphne["log"].read_text()
+        with pytest.raises((Closed, ConnectionError)) as ended:
+            for _ in range(total):
+                slow.recv_json(timeout=5)
+        if isinstance(ended.value, Closed) and ended.value.code is not None:
+            assert ended.value.code == 4008
+
+        # And the fast one keeps receiving.
+        async_to_sync(realtime_publish_many_async)(client_id=member.client_id, events=[(CHANNEL, {"n": "after"})])
+        assert fast.recv_until(lambda m: "event" in m)["event"] == {"n": "after"}
+        fast.send_json({"action": "ping"})
+        assert fast.recv_until(lambda m: m.get("type") == "pong")["ts"] > 0
+    finally:
+        fast.close()
+        slow.close()

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class SimulationConfig(AppConfig):
+    name = "apps.simulation"
+    verbose_name = "Simulation (demo data)"
+
+    def ready(self) -> None:
+        from apps.core.realtime import channel_family_register
+        from apps.simulation.events import CHANNEL_FAMILY, run_channel_authorize
+
+        # /ws/ subscriptions to simulation.run_<id> (apps/core/consumers.py).
+        channel_family_register(CHANNEL_FAMILY, run_channel_authorize)
