@@ -9,6 +9,8 @@ registers its own handler with `@domain_handler("finance")` and overrides
 import hashlib
 import logging
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from apps.calculations.runner import compiled_run
 from apps.calculations.single_flight import single_flight
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
-from apps.ontology.catalog import Catalog, MetricSpec, catalog_load
+from apps.ontology.catalog import Catalog, MetricSpec, catalog_get
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +137,17 @@ def default_range(now: datetime | None = None) -> tuple[datetime, datetime]:
     return end - timedelta(days=settings.AE_CALC_DEFAULT_RANGE_DAYS), end
 
 
+COMPILED_CACHE_SIZE = 512
+_compiled: OrderedDict[tuple, tuple[CompiledQuery, dict[str, tuple]]] = OrderedDict()
+_compiled_lock = threading.Lock()
+
+
+def _fingerprint(specs: list[RollupSpec]) -> tuple:
+    return tuple(
+        (r.id, r.table, r.grain, r.watermark, r.stale, tuple(r.dims.items()), tuple(r.states.items())) for r in specs
+    )
+
+
 @dataclass(frozen=True)
 class BatchItem:
     query: MetricQuery
@@ -156,7 +169,7 @@ class CalculationOrchestrator:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = catalog_load(client_id=self.context.client_id)
+            self._catalog = catalog_get(client_id=self.context.client_id)
         return self._catalog
 
     def metric(self, code: str) -> MetricSpec:
@@ -169,11 +182,39 @@ class CalculationOrchestrator:
         return self._rollups[entity]
 
     def compile(self, query: MetricQuery) -> CompiledQuery:
+        """The statement for `query`, reused while the ontology (catalog
+        version) and the rollups it consulted (watermarks, stale ranges) are
+        unchanged: compiling costs milliseconds, a rollup answer about as much."""
         query_validate(query)
         spec = self.catalog.metric(query.metric)
-        return handler_for(spec.domain).compile(
-            catalog=self.catalog, query=query, context=self.context, rollups=self.rollups
-        )
+        handler = handler_for(spec.domain)
+        key = None
+        if self.catalog.version:
+            key = (
+                self.context.client_id,
+                self.catalog.version,
+                id(handler),
+                repr(query.key()),
+                repr(self.context.key()),
+            )
+            with _compiled_lock:
+                entry = _compiled.get(key)
+            if entry is not None and all(_fingerprint(self.rollups(e)) == f for e, f in entry[1].items()):
+                return entry[0]
+        consulted: dict[str, tuple] = {}
+
+        def rollups(entity: str) -> list[RollupSpec]:
+            specs = self.rollups(entity)
+            consulted[entity] = _fingerprint(specs)
+            return specs
+
+        compiled = handler.compile(catalog=self.catalog, query=query, context=self.context, rollups=rollups)
+        if key is not None:
+            with _compiled_lock:
+                _compiled[key] = (compiled, consulted)
+                while len(_compiled) > COMPILED_CACHE_SIZE:
+                    _compiled.popitem(last=False)
+        return compiled
 
     def explain(self, query: MetricQuery) -> dict:
         """How `query` is answered: the route of each fact scan and why, and the statement."""

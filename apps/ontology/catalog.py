@@ -2,9 +2,13 @@
 relationships and metrics as plain dataclasses (no models cross the app
 boundary)."""
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
+from psycopg import sql
 
 from apps.core.errors import NotFound
 from apps.ontology import models as m
@@ -61,6 +65,7 @@ class Catalog:
     entities: dict[str, EntitySpec]
     relationships: list[RelationshipSpec]
     metrics: dict[str, MetricSpec]
+    version: str = ""  # catalog_version() when it was read (catalog_get); shared instances are read-only
 
     def metric(self, code: str) -> MetricSpec:
         spec = self.metric_by_reference(code)
@@ -122,3 +127,52 @@ def catalog_load(*, client_id: int) -> Catalog:
         for metric in m.MetricDefinition.objects.filter(client_id=client_id).select_related("entity")
     }
     return Catalog(client_id=client_id, entities=entities, relationships=relationships, metrics=metrics)
+
+
+def _version_sql() -> sql.Composed:
+    parts = []
+    for model, where in (
+        (m.EntityDefinition, "t.client_id = %(client)s"),
+        (m.AttributeDefinition, "t.entity_id IN (SELECT id FROM {entities} WHERE client_id = %(client)s)"),
+        (m.RelationshipDefinition, "t.client_id = %(client)s"),
+        (m.MetricDefinition, "t.client_id = %(client)s"),
+    ):
+        parts.append(
+            sql.SQL("(SELECT count(*) || '@' || coalesce(max(t.updated_at)::text, '-') FROM {} AS t WHERE {})").format(
+                sql.Identifier(model._meta.db_table),
+                sql.SQL(where).format(entities=sql.Identifier(m.EntityDefinition._meta.db_table)),
+            )
+        )
+    return sql.SQL("SELECT ") + sql.SQL(" || '|' || ").join(parts)
+
+
+def catalog_version(*, client_id: int) -> str:
+    """A fingerprint of one client's ontology that changes with any definition
+    (created, changed or deleted): one cheap statement, so a cached Catalog
+    can be checked on every request."""
+    with connection.cursor() as cursor:
+        cursor.execute(_version_sql(), {"client": client_id})
+        return cursor.fetchone()[0]
+
+
+_catalogs: OrderedDict[tuple[int, str], Catalog] = OrderedDict()
+_catalogs_lock = threading.Lock()
+CATALOG_CACHE_SIZE = 128
+
+
+def catalog_get(*, client_id: int) -> Catalog:
+    """`catalog_load`, remembered per process while `catalog_version` stays the
+    same (read-mostly: ontologies change rarely, metrics are read constantly)."""
+    key = (client_id, catalog_version(client_id=client_id))
+    with _catalogs_lock:
+        catalog = _catalogs.get(key)
+        if catalog is not None:
+            _catalogs.move_to_end(key)
+            return catalog
+    catalog = catalog_load(client_id=client_id)
+    catalog.version = key[1]
+    with _catalogs_lock:
+        _catalogs[key] = catalog
+        while len(_catalogs) > CATALOG_CACHE_SIZE:
+            _catalogs.popitem(last=False)
+    return catalog
