@@ -19,8 +19,9 @@ medians are reported):
 - **raw route**: the orchestrator with `route="raw"`, the way `?route=raw`
   asks for it: the compiled statement scans the hypertable;
 - **router, per request**: a fresh orchestrator per run, as an API request
-  makes one (the catalog and the rollups read, the formula compiled, the
-  statement run): the router picks the day rollup;
+  makes one (the catalog's version checked, the rollups read, the compiled
+  statement reused or compiled, the statement run): the router picks the
+  day rollup;
 - **router, compile + run**: one orchestrator reused (catalog and rollups
   read once), so what is left is the compile and the statement; two lines
   under it split that: the compile alone (Python, no database) and the
@@ -32,9 +33,9 @@ medians are reported):
 - **hand-written SQL on the raw rows**: `avg(value)` grouped the same way,
   for reference.
 
-The metric is defined in memory (added to the client's catalog), not with
-`metric_create`: saving a metric enqueues the automatic-rollup task, and a
-Celery worker running meanwhile would add rollups of its own to the entity.
+The metric is defined with `metric_create`, with automatic rollups off for
+the script (`AE_ROLLUPS_AUTO=false`: a Celery worker running meanwhile would
+otherwise add rollups of its own to the entity).
 The result cache is bypassed (`use_cache=False`) and nothing is written to
 `metric_history`. Every path's answer is checked against the raw route's.
 Prints the table and the ratios (targets: router >= 50x faster than the raw
@@ -56,6 +57,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-serving")
+# The bench's own rollups only: defining its metric must not queue automatic ones.
+os.environ["AE_ROLLUPS_AUTO"] = "false"
 
 import django
 
@@ -70,15 +73,12 @@ from apps.calculations.orchestrator import CalculationOrchestrator  # noqa: E402
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_refresh  # noqa: E402
 from apps.calculations.types import AccessContext, Granularity, MetricQuery  # noqa: E402
 from apps.core.models import Client  # noqa: E402
-from apps.ontology.catalog import Catalog, MetricSpec, catalog_load  # noqa: E402
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create, entity_delete  # noqa: E402
+from apps.ontology.services.metrics import MetricInput, metric_create, metric_delete  # noqa: E402
 
 SCHEMA = settings.ANALYTICS_SCHEMA
 START = datetime(2025, 1, 1, tzinfo=UTC)
-METRIC = MetricSpec(
-    code="reading_mean", name="Mean reading", formula="AVG(value)", entity="reading", unit="", domain="",
-    mode="exact", version="bench",
-)  # fmt: skip
+METRIC = MetricInput(code="reading_mean", name="Mean reading", formula="AVG(value)", entity="reading")
 READ_ALIAS = "readonly"
 
 
@@ -154,7 +154,7 @@ def main() -> None:
     end = START + timedelta(days=args.days)
 
     client = Client.objects.create(code=f"bench_{uuid.uuid4().hex[:10]}", name="Rollup benchmark (throwaway)")
-    entity = None
+    entity = metric = None
     try:
         entity = entity_create(
             client_id=client.id,
@@ -192,23 +192,18 @@ def main() -> None:
             rollups[grain] = (time.perf_counter() - started, *table_size(rollup.table_name), rollup.table_name)
         day_table = rollups["day"][3]
 
-        def catalog() -> Catalog:
-            loaded = catalog_load(client_id=client.id)
-            return Catalog(loaded.client_id, loaded.entities, loaded.relationships, {METRIC.code: METRIC})
-
+        metric = metric_create(client_id=client.id, data=METRIC)
         context = AccessContext(client.id)
         query = MetricQuery(
             metric=METRIC.code, start=START, end=end, granularity=Granularity.MONTH, group_by=("series",)
         )
-        reused = CalculationOrchestrator(context=context, catalog=catalog())
+        reused = CalculationOrchestrator(context=context)
         compiled = reused.compile(query)
         if compiled.route != "rollup" or compiled.routes[0]["rollup"] != day_table:
             raise SystemExit(f"the router did not pick the day rollup: {compiled.routes}")
 
         def per_request():
-            return CalculationOrchestrator(context=context, catalog=catalog()).calculate(
-                query, use_cache=False, persist=False
-            )
+            return CalculationOrchestrator(context=context).calculate(query, use_cache=False, persist=False)
 
         params = {"start": START, "end": end}
         by_month = sql.SQL("time_bucket('1 month', {}) AS month, {} AS series")
@@ -244,6 +239,8 @@ def main() -> None:
         agreed = {key: agree(as_answer(answer), truth) for key, answer in answers.items() if key != "compile"}
         report(args, rows, raw_size, rollups, timings, agreed)
     finally:
+        if metric is not None:
+            metric_delete(metric=metric)
         for rollup in Rollup.objects.filter(client_id=client.id):
             rollup_delete(rollup=rollup)
         if entity is not None:
