@@ -207,3 +207,13 @@ def test_a_formula_the_engine_cannot_compute_is_refused_at_definition(api):
         assert response.status_code == 400, (formula, response.content)
         assert culprit in response.json()["error"]["message"]
     assert api.get("/api/v1/ontology/metrics/bad").status_code == 404
+
+
+def test_a_statement_over_the_time_limit_is_a_503_naming_the_limit(api, settings):
+    retention_define(api)
+    rows_load(api, "policy_snapshot", retention_rows(scale=3))
+    settings.AE_CALC_STATEMENT_TIMEOUT_MS = 1
+    response = api.get("/api/v1/metrics/retention_rate", {**DAY, "group_by": "lob"})
+    assert response.status_code == 503, response.content
+    error = response.json()["error"]
+    assert error["code"] == "query_timeout" and "0.001 s" in error["message"]
