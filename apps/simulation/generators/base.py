@@ -6,6 +6,7 @@ A scenario never writes: the ScenarioManager (apps/simulation/manager.py)
 creates the definitions through the ontology services and loads the batches
 through the ontology's bulk-load path."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -128,7 +129,7 @@ def periods_between(start: date, end: date, period: str) -> list[tuple[date, dat
     return spans
 
 
-class Scenario:
+class Scenario(ABC):
     """One scenario over one range with validated parameters. Subclasses
     set `code`, `name`, `description`, `Params`, and implement `ontology`,
     `validate`, `rows_planned` and `batches`."""
@@ -154,25 +155,26 @@ class Scenario:
     def params_dump(self) -> dict[str, Any]:
         return self.params.model_dump(mode="json")
 
+    @abstractmethod
     def ontology(self) -> OntologySpec:
-        raise NotImplementedError
+        """The entities, relationships and metrics the scenario needs."""
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 - optional hook: most scenarios have no cross-parameter rule
         """Checks across parameters and the range; raise `param_error`."""
 
+    @abstractmethod
     def time_ranges(self) -> dict[str, tuple[date, date]]:
         """Per time-series entity, the days [first, after last) the run
         writes: another run may not have written there (the manager's check)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rows_planned(self, *, skip_keys: Mapping[str, set[str]] | None = None) -> int:
         """How many rows `batches` yields: the denominator of progress."""
-        raise NotImplementedError
 
+    @abstractmethod
     def batches(self, *, batch_rows: int, skip_keys: Mapping[str, set[str]] | None = None) -> Iterator[Batch]:
         """The rows, at most about `batch_rows` per batch. `skip_keys` names
         reference rows already stored (entity -> key values) to leave out."""
-        raise NotImplementedError
 
     def expected(self) -> dict[str, Any]:
         """What the scenario's metrics should show, for the run's summary."""
