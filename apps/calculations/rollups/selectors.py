@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Q, QuerySet, Value
 
 from apps.calculations.models import Rollup
 from apps.calculations.rollups.ddl import dim_column, state_column
@@ -31,11 +32,9 @@ def rollup_get(*, client_id: int, rollup_id: int) -> Rollup:
     return rollup
 
 
-def stale_ranges(rollup: Rollup) -> tuple[tuple[datetime, datetime], ...]:
-    """The pending invalidations as [min, max] ranges, sorted, overlapping
-    ones merged."""
+def _merged(ranges) -> tuple[tuple[datetime, datetime], ...]:
     merged: list[tuple[datetime, datetime]] = []
-    for low, high in sorted((i.time_min, i.time_max) for i in rollup.invalidations.all()):
+    for low, high in sorted(ranges):
         if merged and low <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], high))
         else:
@@ -43,20 +42,42 @@ def stale_ranges(rollup: Rollup) -> tuple[tuple[datetime, datetime], ...]:
     return tuple(merged)
 
 
-def rollup_spec(rollup: Rollup) -> RollupSpec:
+def stale_ranges(rollup: Rollup) -> tuple[tuple[datetime, datetime], ...]:
+    """The pending invalidations as [min, max] ranges, sorted, overlapping
+    ones merged."""
+    return _merged((i.time_min, i.time_max) for i in rollup.invalidations.all())
+
+
+def _spec(
+    *, pk: int, client_id: int, entity: str, table: str, grain: str, dimensions, measures, watermark, stale
+) -> RollupSpec:
     return RollupSpec(
-        id=rollup.pk,
-        client_id=rollup.client_id,
-        entity=rollup.entity_code,
+        id=pk,
+        client_id=client_id,
+        entity=entity,
         schema=settings.ANALYTICS_SCHEMA,
-        table=rollup.table_name,
-        grain=rollup.grain,
-        dims={code: dim_column(i) for i, code in enumerate(rollup.dimensions)},
+        table=table,
+        grain=grain,
+        dims={code: dim_column(i) for i, code in enumerate(dimensions)},
         states={
             (measure["attribute"], state): state_column(i, state)
-            for i, measure in enumerate(rollup.measures)
+            for i, measure in enumerate(measures)
             for state in measure["states"]
         },
+        watermark=watermark,
+        stale=stale,
+    )
+
+
+def rollup_spec(rollup: Rollup) -> RollupSpec:
+    return _spec(
+        pk=rollup.pk,
+        client_id=rollup.client_id,
+        entity=rollup.entity_code,
+        table=rollup.table_name,
+        grain=rollup.grain,
+        dimensions=rollup.dimensions,
+        measures=rollup.measures,
         watermark=rollup.watermark,
         stale=stale_ranges(rollup),
     )
@@ -65,9 +86,32 @@ def rollup_spec(rollup: Rollup) -> RollupSpec:
 def rollup_specs(*, client_id: int, entity: str) -> list[RollupSpec]:
     """The enabled rollups of one entity, finest grain first. A rollup
     answers for buckets before its `watermark` (None: never materialized)
-    except those overlapping a `stale` range."""
-    rollups = rollup_list(client_id=client_id, entity=entity).filter(enabled=True)
-    specs = [rollup_spec(rollup) for rollup in rollups]
+    except those overlapping a `stale` range. One query (the router asks on
+    every metric request): the invalidations come aggregated with their rollup."""
+    pending = Q(invalidations__isnull=False)
+    ordered = ("invalidations__id",)
+    rows = (
+        Rollup.objects.filter(client_id=client_id, entity_code=entity, enabled=True)
+        .values("pk", "client_id", "entity_code", "table_name", "grain", "dimensions", "measures", "watermark")
+        .annotate(
+            lows=ArrayAgg("invalidations__time_min", filter=pending, order_by=ordered, default=Value([])),
+            highs=ArrayAgg("invalidations__time_max", filter=pending, order_by=ordered, default=Value([])),
+        )
+    )
+    specs = [
+        _spec(
+            pk=row["pk"],
+            client_id=row["client_id"],
+            entity=row["entity_code"],
+            table=row["table_name"],
+            grain=row["grain"],
+            dimensions=row["dimensions"],
+            measures=row["measures"],
+            watermark=row["watermark"],
+            stale=_merged(zip(row["lows"], row["highs"], strict=True)),
+        )
+        for row in rows
+    ]
     return sorted(specs, key=lambda spec: GRAINS.index(spec.grain))
 
 
