@@ -24,7 +24,6 @@ the metric as a whole, then
 """
 
 import logging
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +45,8 @@ from apps.core.realtime import ChannelRequest, realtime_publish_many
 from apps.core.selectors import client_code_for_id
 from apps.messaging.bus import Message, publish_bulk
 from apps.messaging.schemas import register_schema
-from apps.ontology.catalog import Catalog, catalog_load
+from apps.ontology.catalog import Catalog, catalog_get
+from apps.ontology.formula import formula_parse
 from apps.ontology.selectors import metric_list
 
 logger = logging.getLogger(__name__)
@@ -117,21 +117,25 @@ def metrics_reading(*, catalog: Catalog, entity: str) -> list[str]:
     return found
 
 
-_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def _formula_names(catalog: Catalog, code: str, seen: set[str] | None = None) -> set[str]:
-    """Every identifier in the formulas of `code` and of the metrics it refers to."""
+    """The attributes the formula of `code` uses, with those of the metrics it
+    refers to (parsed by the formula parser, so string literals and function
+    names never count)."""
     seen = set() if seen is None else seen
     if code in seen:
         return set()
     seen.add(code)
-    names = set(_IDENTIFIER.findall(_STRING_LITERAL.sub("", catalog.metrics[code].formula)))
-    for name in list(names):
-        other = catalog.metric_by_reference(name)
-        if other is not None:
-            names |= _formula_names(catalog, other.code, seen)
+    spec = catalog.metrics[code]
+    entity = catalog.entities.get(spec.entity) if spec.entity else None
+    formula = formula_parse(
+        spec.formula,
+        attributes=set(entity.attributes) if entity else set(),
+        is_metric=lambda name: catalog.metric_by_reference(name) is not None,
+        entity=entity.code if entity else None,
+    )
+    names = set(formula.attributes)
+    for name in formula.metrics:
+        names |= _formula_names(catalog, catalog.metric_by_reference(name).code, seen)
     return names
 
 
@@ -254,7 +258,7 @@ def _recalculation_lock(client_id: int, entity: str) -> Iterator[None]:
 
 
 def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time_max: datetime | None) -> Recalculation:
-    catalog = catalog_load(client_id=client_id)
+    catalog = catalog_get(client_id=client_id)
     start, end = recalculation_range(time_min, time_max)
     if entity not in catalog.entities:
         return Recalculation((), start, end, ())
@@ -287,7 +291,7 @@ def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time
     return Recalculation(tuple(codes), start, end, tuple(points), tuple(failed))
 
 
-def moment_parse(value: str | None) -> datetime | None:
+def task_moment(value: str | None) -> datetime | None:
     """A task argument back to an aware datetime (tasks take JSON values)."""
     if not value:
         return None

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import OperationalError
 from redis.exceptions import RedisError
 
-from apps.calculations.live import live_recalculate, moment_parse
+from apps.calculations.live import live_recalculate, task_moment
 from apps.calculations.models import Rollup
 from apps.calculations.publisher import live_periods_publish
 from apps.calculations.rollups.auto import rollups_ensure_for_entity
@@ -83,7 +83,7 @@ def live_recalculate_task(
     record, publish and push the metrics reading `entity`. Safe to run twice:
     the history is replaced, and a repeated point is the same value again."""
     done = live_recalculate(
-        client_id=client_id, entity=entity, time_min=moment_parse(time_min), time_max=moment_parse(time_max)
+        client_id=client_id, entity=entity, time_min=task_moment(time_min), time_max=task_moment(time_max)
     )
     return {
         "cause": cause,
