@@ -20,6 +20,8 @@ command -v "$PYTHON" >/dev/null || need_pkg python3
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_pkg python3-venv
 command -v make >/dev/null || need_pkg make
 command -v debootstrap >/dev/null || need_pkg debootstrap
+# npm fetches the console's browser libraries (scripts/vendor_assets.sh).
+command -v npm >/dev/null || { need_pkg nodejs; need_pkg npm; }
 # WeasyPrint and friends come with later features; Chromium drives browser tests.
 if [ "$dev" = 1 ]; then
   command -v chromium >/dev/null || need_pkg chromium
@@ -32,6 +34,8 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
+
+scripts/vendor_assets.sh
 
 reqs=requirements/base.txt
 [ "$dev" = 1 ] && reqs=requirements/dev.txt

@@ -1,6 +1,16 @@
+"""The console's routes: one module per area, each owning its pages and
+partials (names in the `web` namespace)."""
+
 from django.urls import path
 
-from apps.web import views
+from apps.web import urls_dashboard, urls_kpis, urls_objects, urls_ontology, urls_simulation, views
 
 app_name = "web"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    *urls_dashboard.urlpatterns,
+    *urls_kpis.urlpatterns,
+    *urls_ontology.urlpatterns,
+    *urls_objects.urlpatterns,
+    *urls_simulation.urlpatterns,
+]

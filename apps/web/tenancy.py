@@ -1,0 +1,66 @@
+"""Which client (tenant) the console acts for. A user of several clients picks
+one with the tenant switcher (stored in the session); otherwise their default,
+else their first. Every console page reads data of `request.console_client`
+only: an object of another client answers 404, as if it did not exist."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.core.selectors import ClientAccess, user_clients
+
+SESSION_KEY = "ae_console_client"
+
+
+def console_clients(request: HttpRequest) -> list[ClientAccess]:
+    """The user's active clients, default first (read once per request)."""
+    if not hasattr(request, "_console_clients"):
+        request._console_clients = user_clients(user=request.user) if request.user.is_authenticated else []
+    return request._console_clients
+
+
+def console_client(request: HttpRequest) -> ClientAccess | None:
+    """The client the console acts for, or None for a user of no client."""
+    clients = console_clients(request)
+    chosen = request.session.get(SESSION_KEY)
+    for access in clients:
+        if access.code == chosen:
+            return access
+    return clients[0] if clients else None
+
+
+def console_client_choose(request: HttpRequest, code: str) -> ClientAccess | None:
+    """Switch the console to client `code`; None (and nothing changed) when the
+    user is not a member of it."""
+    for access in console_clients(request):
+        if access.code == code:
+            request.session[SESSION_KEY] = access.code
+            return access
+    return None
+
+
+def client_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A console page: signed in, and acting for a client (`request.console_client`).
+    A user of no client sees the page that says so (403), never another's data."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        access = console_client(request)
+        if access is None:
+            return render(request, "web/no_client.html", status=403)
+        request.console_client = access
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def console_context(request: HttpRequest) -> dict:
+    """Template context for the layout: the tenant switcher's clients and the
+    current one."""
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    return {"console_clients": console_clients(request), "console_client": console_client(request)}

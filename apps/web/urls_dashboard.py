@@ -1,0 +1,3 @@
+"""Routes of the demo dashboard (`/`): health, quick actions, live KPI widgets, trend chart."""
+
+urlpatterns: list = []

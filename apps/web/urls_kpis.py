@@ -1,0 +1,3 @@
+"""Routes of KPI configuration (`/kpis/`), KPI details (`/kpis/<code>/`), the cart, deriving a KPI."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the object model browser (`/objects/`) and the required-objects analysis of the cart."""
+
+urlpatterns: list = []

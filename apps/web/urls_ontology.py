@@ -1,0 +1,3 @@
+"""Routes of the ontology studio (`/ontology/`): entity editor, relationship builder, version history."""
+
+urlpatterns: list = []

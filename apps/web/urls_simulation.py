@@ -1,0 +1,3 @@
+"""Routes of the simulation controller (`/simulation/`)."""
+
+urlpatterns: list = []
