@@ -88,3 +88,18 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The production ASGI server (daphne: HTTP, static files and /ws/) in a
+    subprocess on the test database and Redis; yields {"port", "url", "log"}.
+    Tests that use it write through committed transactions
+    (`django_db(transaction=True)`), so the server sees their rows."""
+    from apps.core.tests.servers import daphne_serving
+
+    try:
+        with daphne_serving(tmp_path_factory.mktemp("daphne") / "daphne.log") as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(str(exc))

@@ -2,23 +2,17 @@
 real TCP sockets, the real Redis channel layer. A client that stops reading
 is dropped; the others keep receiving every event, in order."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.core.realtime import listeners_active, realtime_publish_many_async
 from apps.core.tests.factories import MembershipFactory
+from apps.core.tests.servers import daphne_serving
 from apps.core.tests.ws_client import Closed, RawWebSocket
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -26,58 +20,15 @@ ROOT = Path(__file__).resolve().parents[3]
 CHANNEL = "metric.reading_total"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + settings.DATABASES["default"]["NAME"], parts.query, ""))
-
-
 @pytest.fixture(scope="module")
 def daphne(django_db_setup, django_db_blocker, tmp_path_factory):
     """daphne serving the project on a free port, on the test database and Redis;
     32 frames may queue for a socket (a frame may wait 10 s for the network)."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="analytics_engine.settings.test",
-        DATABASE_URL=_test_database_url(),
-        TEST_REDIS_URL=settings.REDIS_URL,
-        # Generous: under a loaded CI machine a reading client must never look slow; the
-        # one that stops reading overflows its 32-frame queue long before.
-        WS_SEND_TIMEOUT_SECONDS="10",
-        WS_SEND_QUEUE_SIZE="32",
-    )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-             "analytics_engine.asgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"daphne exited early:\n{log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"daphne did not listen within 30 s:\n{log_path.read_text()}")
-        yield {"port": port, "log": log_path}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    # Generous: under a loaded CI machine a reading client must never look slow; the
+    # one that stops reading overflows its 32-frame queue long before.
+    with daphne_serving(log_path, WS_SEND_TIMEOUT_SECONDS="10", WS_SEND_QUEUE_SIZE="32") as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,70 @@
+"""The production ASGI server (daphne) as a subprocess of a test: real HTTP and
+WebSockets on a free port, on the test database and the test Redis. Used by
+the `asgi_server` fixture (conftest.py) and by tests that need their own
+server settings."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """DATABASE_URL naming the test database pytest-django created."""
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + settings.DATABASES["default"]["NAME"], parts.query, ""))
+
+
+@contextmanager
+def daphne_serving(log_path: Path, **env_extra: str) -> Iterator[dict]:
+    """Run daphne until the block ends; yields {"port", "url", "log"}. Fails
+    (RuntimeError with the log) when it does not listen within 30 s."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="analytics_engine.settings.test",
+        DATABASE_URL=test_database_url(),
+        TEST_REDIS_URL=settings.REDIS_URL,
+        **env_extra,
+    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+             "analytics_engine.asgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"daphne exited early:\n{log_path.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not listen within 30 s:\n{log_path.read_text()}") from None
+                time.sleep(0.1)
+        yield {"port": port, "url": f"http://127.0.0.1:{port}", "log": log_path}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
