@@ -23,5 +23,6 @@ urlpatterns = [
     path("api/v1/", include("apps.calculations.api.threshold_urls")),
     path("api/v1/", include("apps.messaging.api.urls")),
     path("api/v1/", include("apps.simulation.api.urls")),
+    path("api/v1/", include("apps.streams.api.urls")),
     path("", include("apps.web.urls")),
 ]

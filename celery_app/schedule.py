@@ -6,7 +6,15 @@ piles up. django-celery-beat's DatabaseScheduler syncs these entries into its
 tables, where the admin can see, pause and add schedules at run time.
 """
 
+import os
+from datetime import timedelta
+
 from celery.schedules import crontab
+
+# Read from the environment, not django.conf.settings: this module is imported
+# before Django is set up (celery_app/__init__.py). Same variable and default as
+# AE_STREAM_FLUSH_SECONDS in analytics_engine/settings/base.py.
+STREAM_FLUSH_SECONDS = float(os.environ.get("AE_STREAM_FLUSH_SECONDS", "5"))
 
 BEAT_SCHEDULE: dict[str, dict] = {
     # Reconcile every client's analytics_data tables with the ontology (safe
@@ -40,5 +48,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "calculations.live_publish_periods",
         "schedule": crontab(),
         "options": {"expires": 55},
+    },
+    # Stream aggregator (docs/live.md): write the live per-second telemetry
+    # buckets behind to TimescaleDB and move each client's watermark. Every few
+    # seconds (AE_STREAM_FLUSH_SECONDS); a tick not started within that is dropped:
+    # the next one flushes the same seconds.
+    "streams-aggregator-flush": {
+        "task": "streams.aggregator_flush",
+        "schedule": timedelta(seconds=STREAM_FLUSH_SECONDS),
+        "options": {"expires": STREAM_FLUSH_SECONDS},
     },
 }

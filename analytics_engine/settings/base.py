@@ -431,3 +431,13 @@ AE_LIVE_DEMAND_DAYS = env.int("AE_LIVE_DEMAND_DAYS", default=90)
 AE_THRESHOLD_ALERT_MAX_ATTEMPTS = env.int("AE_THRESHOLD_ALERT_MAX_ATTEMPTS", default=6)
 AE_THRESHOLD_ALERT_BACKOFF_BASE_SECONDS = env.float("AE_THRESHOLD_ALERT_BACKOFF_BASE_SECONDS", default=5.0)
 AE_THRESHOLD_ALERT_BACKOFF_MAX_SECONDS = env.float("AE_THRESHOLD_ALERT_BACKOFF_MAX_SECONDS", default=600.0)
+# Stream aggregator (docs/live.md, "Stream aggregator"): the write-behind flush
+# runs every AE_STREAM_FLUSH_SECONDS and moves each client's watermark to
+# now - AE_STREAM_FLUSH_LAG_SECONDS (readings that late still count as live at
+# once); live Redis keys expire AE_STREAM_REDIS_TTL_SECONDS after their last
+# write (a safety net: the flush deletes them); a series is pushed to
+# /ws/ at most once per AE_STREAM_PUSH_INTERVAL_MS.
+AE_STREAM_FLUSH_SECONDS = env.float("AE_STREAM_FLUSH_SECONDS", default=5.0)
+AE_STREAM_FLUSH_LAG_SECONDS = env.int("AE_STREAM_FLUSH_LAG_SECONDS", default=2)
+AE_STREAM_REDIS_TTL_SECONDS = env.int("AE_STREAM_REDIS_TTL_SECONDS", default=3600)
+AE_STREAM_PUSH_INTERVAL_MS = env.int("AE_STREAM_PUSH_INTERVAL_MS", default=200)

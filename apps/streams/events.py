@@ -1,6 +1,7 @@
 """Bus handlers of the live data feeds (consumer group `streams`): each event
 of `telemetry.reading`, `news.article` and `market.tick` becomes one row of
-its table (services.py), in the handler's transaction, once per event.
+its table (services.py), in the handler's transaction, once per event;
+readings also feed the stream aggregator (apps/streams/aggregator).
 
 An event whose tenant is unknown, or of a version this code does not read,
 raises: the bus retries it and parks it in the dead-letter store, where it
@@ -22,7 +23,7 @@ from apps.streams.schemas import (
     NewsArticleV1,
     TelemetryReadingV1,
 )
-from apps.streams.services import market_tick_store, news_article_store, telemetry_reading_store
+from apps.streams.services import market_tick_store, news_article_store, telemetry_reading_record
 
 
 def _apply(envelope: Envelope, model: type[BaseModel], store: Callable[..., int], argument: str) -> None:
@@ -36,7 +37,7 @@ def _apply(envelope: Envelope, model: type[BaseModel], store: Callable[..., int]
 
 @handler(TELEMETRY_READING, group="streams")
 def telemetry_reading_land(envelope: Envelope) -> None:
-    _apply(envelope, TelemetryReadingV1, telemetry_reading_store, "reading")
+    _apply(envelope, TelemetryReadingV1, telemetry_reading_record, "reading")
 
 
 @handler(NEWS_ARTICLE, group="streams")

@@ -92,3 +92,62 @@ class MarketTick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol}@{self.venue or '-'} {self.traded_at:%Y-%m-%d %H:%M:%S} {self.price}"
+
+
+# --- the stream aggregator (docs/live.md, "Stream aggregator") ---------------------------
+
+
+class TelemetrySecond(models.Model):
+    """One second of one sensor of one device, recomputed exactly from the raw
+    readings by the write-behind flush (apps/streams/aggregator). A Zone 1
+    hypertable on `bucket` (migration 0002)."""
+
+    pk = models.CompositePrimaryKey("client", "sensor", "device_id", "bucket")
+    client = models.ForeignKey("core.Client", on_delete=models.CASCADE, related_name="+", db_index=False)
+    sensor = models.CharField(max_length=100)
+    device_id = models.CharField(max_length=100)
+    bucket = models.DateTimeField()
+    count = models.BigIntegerField()
+    sum = models.FloatField()
+    min = models.FloatField()
+    max = models.FloatField()
+
+    class Meta:
+        db_table = "streams_telemetry_second"
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.sensor} {self.bucket:%Y-%m-%d %H:%M:%S} n={self.count}"
+
+
+class TelemetryDirtySecond(models.Model):
+    """A second whose raw readings changed since the last flush: written in
+    the reading's own transaction, consumed (deleted) by the flush in the
+    transaction that recomputes it. A queue, not history: a plain table."""
+
+    pk = models.CompositePrimaryKey("client", "sensor", "device_id", "bucket")
+    client = models.ForeignKey("core.Client", on_delete=models.CASCADE, related_name="+", db_index=False)
+    sensor = models.CharField(max_length=100)
+    device_id = models.CharField(max_length=100)
+    bucket = models.DateTimeField()
+    touched_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "streams_telemetry_dirty"
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.sensor} {self.bucket:%Y-%m-%d %H:%M:%S} (dirty)"
+
+
+class AggregatorState(models.Model):
+    """Per client: the watermark below which `streams_telemetry_second` is
+    authoritative for "current" views (above it, the live Redis buckets are)."""
+
+    client = models.OneToOneField("core.Client", on_delete=models.CASCADE, related_name="+", primary_key=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    flushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "streams_aggregator_state"
+
+    def __str__(self) -> str:
+        return f"client {self.client_id}: watermark {self.watermark}"

@@ -4,7 +4,11 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from apps.streams.aggregator.selectors import CurrentView, telemetry_current
 from apps.streams.models import MarketTick, NewsArticle, TelemetryReading
+
+# The stream aggregator's "current" view, for other apps (apps/streams/aggregator/selectors.py).
+__all__ = ["CurrentView", "market_ticks", "news_articles", "telemetry_current", "telemetry_readings"]
 
 
 def telemetry_readings(

@@ -1,7 +1,8 @@
 """Writes of the live data feeds: one event -> one row of its table, in the
 bus handler's transaction (events.py). A row whose key exists already is
 replaced (a correction from the feed); the same event twice is stopped
-earlier by the bus (idempotent on event_id)."""
+earlier by the bus (idempotent on event_id). Telemetry readings also feed
+the stream aggregator (apps/streams/aggregator)."""
 
 import uuid
 from typing import Any
@@ -10,6 +11,7 @@ from django.db import connection, models
 from django.utils import timezone
 from psycopg import sql
 
+from apps.streams.aggregator.services import telemetry_reading_aggregate
 from apps.streams.models import MarketTick, NewsArticle, TelemetryReading
 from apps.streams.schemas import MarketTickV1, NewsArticleV1, TelemetryReadingV1
 
@@ -51,6 +53,14 @@ def telemetry_reading_store(*, client_id: int, event_id: uuid.UUID, reading: Tel
             "received_at": timezone.now(),
         },
     )
+
+
+def telemetry_reading_record(*, client_id: int, event_id: uuid.UUID, reading: TelemetryReadingV1) -> int:
+    """The `telemetry.reading` handler's write: the raw row, then the
+    aggregator's hook (its second marked for the flush, Redis after commit)."""
+    stored = telemetry_reading_store(client_id=client_id, event_id=event_id, reading=reading)
+    telemetry_reading_aggregate(client_id=client_id, event_id=event_id, reading=reading)
+    return stored
 
 
 def news_article_store(*, client_id: int, event_id: uuid.UUID, article: NewsArticleV1) -> int:

@@ -39,7 +39,7 @@ def streams(make_worker):  # noqa: F811
     return make_worker("streams")
 
 
-def test_the_three_tables_are_hypertables_on_their_time_columns():
+def test_the_feed_tables_and_the_aggregator_table_are_hypertables_on_their_time_columns():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT hypertable_name, column_name FROM timescaledb_information.dimensions "
@@ -49,6 +49,7 @@ def test_the_three_tables_are_hypertables_on_their_time_columns():
             ("streams_market_tick", "traded_at"),
             ("streams_news_article", "published_at"),
             ("streams_telemetry_reading", "recorded_at"),
+            ("streams_telemetry_second", "bucket"),
         ]
 
 
