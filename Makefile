@@ -65,3 +65,4 @@ bench: migrate
 	@$(PY) bench/rollups.py
 	@$(PY) bench/approx.py
 	@$(PY) bench/concurrency.py
+	@$(PY) bench/live.py

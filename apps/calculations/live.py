@@ -270,7 +270,7 @@ def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time
         for group_by in live_group_bys(catalog=catalog, metric=code, start=start, end=end):
             query = MetricQuery(metric=code, start=start, end=end, granularity=Granularity.DAY, group_by=group_by)
             try:
-                result = orchestrator.calculate(query, use_cache=False, persist=True)
+                result = orchestrator.calculate(query, use_cache=False, persist=True, refresh_cache=True)
             except AppError as exc:
                 failed.append(f"{code} by {','.join(group_by) or '(all)'}: {exc.message}")
                 logger.warning("live recalculation of %s by %s skipped: %s", code, group_by, exc.message)

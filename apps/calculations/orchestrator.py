@@ -221,15 +221,22 @@ class CalculationOrchestrator:
         compiled = self.compile(query)
         return {"route": compiled.route, "mode": compiled.mode, "scans": list(compiled.routes), "sql": compiled.sql}
 
-    def calculate(self, query: MetricQuery, *, use_cache: bool = True, persist: bool = True) -> MetricResult:
+    def calculate(
+        self, query: MetricQuery, *, use_cache: bool = True, persist: bool = True, refresh_cache: bool = False
+    ) -> MetricResult:
+        """Compute (or read from the cache) one metric query. `use_cache=False`
+        computes fresh; with `refresh_cache` that fresh result is also stored in
+        the cache, replacing what a read before a load may have left there (the
+        live recalculation does so: the next dashboard read is a hit)."""
         compiled = self.compile(query)
         spec = compiled.metric
         handler = handler_for(spec.domain)
-        if not (use_cache and cache.cache_enabled()):
+        if not cache.cache_enabled() or not (use_cache or refresh_cache):
             result = handler.compute(compiled=compiled, query=query)
+        elif not use_cache:
+            result = self._compute_and_store(self._result_key(compiled, query), compiled, query, handler)
         else:
-            version = hashlib.sha256(f"{spec.version}\n{compiled.sql}".encode()).hexdigest()
-            key = cache.result_cache_key(query=query, context=self.context, version=version)
+            key = self._result_key(compiled, query)
             hit = cache.result_get(key)
             if hit is not None:
                 return hit
@@ -239,23 +246,35 @@ class CalculationOrchestrator:
                     return flight.result
                 result = cache.result_get(key)  # a flight that ended since our miss may have stored it
                 if result is None:
-                    seen = cache.generations(client_id=self.context.client_id, entities=compiled.entities)
-                    result = handler.compute(compiled=compiled, query=query)
-                    cache.result_store(
-                        key=key,
-                        result=result,
-                        client_id=self.context.client_id,
-                        entities=compiled.entities,
-                        start=query.start,
-                        end=query.end,
-                        ttl=cache.cache_ttl(spec.domain),
-                        generations_seen=seen,
-                    )
+                    result = self._compute_and_store(key, compiled, query, handler)
                 flight.publish(result)
                 if result.cached:
                     return result
         if persist and not query.filters and not self.context.row_filters:
             history_persist(client_id=self.context.client_id, result=result)
+        return result
+
+    def _result_key(self, compiled: CompiledQuery, query: MetricQuery) -> str:
+        version = hashlib.sha256(f"{compiled.metric.version}\n{compiled.sql}".encode()).hexdigest()
+        return cache.result_cache_key(query=query, context=self.context, version=version)
+
+    def _compute_and_store(
+        self, key: str, compiled: CompiledQuery, query: MetricQuery, handler: DomainHandler
+    ) -> MetricResult:
+        """Compute and cache under `key` for the domain's TTL (unless a load
+        since the computation started made it stale: cache.result_store)."""
+        seen = cache.generations(client_id=self.context.client_id, entities=compiled.entities)
+        result = handler.compute(compiled=compiled, query=query)
+        cache.result_store(
+            key=key,
+            result=result,
+            client_id=self.context.client_id,
+            entities=compiled.entities,
+            start=query.start,
+            end=query.end,
+            ttl=cache.cache_ttl(compiled.metric.domain),
+            generations_seen=seen,
+        )
         return result
 
     def calculate_batch(
