@@ -2,40 +2,12 @@
 (Playwright driving Debian's Chromium) and see the service health panel that
 HTMX loads from the server."""
 
-import os
-import shutil
-
 import pytest
 
 from apps.core.tests.factories import MembershipFactory
+from tests.browser.conftest import screenshot
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes around it are ordinary synchronous ones.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def test_sign_in_and_see_the_health_panel(page, live_server, celery_worker_process):
@@ -47,11 +19,12 @@ def test_sign_in_and_see_the_health_panel(page, live_server, celery_worker_proce
     page.get_by_label("Password").fill("wrong-password")
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_role("alert").inner_text().startswith("Your username and password did not match")
+    screenshot(page, "login")
 
     page.get_by_label("Password").fill("pass-word-123")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
-    assert "Acme Health" in page.locator("main").inner_text()
+    assert "Acme Health" in page.locator("body").inner_text()
 
     # The panel starts in its loading state, then HTMX swaps in the checks.
     overall = page.get_by_test_id("health-overall")
