@@ -1,15 +1,9 @@
 """The ontology pages in a real browser (Playwright driving Debian's Chromium):
 build an entity in the studio (an inline error, fixed), relate it, revert a
 change, see the required objects of a KPI cart, browse and search the object
-model. Screenshots go to tests/artifacts/.
+model. Screenshots go to tests/artifacts/."""
 
-The `browser`/`page` fixtures are defined here, after the pattern of
-tests/test_browser_console.py, until tests/browser/conftest.py provides them
-(a module's own fixtures take precedence, so both can coexist)."""
-
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,28 +14,13 @@ from apps.ontology.services import relationships
 from apps.web.services import cart_add
 from apps.web.tests.ontology_fixtures import insurer_define
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser):
+    """A wider window than the shared one: the studio's diagram and form side by side."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
     yield page

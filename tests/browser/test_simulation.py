@@ -2,16 +2,10 @@
 Chromium) against the production ASGI server (daphne: pages and /ws/) and a
 real Celery worker: pick Health Retention, see impossible counts refused next
 to the input, fix them, start, and watch the progress bar reach 100% from
-the events the worker pushes over WebSocket; then open the dashboard.
-
-The `browser` fixture is defined here (the pattern of
-tests/test_browser_console.py) until a shared tests/browser/conftest.py
-provides it; a module's own fixture wins over a conftest's."""
+the events the worker pushes over WebSocket; then open the dashboard."""
 
 import json
-import os
 import re
-import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -25,26 +19,8 @@ from apps.simulation import selectors
 from apps.simulation.generators import scenario_build
 from apps.simulation.manager import ScenarioManager
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases=["default", "readonly"])]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes around it are ordinary synchronous ones.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
