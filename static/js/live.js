@@ -11,6 +11,12 @@
 // three heartbeat periods is taken for dead and replaced. The connection state
 // is on <body data-live="connecting|open|closed"> and in the layout's
 // indicator ([data-live-status]); error frames are logged to the console.
+//
+// Whether a channel's events reach the page changes when the server confirms
+// a subscription and when the socket drops: each change is announced as the
+// DOM event "ae:live-subscription" on document, detail {channel, subscribed}.
+// Events are ephemeral, so a page that must not miss a state (a run's end)
+// re-reads it on {subscribed: true} and polls while it is false.
 (function () {
   "use strict";
   var AE = (window.AE = window.AE || {});
@@ -60,6 +66,10 @@
     }, 5000);
   }
 
+  function announce(channel, subscribed) {
+    document.dispatchEvent(new CustomEvent("ae:live-subscription", { detail: { channel: channel, subscribed: subscribed } }));
+  }
+
   function dispatch(frame) {
     var callbacks = listeners[frame.channel];
     if (!callbacks) return;
@@ -78,8 +88,8 @@
     }
     if (frame.type === "heartbeat") { AE.live.lastHeartbeat = frame.ts; return; }
     if (frame.type === "error") { console.error("[live] " + (frame.error && frame.error.code), frame.error); return; }
-    if (frame.type === "subscribed") { confirmed[frame.channel] = true; return; }
-    if (frame.type === "unsubscribed") { delete confirmed[frame.channel]; return; }
+    if (frame.type === "subscribed") { confirmed[frame.channel] = true; announce(frame.channel, true); return; }
+    if (frame.type === "unsubscribed") { delete confirmed[frame.channel]; announce(frame.channel, false); return; }
     if (frame.type === "pong") return;
     if (frame.channel && "event" in frame) dispatch(frame);
   }
@@ -101,7 +111,9 @@
     ws.onclose = function (e) {
       if (socket !== ws) return;
       socket = null;
+      var lost = Object.keys(confirmed);
       confirmed = {};
+      lost.forEach(function (channel) { announce(channel, false); });
       clearInterval(watchdog);
       setState("closed");
       if (e.code === 4401) { // signed out (session ended): a reload leads to the login page

@@ -1,13 +1,9 @@
-// Simulation controller: follows runs' progress over the WebSocket /ws/
-// (docs/api.md "WebSocket /ws/": ?client=<code>, a subscribe frame per run
-// channel simulation.run_<id>), and falls back to HTMX polling of the run's
-// panel every 2 s whenever that socket is not open and subscribed (the
-// panel's hx-trigger asks AE.simulation.shouldPoll(id)).
-//
-// Its own socket rather than AE.live: it needs to know when a subscription
-// is confirmed (to re-read the run's state then: events are ephemeral, so one
-// pushed before the subscription would be missed) and when the socket drops
-// (to turn polling on).
+// Simulation controller: follows runs' progress on the console's live socket
+// (AE.live, static/js/live.js: channel simulation.run_<id>), and falls back
+// to HTMX polling of the run's panel every 2 s whenever that channel is not
+// confirmed (the panel's hx-trigger asks AE.simulation.shouldPoll(id)).
+// When the server confirms a subscription the panel is re-read: events are
+// ephemeral, so one pushed before the subscription would be missed.
 (function () {
   "use strict";
   var AE = (window.AE = window.AE || {});
@@ -18,20 +14,11 @@
     succeeded: "Finished", failed: "Failed"
   };
 
-  var socket = null;
-  var open = false;
-  var retryMs = 1000;
-  var subscribed = {}; // channel -> true once the server confirmed it
   var wanted = {};     // channel -> run id, the runs a page shows and follows
   var loadedAt = Date.now();
 
   function panelFor(runId) {
     return document.querySelector('[data-run-panel][data-run-id="' + runId + '"]');
-  }
-
-  function clientCode() {
-    var panel = document.querySelector("[data-run-panel][data-client]");
-    return (document.body && document.body.dataset.client) || (panel && panel.dataset.client) || "";
   }
 
   function number(n) { return Number(n || 0).toLocaleString("en-US"); }
@@ -86,47 +73,24 @@
     }
   }
 
-  function send(frame) {
-    if (socket && open) socket.send(JSON.stringify(frame));
-  }
+  function live() { return window.AE && window.AE.live; }
+
+  function subscribed(channel) { return !!(live() && live().isSubscribed(channel)); }
 
   function unsubscribe(channel) {
     if (!wanted[channel]) return;
-    send({ action: "unsubscribe", channel: channel });
-    delete subscribed[channel];
+    if (live()) live().unsubscribe(channel, onEvent);
     setLive(channel, false);
     delete wanted[channel];
   }
 
-  function connect() {
-    if (socket || !("WebSocket" in window)) return;
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/?client=" + encodeURIComponent(clientCode()));
-    socket.onopen = function () { open = true; retryMs = 1000; };
-    socket.onmessage = function (message) {
-      var frame;
-      try { frame = JSON.parse(message.data); } catch (e) { return; }
-      if (frame.type === "welcome") {
-        Object.keys(wanted).forEach(function (channel) { send({ action: "subscribe", channel: channel }); });
-      } else if (frame.type === "subscribed" && wanted[frame.channel]) {
-        subscribed[frame.channel] = true;
-        setLive(frame.channel, true);
-        refreshPanel(wanted[frame.channel]); // catch up on what happened before the subscription
-      } else if (frame.channel && frame.event) {
-        onEvent(frame.event);
-      }
-    };
-    socket.onclose = function () {
-      socket = null;
-      open = false;
-      Object.keys(subscribed).forEach(function (channel) { setLive(channel, false); });
-      subscribed = {};
-      if (Object.keys(wanted).length) {
-        setTimeout(connect, retryMs);
-        retryMs = Math.min(retryMs * 2, 30000);
-      }
-    };
-  }
+  // The live client says when a run's channel starts or stops reaching the page.
+  document.addEventListener("ae:live-subscription", function (e) {
+    var channel = e.detail.channel;
+    if (!wanted[channel]) return;
+    setLive(channel, e.detail.subscribed);
+    if (e.detail.subscribed) refreshPanel(wanted[channel]); // catch up on what happened before
+  });
 
   // Follow every active run panel in `root` (the page, or content HTMX swapped in).
   function follow(root) {
@@ -139,11 +103,10 @@
         return;
       }
       panel.dataset.renderedAt = String(Date.now());
-      setLive(channel, !!subscribed[channel]);
-      if (wanted[channel]) return;
+      setLive(channel, subscribed(channel));
+      if (wanted[channel] || !live()) return;
       wanted[channel] = panel.dataset.runId;
-      if (open) send({ action: "subscribe", channel: channel });
-      else connect();
+      live().subscribe(channel, onEvent);
     });
   }
 
@@ -159,10 +122,8 @@
 
   AE.simulation = {
     // The panel's polling runs only while the socket is not following the run.
-    shouldPoll: function (runId) {
-      return !(open && subscribed["simulation.run_" + runId]);
-    },
-    isLive: function (runId) { return open && !!subscribed["simulation.run_" + runId]; }
+    shouldPoll: function (runId) { return !subscribed("simulation.run_" + runId); },
+    isLive: function (runId) { return subscribed("simulation.run_" + runId); }
   };
 
   // Invalid parameters answer 422 with the form and its inline errors: swap it in.
