@@ -53,12 +53,6 @@ def member():
     return MembershipFactory(is_default=True, role="analyst", client__name="Acme Shop")
 
 
-@pytest.fixture
-def console(client, member):
-    client.force_login(member.user)
-    return client
-
-
 def api_for(member) -> APIClient:
     api = APIClient()
     api.force_authenticate(member.user)

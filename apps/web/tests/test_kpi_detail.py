@@ -22,17 +22,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def member():
-    return MembershipFactory(is_default=True, role="analyst")
-
-
-@pytest.fixture
-def console(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def insurer(member):
     insurer_define(member.client_id)
     snapshots_load(member.client_id)

@@ -26,17 +26,6 @@ computes = pytest.mark.django_db(transaction=True, databases=["default", "readon
 
 
 @pytest.fixture
-def member():
-    return MembershipFactory(is_default=True, role="analyst")
-
-
-@pytest.fixture
-def console(client, member):
-    client.force_login(member.user)
-    return client
-
-
-@pytest.fixture
 def insurer(member):
     insurer_define(member.client_id)
     return member

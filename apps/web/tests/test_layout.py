@@ -22,12 +22,6 @@ def member(db):
     return MembershipFactory(is_default=True, client__name="Acme Health", client__code="acme")
 
 
-@pytest.fixture
-def console(client, member):
-    client.force_login(member.user)
-    return client
-
-
 def _nav(html: str) -> str:
     return re.search(r'<nav id="main-nav".*?</nav>', html, re.S).group(0)
 
