@@ -13,6 +13,9 @@ from django.shortcuts import render
 from apps.core.selectors import ClientAccess, user_clients
 
 SESSION_KEY = "ae_console_client"
+# Who may change definitions and start runs (as the API's IsClientEditor);
+# viewers read.
+EDITOR_ROLES = frozenset({"admin", "analyst"})
 
 
 def console_clients(request: HttpRequest) -> list[ClientAccess]:
@@ -42,6 +45,12 @@ def console_client_choose(request: HttpRequest, code: str) -> ClientAccess | Non
     return None
 
 
+def can_edit(request: HttpRequest) -> bool:
+    """Whether the console's user may change the current client's definitions."""
+    access = getattr(request, "console_client", None) or console_client(request)
+    return access is not None and access.role in EDITOR_ROLES
+
+
 def client_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A console page: signed in, and acting for a client (`request.console_client`).
     A user of no client sees the page that says so (403), never another's data."""
@@ -63,4 +72,8 @@ def console_context(request: HttpRequest) -> dict:
     current one."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
-    return {"console_clients": console_clients(request), "console_client": console_client(request)}
+    return {
+        "console_clients": console_clients(request),
+        "console_client": console_client(request),
+        "console_can_edit": can_edit(request),
+    }

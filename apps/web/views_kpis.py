@@ -20,7 +20,7 @@ from apps.web import kpi_data
 from apps.web.selectors import cart_codes
 from apps.web.services import cart_add as cart_put
 from apps.web.services import cart_remove as cart_take
-from apps.web.tenancy import client_required
+from apps.web.tenancy import can_edit, client_required
 
 MAX_QUERY = 100
 DERIVE_FIELDS = ("name", "code", "formula", "unit", "description")
@@ -135,7 +135,9 @@ def kpi_derive(request: HttpRequest) -> HttpResponse:
     Invalid: the form again with the error next to its field (422). Created:
     from the configuration page, the refreshed tree with the new KPI picked
     (the `kpiDerived` event opens its preview); from a details page, that
-    KPI's details."""
+    KPI's details. Viewers may not create metrics (403), as over the API."""
+    if not can_edit(request):
+        return HttpResponse("Your role in this client may read KPIs but not create them.", status=403)
     values = _derive_values(request)
     errors: dict[str, str] = {}
     if not values["name"]:

@@ -24,9 +24,7 @@ from apps.ontology.services import relationships as relationship_services
 from apps.ontology.services.versions import definition_revert
 from apps.ontology.versioning import version_changes, versions_for
 from apps.web import ontology_forms as forms
-from apps.web.tenancy import client_required
-
-EDITOR_ROLES = {"admin", "analyst"}
+from apps.web.tenancy import can_edit, client_required
 
 
 def _is_fragment(request: HttpRequest) -> bool:
@@ -37,12 +35,8 @@ def _client_id(request: HttpRequest) -> int:
     return request.console_client.client_id
 
 
-def _can_edit(request: HttpRequest) -> bool:
-    return request.console_client.role in EDITOR_ROLES
-
-
 def _refuse_readers(request: HttpRequest) -> HttpResponse | None:
-    if _can_edit(request):
+    if can_edit(request):
         return None
     return render(request, "web/ontology/_forbidden.html", status=403)
 
@@ -67,7 +61,7 @@ def _studio_context(request: HttpRequest, **extra) -> dict:
         "entities": entities,
         "relationships": relationships,
         "graph": uml.graph_build(entities=entities, relationships=relationships),
-        "can_edit": _can_edit(request),
+        "can_edit": can_edit(request),
         "data_types": forms.DATA_TYPES,
         "time_types": forms.TIME_TYPES,
         "entity_kinds": forms.ENTITY_KINDS,
@@ -82,7 +76,7 @@ def _studio(request: HttpRequest, fragment: str, status: int = 200, **extra) -> 
     """The studio page with `fragment` in its main panel, or the fragment alone for HTMX."""
     if _is_fragment(request):
         base = {
-            "can_edit": _can_edit(request),
+            "can_edit": can_edit(request),
             "data_types": forms.DATA_TYPES,
             "time_types": forms.TIME_TYPES,
             "entity_kinds": forms.ENTITY_KINDS,

@@ -26,9 +26,8 @@ from apps.simulation import selectors, services
 from apps.simulation.generators import SCENARIOS
 from apps.simulation.tasks import simulation_run_task
 from apps.web.forms_simulation import RunForm, default_range, error_place, param_fields, params_from_post
-from apps.web.tenancy import client_required
+from apps.web.tenancy import can_edit, client_required
 
-EDITOR_ROLES = {"admin", "analyst"}  # who may start runs, as the API's IsClientMember
 RECENT_RUNS = 15
 EXPECTED_ROWS_SHOWN = 24
 STALE_QUEUED_SECONDS = 30  # a run still queued after this: the worker is probably not running
@@ -131,10 +130,6 @@ def _partial(request: HttpRequest) -> bool:
     return bool(request.htmx and not request.htmx.boosted)
 
 
-def _can_start(request: HttpRequest) -> bool:
-    return request.console_client.role in EDITOR_ROLES
-
-
 def _recent_runs(request: HttpRequest) -> list[RunView]:
     now = timezone.now()
     runs = selectors.run_list(client_id=request.console_client.client_id)[:RECENT_RUNS]
@@ -168,7 +163,7 @@ def _form_context(request, *, scenario: str, form: RunForm, fields, error: str =
         "form": form,
         "fields": fields,
         "form_error": error,
-        "can_start": _can_start(request),
+        "can_start": can_edit(request),
         "role": request.console_client.role,
     }
 
@@ -200,7 +195,7 @@ def simulation(request: HttpRequest) -> HttpResponse:
 def _start(request: HttpRequest) -> HttpResponse:
     """Check the run through the service (inline errors, nothing queued when
     one is wrong), then queue it and go to its page."""
-    if not _can_start(request):
+    if not can_edit(request):
         return HttpResponse("Your role in this client may follow runs but not start them.", status=403)
     form = RunForm(request.POST)
     scenario = request.POST.get("scenario")
@@ -253,7 +248,7 @@ def simulation_params(request: HttpRequest) -> HttpResponse:
     scenario = _scenario_param(request)
     if not _partial(request):
         return _page(request, scenario=scenario)
-    context = {"fields": param_fields(scenario), "scenario": _scenario_info(scenario), "can_start": _can_start(request)}
+    context = {"fields": param_fields(scenario), "scenario": _scenario_info(scenario), "can_start": can_edit(request)}
     return render(request, "web/simulation/params.html", context)
 
 

@@ -319,3 +319,17 @@ def test_derive_from_a_details_page_redirects_to_the_new_kpi(console, insurer):
     response = console.post(reverse("web:kpi_derive"), data, **HX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("web:kpi_detail", args=["double_start"])
+
+
+@computes
+def test_a_viewer_may_not_derive_a_kpi_and_sees_no_derive_button(client, insurer):
+    viewer = MembershipFactory(client=insurer.client, role="viewer", is_default=True)
+    client.force_login(viewer.user)
+    page = client.get(reverse("web:kpis")).content.decode()
+    assert "Derive custom KPI" not in page
+    detail = client.get(reverse("web:kpi_detail", args=["start_count"])).content.decode()
+    assert "Edit / Derive" not in detail
+    derive = {"name": "X", "code": "x_rate", "formula": "NewCount / StartCount"}
+    response = client.post(reverse("web:kpi_derive"), derive, **HX)
+    assert response.status_code == 403 and "may read KPIs but not create them" in response.content.decode()
+    assert not selectors.metric_list(client_id=insurer.client_id).filter(code="x_rate").exists()
