@@ -11,7 +11,7 @@ class CalculationsConfig(AppConfig):
             checks,  # noqa: F401 - registers the compile check on metric definitions
         )
         from apps.calculations.live import CHANNEL_FAMILY, metric_channel_authorize
-        from apps.calculations.rollups import listeners  # noqa: F401 - rollup invalidation, automatic generation
+        from apps.calculations.rollups import listeners  # noqa: F401 - rollup invalidation, automatic generation, cleanup on deletes
         from apps.core.realtime import channel_family_register
 
         # /ws/ subscriptions to metric.<code> (apps/core/consumers.py); also registers metric.calculated's schema.

@@ -61,7 +61,8 @@ def rollups_refresh_due() -> dict:
     max_retries=5,
 )
 def rollups_ensure(client_id: int, entity: str) -> dict:
-    """After a metric of `entity` was saved: shape its automatic rollups."""
+    """After a metric of `entity` was saved or deleted: shape its automatic
+    rollups (dropping those no remaining metric needs)."""
     kept = rollups_ensure_for_entity(client_id=client_id, entity=entity)
     return {"client_id": client_id, "entity": entity, "rollups": [r.pk for r in kept]}
 

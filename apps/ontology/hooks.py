@@ -1,7 +1,8 @@
 """Hooks higher layers register to hear about ontology events without the
 ontology importing them (ARCHITECTURE.md, "Which way imports point"). The
-calculation engine registers cache invalidation on rows being loaded, in its
-AppConfig.ready()."""
+calculation engine registers its listeners (cache invalidation on rows
+loaded, the compile check on metrics, rollups following metrics and
+entities) in its AppConfig.ready()."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,3 +83,51 @@ def on_metric_saved(callback: Callable[[MetricSaved], None]) -> Callable[[Metric
 
 def metric_saved_listeners() -> list[Callable[[MetricSaved], None]]:
     return list(_metric_saved)
+
+
+@dataclass(frozen=True)
+class MetricDeleted:
+    """A metric was deleted (told after the transaction commits): what was
+    derived from it (the entity's automatic rollups) can be reshaped."""
+
+    client_id: int
+    code: str
+    entity: str | None
+
+
+_metric_deleted: list[Callable[[MetricDeleted], None]] = []
+
+
+def on_metric_deleted(callback: Callable[[MetricDeleted], None]) -> Callable[[MetricDeleted], None]:
+    if callback not in _metric_deleted:
+        _metric_deleted.append(callback)
+    return callback
+
+
+def metric_deleted_listeners() -> list[Callable[[MetricDeleted], None]]:
+    return list(_metric_deleted)
+
+
+@dataclass(frozen=True)
+class EntityDeleting:
+    """An entity is being deleted. Told inside the deleting transaction,
+    before its table is dropped, so what listeners drop with it (the
+    engine's rollup tables) commits or rolls back together with the entity;
+    a listener may refuse the delete by raising AppError."""
+
+    client_id: int
+    code: str
+    table: str
+
+
+_entity_deleting: list[Callable[[EntityDeleting], None]] = []
+
+
+def on_entity_deleting(callback: Callable[[EntityDeleting], None]) -> Callable[[EntityDeleting], None]:
+    if callback not in _entity_deleting:
+        _entity_deleting.append(callback)
+    return callback
+
+
+def entity_deleting_listeners() -> list[Callable[[EntityDeleting], None]]:
+    return list(_entity_deleting)

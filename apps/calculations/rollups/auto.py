@@ -11,8 +11,10 @@ and the keys of many-to-one relationships (so a group-by across them can
 join from the rollup). Sketches are kept at hour and day grains only
 (ARCHITECTURE.md, section 5.3: they cost ~1 KB a row).
 
-Automatic rollups (auto=True) follow the metrics; rollups a person shaped
-(auto=False) are left alone."""
+Automatic rollups (auto=True) follow the metrics, created, reshaped and
+dropped as metrics are saved and deleted; a grain is kept only while some
+metric can be answered from it. Rollups a person shaped (auto=False) are
+left alone; they go with their entity (services.rollups_delete_for_entity)."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,16 +64,25 @@ class RollupPlan:
     dimensions: list[str] = field(default_factory=list)
     states: dict[str, set[str]] = field(default_factory=dict)  # attribute -> states
     metrics: list[str] = field(default_factory=list)  # the metrics served
+    # metric -> the states its own aggregates merge from (metrics with at least one aggregate)
+    needs: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def measures(self, grain: str) -> list[dict]:
         result = []
         for attribute in sorted(self.states):
-            states = [
-                s for s in STATES if s in self.states[attribute] and (grain in COARSE_GRAINS or s not in SKETCHES)
-            ]
+            states = [s for s in STATES if s in self.states[attribute] and _kept_at(grain, s)]
             if states:
                 result.append({"attribute": attribute, "states": states})
         return result
+
+    def served_at(self, grain: str) -> list[str]:
+        """The metrics a rollup of `grain` can answer: a grain no metric can
+        use (a minute rollup when every metric needs a sketch) is not kept."""
+        return [code for code, needs in self.needs.items() if all(_kept_at(grain, s) for s in needs)]
+
+
+def _kept_at(grain: str, state: str) -> bool:
+    return grain in COARSE_GRAINS or state not in SKETCHES
 
 
 def _children(node: n.Node) -> Iterator[n.Node]:
@@ -103,10 +114,11 @@ def _filter_attributes(node: n.Node) -> Iterator[str]:
         yield from _filter_attributes(child)
 
 
-def _metric_needs(entity: EntitySpec, node: n.Node, states: dict[str, set[str]], filters: set[str]) -> None:
+def _metric_needs(entity: EntitySpec, node: n.Node, states: dict[str, set[str]], filters: set[str]) -> int:
     """Collect the states and filter attributes of every aggregate under
-    `node`; raise _NotServed for anything a rollup cannot answer. Names
-    outside aggregates are other metrics, judged on their own."""
+    `node` and count the aggregates; raise _NotServed for anything a rollup
+    cannot answer. Names outside aggregates are other metrics, judged on
+    their own."""
     if isinstance(node, n.Call) and node.function in STATES_BY_FUNCTION:
         args = node.args
         if node.function == "COUNT" and len(args) == 1 and isinstance(args[0], n.Star):
@@ -121,11 +133,10 @@ def _metric_needs(entity: EntitySpec, node: n.Node, states: dict[str, set[str]],
             states.setdefault(attribute.code, set()).update(wanted)
         if node.filter is not None:
             filters.update(_filter_attributes(node.filter))
-        return
+        return 1
     if isinstance(node, n.Call) and node.function not in ("IF", "COALESCE", "ABS", "ROUND"):
         raise _NotServed  # AT_START, AT_END, FIRST, LAST, PERIOD_START, PERIOD_END
-    for child in _children(node):
-        _metric_needs(entity, child, states, filters)
+    return sum(_metric_needs(entity, child, states, filters) for child in _children(node))
 
 
 def _dimension_ok(entity: EntitySpec, code: str) -> bool:
@@ -153,12 +164,14 @@ def rollup_plan(*, catalog: Catalog, entity: EntitySpec, enum_attributes: set[st
             )
             states: dict[str, set[str]] = {}
             filters: set[str] = set()
-            _metric_needs(entity, formula.root, states, filters)
+            aggregates = _metric_needs(entity, formula.root, states, filters)
             if not all(_dimension_ok(entity, code) for code in filters):
                 raise _NotServed
         except (_NotServed, AppError):
             continue
         plan.metrics.append(spec.code)
+        if aggregates:
+            plan.needs[spec.code] = frozenset(state for wanted in states.values() for state in wanted)
         dimensions |= filters
         for attribute, wanted in states.items():
             plan.states.setdefault(attribute, set()).update(wanted)
@@ -168,7 +181,10 @@ def rollup_plan(*, catalog: Catalog, entity: EntitySpec, enum_attributes: set[st
 
 def rollups_ensure_for_entity(*, client_id: int, entity: str) -> list[Rollup]:
     """Create, reshape or remove the automatic rollups of `entity` (one per
-    grain) to serve its metrics now. Returns the automatic rollups kept."""
+    grain) to serve its metrics now: run after a metric is saved or deleted,
+    so an automatic rollup no remaining metric can use is dropped with its
+    table (all of them when the entity is gone or has no servable metric).
+    Manual rollups are never touched. Returns the automatic rollups kept."""
     with ensure_lock(client_id, entity):
         return _ensure(client_id, entity)
 
@@ -187,7 +203,7 @@ def _ensure(client_id: int, entity: str) -> list[Rollup]:
         rollup = existing.get(grain)
         if rollup is not None and not rollup.auto:
             continue
-        if not plan.metrics:
+        if not plan.served_at(grain):
             if rollup is not None:
                 rollup_delete(rollup=rollup)
             continue

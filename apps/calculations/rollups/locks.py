@@ -37,11 +37,33 @@ def refresh_lock(rollup_id: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
+def refresh_lock_for_transaction(rollup_id: int) -> bool:
+    """The refresh lock of `rollup_id` until the current transaction ends
+    (never waits; False when a refresh holds it). A lock taken by a deleting
+    transaction stays held until the delete commits, so no refresh starts on
+    a rollup whose row and table are about to go. Call inside atomic()."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [_KEY.format(rollup_id)])
+        return cursor.fetchone()[0]
+
+
+def _ensure_key(client_id: int, entity: str) -> str:
+    return f"calculations.rollup-ensure:{client_id}:{entity}"
+
+
+def ensure_lock_for_transaction(client_id: int, entity: str) -> None:
+    """The generation lock of `entity` until the current transaction ends
+    (waits for a running generation): a generation queued meanwhile runs
+    after the caller commits and sees what it committed. Call inside atomic()."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_ensure_key(client_id, entity)])
+
+
 @contextmanager
 def ensure_lock(client_id: int, entity: str) -> Iterator[None]:
     """Serialises automatic generation for one entity (two metric saves in a
     row enqueue two runs); waits for the other run to finish."""
-    key = f"calculations.rollup-ensure:{client_id}:{entity}"
+    key = _ensure_key(client_id, entity)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
     try:

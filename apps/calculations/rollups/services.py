@@ -20,7 +20,12 @@ from django.utils import timezone
 
 from apps.calculations.models import Rollup, RollupInvalidation
 from apps.calculations.rollups import ddl
-from apps.calculations.rollups.locks import RefreshRunning, refresh_lock
+from apps.calculations.rollups.locks import (
+    RefreshRunning,
+    ensure_lock_for_transaction,
+    refresh_lock,
+    refresh_lock_for_transaction,
+)
 from apps.calculations.rollups.refresh import RefreshResult, rollup_refresh
 from apps.calculations.rollups.spec import GRAINS, STATES
 from apps.core.errors import AppError, Conflict
@@ -37,6 +42,7 @@ __all__ = [
     "rollup_refresh",
     "rollup_update",
     "rollups_claim_due",
+    "rollups_delete_for_entity",
 ]
 
 MAX_DIMENSIONS = 16
@@ -266,6 +272,36 @@ def rollup_delete(*, rollup: Rollup) -> None:
         with transaction.atomic():
             ddl_execute([table_drop_ddl(schema=settings.ANALYTICS_SCHEMA, table=rollup.table_name)])
             rollup.delete()
+
+
+@transaction.atomic
+def rollups_delete_for_entity(*, client_id: int, entity: str) -> int:
+    """Every rollup of `entity`, automatic and manual (their source is going),
+    with its invalidations and table; also the tables its grains' names
+    would have when no rollup row claims them (left behind by entity
+    deletes before rollups were removed with them). Returns the rollups
+    deleted; a second run finds nothing and changes nothing.
+
+    Runs in the caller's transaction (the entity's delete): it waits for a
+    running automatic generation of the entity, then holds each rollup's
+    refresh lock until that transaction ends, so no refresh starts on a
+    rollup that is going. A refresh running now refuses it (409
+    refresh_running), as deleting that one rollup would."""
+    ensure_lock_for_transaction(client_id, entity)
+    rollups = list(Rollup.objects.filter(client_id=client_id, entity_code=entity).order_by("pk"))
+    for rollup in rollups:
+        if not refresh_lock_for_transaction(rollup.pk):
+            raise RefreshRunning(rollup.pk)
+    tables = {rollup.table_name for rollup in rollups}
+    tables |= {ddl.rollup_table_name(client_id=client_id, entity=entity, grain=grain) for grain in GRAINS}
+    tables -= set(
+        Rollup.objects.filter(table_name__in=tables)
+        .exclude(pk__in=[r.pk for r in rollups])
+        .values_list("table_name", flat=True)
+    )
+    ddl_execute([table_drop_ddl(schema=settings.ANALYTICS_SCHEMA, table=table) for table in sorted(tables)])
+    Rollup.objects.filter(pk__in=[rollup.pk for rollup in rollups]).delete()
+    return len(rollups)
 
 
 def rollup_invalidate(*, client_id: int, entity: str, time_min: datetime, time_max: datetime) -> int:

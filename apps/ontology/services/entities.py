@@ -8,6 +8,7 @@ from psycopg import sql
 
 from apps.core.errors import AppError, Conflict
 from apps.ontology.ddl import WIDENINGS, entity_ddl, entity_table_name
+from apps.ontology.hooks import EntityDeleting, entity_deleting_listeners
 from apps.ontology.identifiers import MAX_ENTITY_CODE, code_validate
 from apps.ontology.models import AttributeDefinition, DataType, EntityDefinition
 from apps.ontology.versioning import revision
@@ -268,7 +269,9 @@ def _row_count(table: str) -> int:
 @transaction.atomic
 def entity_delete(*, entity: EntityDefinition, drop_data: bool = False, user=None) -> None:
     """Delete an entity and its table. Refused while metrics or relationships
-    use it, and while its table holds rows unless `drop_data` says so."""
+    use it, and while its table holds rows unless `drop_data` says so.
+    Listeners of `on_entity_deleting` drop what was derived from it (rollups)
+    in this same transaction: all of it goes, or none."""
     dependants = entity_dependants(entity)
     if dependants:
         raise Conflict(
@@ -283,6 +286,9 @@ def entity_delete(*, entity: EntityDefinition, drop_data: bool = False, user=Non
             code="has_data",
             details={"rows": rows},
         )
+    deleting = EntityDeleting(client_id=entity.client_id, code=entity.code, table=entity.table_name)
+    for listener in entity_deleting_listeners():
+        listener(deleting)
     with revision(user=user, comment=f"Deleted entity {entity.code}"):
         table = entity.table_name
         entity.delete()

@@ -9,7 +9,14 @@ from django.db import transaction
 
 from apps.core.errors import AppError, Conflict
 from apps.ontology.formula import formula_parse, snake_case
-from apps.ontology.hooks import MetricCandidate, MetricSaved, metric_check_listeners, metric_saved_listeners
+from apps.ontology.hooks import (
+    MetricCandidate,
+    MetricDeleted,
+    MetricSaved,
+    metric_check_listeners,
+    metric_deleted_listeners,
+    metric_saved_listeners,
+)
 from apps.ontology.identifiers import code_validate
 from apps.ontology.models import EntityDefinition, MetricDefinition
 from apps.ontology.versioning import revision
@@ -157,5 +164,10 @@ def metric_delete(*, metric: MetricDefinition, user=None) -> None:
             code="in_use",
             details={"dependants": [f"metric {u}" for u in users]},
         )
+    deleted = MetricDeleted(
+        client_id=metric.client_id, code=metric.code, entity=metric.entity.code if metric.entity_id else None
+    )
     with revision(user=user, comment=f"Deleted metric {metric.code}"):
         metric.delete()
+    for listener in metric_deleted_listeners():
+        transaction.on_commit(partial(listener, deleted), robust=True)
