@@ -30,9 +30,11 @@ Each request holds up to two database connections (the default and the
 read-only alias); the script refuses to start a burst the server's
 max_connections cannot take beside its other sessions.
 
-Prints executions, wall time and latencies per case and the ratios, then
-stops the servers and drops everything it created (also on failure). Not a
-test: it prints numbers (docs/benchmarks.md).
+Prints executions, wall time and latencies per case and the ratios, and
+every distinct failed answer with its count ("3 x (distinct) HTTP 503:
+..."), then stops the servers and drops everything it created (also on
+failure). `--logs DIR` keeps the servers' logs, where the tracebacks of
+failed requests are. Not a test: it prints numbers (docs/benchmarks.md).
 """
 
 import argparse
@@ -46,6 +48,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -151,7 +154,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def servers_start(count: int, folder: Path) -> list[tuple[subprocess.Popen, str]]:
+def servers_start(count: int, folder: Path, logs: Path) -> list[tuple[subprocess.Popen, str]]:
+    """`count` daphne processes on free ports; their output goes to
+    `logs`/web-<n>.log (tracebacks of failed requests land there)."""
     env = {
         **os.environ,
         "CONN_MAX_AGE": "0",  # connections close after each request, so their statistics arrive at once
@@ -163,7 +168,7 @@ def servers_start(count: int, folder: Path) -> list[tuple[subprocess.Popen, str]
     servers = []
     for n in range(count):
         port = free_port()
-        with (folder / f"web-{n}.log").open("wb") as log:
+        with (logs / f"web-{n}.log").open("wb") as log:
             process = subprocess.Popen(  # noqa: S603 (a fixed command line)
                 [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "analytics_engine.asgi:application"],
                 cwd=ROOT,
@@ -176,7 +181,7 @@ def servers_start(count: int, folder: Path) -> list[tuple[subprocess.Popen, str]
     for n, (process, url) in enumerate(servers):
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"web server {n} did not start:\n{(folder / f'web-{n}.log').read_text()[-3000:]}")
+                raise SystemExit(f"web server {n} did not start:\n{(logs / f'web-{n}.log').read_text()[-3000:]}")
             try:
                 httpx.get(f"{url}/health", timeout=5)
                 break
@@ -237,6 +242,8 @@ def burst(urls: list[str], ends: list[datetime], token: str) -> dict:
         "max": latencies[-1],
         "errors": len(failed),
         "first_error": failed[0][2] if failed else None,
+        "failures": Counter(error_text(o[2]) for o in failed),
+        "statuses": Counter(o[1] for o in outcomes),
         "answers": series,
     }
 
@@ -256,6 +263,11 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=100, help="distinct series ids")
     parser.add_argument("--requests", type=int, default=100, help="concurrent requests per case")
     parser.add_argument("--servers", type=int, default=2, help="web server processes")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        help="keep the web servers' logs (tracebacks of failed requests) in this folder; default: dropped",
+    )
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
 
@@ -300,8 +312,10 @@ def main() -> None:
         connections.close_all()
 
         with tempfile.TemporaryDirectory(prefix="ae-bench-concurrency-") as folder:
+            logs = args.logs or Path(folder)
+            logs.mkdir(parents=True, exist_ok=True)
             print(f"Starting {args.servers} web server(s)...", flush=True)
-            servers = servers_start(args.servers, Path(folder))
+            servers = servers_start(args.servers, Path(folder), logs)
             urls = [url for _, url in servers]
             token = str(AccessToken.for_user(user))
             minute = timedelta(minutes=1)
@@ -319,9 +333,9 @@ def main() -> None:
             print(f"{args.requests} distinct requests...", flush=True)
             ends = [END + minute * (i + 1) for i in range(args.requests)]
             distinct, distinct_read = measured(entity.table_name, lambda: burst(urls, ends, token))
-            for name, logs in (("identical", same), ("distinct", distinct)):
-                if logs["errors"]:
-                    print(f"first error ({name}): {error_text(logs['first_error'])}")
+            for name, case in (("identical", same), ("distinct", distinct)):
+                for text, count in case["failures"].most_common():
+                    print(f"{count} x ({name}) {text}")
             answers = same["answers"] | distinct["answers"] | warm["answers"]
             report(
                 args,

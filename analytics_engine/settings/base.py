@@ -300,6 +300,11 @@ AE_CALC_MAX_BUCKETS = env.int("AE_CALC_MAX_BUCKETS", default=10_000)
 AE_CALC_MAX_ROWS = env.int("AE_CALC_MAX_ROWS", default=200_000)
 AE_CALC_DEFAULT_RANGE_DAYS = env.int("AE_CALC_DEFAULT_RANGE_DAYS", default=30)
 AE_CALC_BATCH_PARALLELISM = env.int("AE_CALC_BATCH_PARALLELISM", default=4)
+# Calculation statements one process runs at once; the others wait up to
+# AE_CALC_SLOT_WAIT_SECONDS for a turn, then answer 503 calculations_busy
+# (apps/calculations/runner.py; docs/metrics-api.md).
+AE_CALC_MAX_CONCURRENT = env.int("AE_CALC_MAX_CONCURRENT", default=4)
+AE_CALC_SLOT_WAIT_SECONDS = env.float("AE_CALC_SLOT_WAIT_SECONDS", default=2 * AE_CALC_STATEMENT_TIMEOUT_MS / 1000)
 # Defining a metric queues the generation of its entity's rollups (docs/rollups.md);
 # a load queues the recalculation of the metrics it feeds (docs/live.md).
 AE_ROLLUPS_AUTO = env.bool("AE_ROLLUPS_AUTO", default=True)

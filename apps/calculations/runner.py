@@ -1,8 +1,19 @@
 """Runs compiled statements: on the read-only alias, inside a statement
 timeout, fetching at most the configured number of result rows. Only summary
-rows come back to Python (every aggregation ran in Postgres)."""
+rows come back to Python (every aggregation ran in Postgres).
+
+At most AE_CALC_MAX_CONCURRENT statements run at once per process
+(calculation_slot); the others wait their turn. Without that bound a burst
+of distinct requests (a thread each) starts as many statements as requests:
+with 100 aggregations over 2 M rows on 2 cores, PostgreSQL was too busy to
+finish a new connection's handshake within the connect timeout, and the
+requests that still had to connect failed (docs/benchmarks.md, concurrency).
+Queued, the same work finishes as fast, and every request gets its answer."""
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,13 +24,66 @@ from psycopg import errors as pg_errors
 
 from apps.calculations.compiler import CompiledQuery
 from apps.calculations.types import Point
-from apps.core.errors import AppError
+from apps.core.errors import AppError, ServiceUnavailable, database_unavailable
 
 logger = logging.getLogger(__name__)
 
+BUSY_RETRY_AFTER_SECONDS = 5
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_guard = threading.Lock()
+
+
+def max_concurrent() -> int:
+    """Statements one process runs at once (AE_CALC_MAX_CONCURRENT): enough to
+    keep a few database cores busy, few enough that the database still
+    answers new connections and short queries promptly. Raise it with the
+    database's cores."""
+    return max(1, settings.AE_CALC_MAX_CONCURRENT)
+
+
+def slot_wait_seconds() -> float:
+    """How long a statement waits for its turn (AE_CALC_SLOT_WAIT_SECONDS;
+    default: twice the statement timeout). A queue that does not move for
+    that long is overload, answered 503; a burst that merely queues (100
+    distinct requests on 2 cores take ~30 s) is served."""
+    return max(0.0, settings.AE_CALC_SLOT_WAIT_SECONDS)
+
+
+def _semaphore(size: int) -> threading.BoundedSemaphore:
+    with _slots_guard:
+        return _slots.setdefault(size, threading.BoundedSemaphore(size))
+
+
+@contextmanager
+def calculation_slot() -> Iterator[None]:
+    """Hold one of the process's AE_CALC_MAX_CONCURRENT statement slots for
+    the block, waiting up to slot_wait_seconds() for one; a 503
+    `calculations_busy` (with Retry-After) when none freed in that time."""
+    size, wait = max_concurrent(), slot_wait_seconds()
+    slots = _semaphore(size)
+    if not slots.acquire(timeout=wait):
+        raise ServiceUnavailable(
+            f"The server is running as many calculations as it may at once ({size}) and none finished "
+            f"within {wait:g} s; retry in {BUSY_RETRY_AFTER_SECONDS} s.",
+            code="calculations_busy",
+            details={"max_concurrent": size},
+            retry_after=BUSY_RETRY_AFTER_SECONDS,
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
 
 def sql_run(sql: str, params: dict[str, Any], *, using: str | None = None) -> list[tuple]:
-    """Rows of one SELECT, or an AppError a person can act on."""
+    """Rows of one SELECT, or an AppError a person can act on (a 503 with
+    Retry-After when the database or this process cannot take it now)."""
+    with calculation_slot():
+        return _sql_run(sql, params, using=using)
+
+
+def _sql_run(sql: str, params: dict[str, Any], *, using: str | None) -> list[tuple]:
     alias = using or settings.AE_CALC_DATABASE
     limit = settings.AE_CALC_MAX_ROWS
     timeout_ms = settings.AE_CALC_STATEMENT_TIMEOUT_MS
@@ -50,6 +114,10 @@ def sql_run(sql: str, params: dict[str, Any], *, using: str | None = None) -> li
                 code="schema_drift",
                 status_code=409,
             ) from exc
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            logger.warning("calculation database unavailable (%s), answered 503: %s", alias, exc)
+            raise unavailable from exc
         raise
     if len(rows) > limit:
         raise AppError(

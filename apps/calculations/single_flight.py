@@ -25,8 +25,11 @@ When the leader fails:
   error is published and every waiter raises the same AppError. The same
   inputs would fail the same way, and 100 waiters retrying a statement that
   timed out after 30 s one after the other is worse than one error each;
-- it raises anything else, or returns without publishing: the lock is
-  released and one waiter takes over at its next poll;
+- it raises an AppError that says "not now" (`retry_after` set: no database
+  connection within the connect timeout, no calculation slot free in time),
+  anything else, or returns without publishing: the lock is released and
+  one waiter takes over at its next poll. The leader's request answers its
+  error; the waiters' may still be served;
 - it dies (SIGKILL, OOM, a lost node): the heartbeat stops, the lock expires
   within LOCK_TTL_SECONDS and one waiter takes over.
 
@@ -48,6 +51,7 @@ from django.conf import settings
 from redis.commands.core import Script
 
 from apps.calculations import cache
+from apps.calculations.runner import slot_wait_seconds
 from apps.calculations.types import MetricResult
 from apps.core.errors import AppError
 
@@ -119,9 +123,10 @@ def _result_key(key: str, token: bytes | str) -> str:
 
 
 def _default_timeout() -> float:
-    # A computation is one statement, which the database stops at the
-    # statement timeout; one takeover after a crash may add a lock TTL.
-    return settings.AE_CALC_STATEMENT_TIMEOUT_MS / 1000 + LOCK_TTL_SECONDS
+    # A computation waits for a statement slot (runner.calculation_slot), then
+    # runs one statement, which the database stops at the statement timeout;
+    # one takeover after a crash may add a lock TTL.
+    return slot_wait_seconds() + settings.AE_CALC_STATEMENT_TIMEOUT_MS / 1000 + LOCK_TTL_SECONDS
 
 
 class _Heartbeat(threading.Thread):
@@ -189,7 +194,7 @@ class Flight:
 
     def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if self.role == "leader" and not self._done:
-            if isinstance(exc, AppError):
+            if isinstance(exc, AppError) and exc.retry_after is None:
                 self._publish(_ERROR + _error_encode(exc))
             else:
                 self._release()
@@ -299,6 +304,7 @@ def single_flight(key: str, *, timeout: float | None = None, lock_ttl: float = L
     other request for it, in this process or another (see the module doc).
 
     timeout: the longest a waiter waits before computing itself (default: the
-    statement timeout, AE_CALC_STATEMENT_TIMEOUT_MS, plus one lock TTL).
+    wait for a statement slot, AE_CALC_SLOT_WAIT_SECONDS, plus the statement
+    timeout, AE_CALC_STATEMENT_TIMEOUT_MS, plus one lock TTL).
     lock_ttl: seconds a leader that stopped renewing keeps the lock."""
     return Flight(key, timeout=timeout, lock_ttl=lock_ttl)

@@ -272,6 +272,28 @@ def test_a_leader_that_crashes_with_a_bug_hands_over_at_once(key):
     assert took < 20  # not the 30 s lock TTL: the lock was released, not left to expire
 
 
+def test_a_leaders_not_now_error_is_its_own_and_a_waiter_computes(key):
+    """An AppError with retry_after (the database did not take the leader's
+    connection in time, no statement slot freed) says nothing about the
+    query: the leader answers its 503, and the waiters are still served."""
+    busy = AppError(
+        "The database cannot take this request now.", code="database_unavailable", status_code=503, retry_after=5
+    )
+    compute = Computation(seconds=0.3, fail=busy)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        leader = pool.submit(request, key, compute, timeout=HANG, lock_ttl=30)
+        assert compute.started.wait(HANG)
+        waiters = [pool.submit(request, key, compute, timeout=HANG, lock_ttl=30) for _ in range(5)]
+        with pytest.raises(AppError) as raised:
+            leader.result(timeout=HANG)
+        outcomes = [w.result(timeout=HANG) for w in waiters]
+
+    assert raised.value.code == "database_unavailable"
+    assert compute.calls == 2  # the failed computation, and one waiter's
+    assert sorted(role for role, _ in outcomes) == ["follower"] * 4 + ["leader"]
+    assert {value.series[0].value for _, value in outcomes} == {2.0}
+
+
 def test_a_waiter_gives_up_after_its_timeout_and_computes(key):
     cache.cache_connection().set(f"{key}:lock", "someone-else", px=HANG * 1000)
     compute = Computation(seconds=0)

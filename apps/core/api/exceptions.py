@@ -1,5 +1,6 @@
 """Map every API error to `{"error": {"code", "message", "details"}}` (API.md)."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -8,7 +9,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import AppError
+from apps.core.errors import AppError, database_unavailable
+
+logger = logging.getLogger(__name__)
 
 
 def _first_message(detail: Any) -> str:
@@ -27,8 +30,17 @@ def error_response(code: str, message: str, details: dict | None, status_code: i
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    # A database that cannot take the request now (overload: no connection
+    # within the connect timeout, too many clients) is a 503 to retry, wherever
+    # it surfaced: authentication, permissions or the view itself.
+    unavailable = database_unavailable(exc)
+    if unavailable is not None:
+        # The message the client gets names no host; the log keeps the cause.
+        logger.warning("database unavailable, answered 503: %s", exc)
+        exc = unavailable
     if isinstance(exc, AppError):
-        return error_response(exc.code, exc.message, exc.details, exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return error_response(exc.code, exc.message, exc.details, exc.status_code, headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
