@@ -5,13 +5,10 @@ The 500s of bench/concurrency.py (100 distinct cold requests, 2 cores) were
 psycopg's ConnectionTimeout: PostgreSQL, running a statement per request,
 did not finish new connections' handshakes within the connect timeout. A
 database that accepts the TCP connection and never answers is that failure
-on demand: `silent_database` points an alias at one for a block."""
+on demand: `silent_database` (apps/core/tests/servers.py) points an alias at
+one for a block."""
 
-import copy
-import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from django.db import ProgrammingError, connections
@@ -21,6 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.calculations.runner import calculation_slot, sql_run
 from apps.calculations.tests.scenarios import sales_define, sales_load
 from apps.core.errors import AppError, ServiceUnavailable
+from apps.core.tests.servers import silent_database
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -34,30 +32,6 @@ def sales(api_client, analyst):
     sales_define(api_client)
     sales_load(api_client)
     return api_client
-
-
-@contextmanager
-def silent_database(alias: str) -> Iterator[None]:
-    """`alias` connects, for the block, to a server that completes the TCP
-    handshake (the kernel does, from the listen backlog) and never answers
-    the PostgreSQL startup message: what a server too busy to serve a new
-    connection looks like to the client, which gives up after
-    connect_timeout (2 s here, libpq's minimum)."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        connection = connections[alias]
-        connection.close()
-        saved = copy.deepcopy(connection.settings_dict)
-        connection.settings_dict["HOST"] = "127.0.0.1"
-        connection.settings_dict["PORT"] = str(listener.getsockname()[1])
-        connection.settings_dict["OPTIONS"] = {**saved.get("OPTIONS", {}), "connect_timeout": 2}
-        try:
-            yield
-        finally:
-            connection.close()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
 
 
 def unavailable(response, code: str) -> dict:

@@ -1,8 +1,10 @@
-"""The production ASGI server (daphne) as a subprocess of a test: real HTTP and
-WebSockets on a free port, on the test database and the test Redis. Used by
-the `asgi_server` fixture (conftest.py) and by tests that need their own
-server settings."""
+"""Servers for tests: the production ASGI server (daphne) as a subprocess
+(real HTTP and WebSockets on a free port, on the test database and the test
+Redis; the `asgi_server` fixture in conftest.py and tests that need their
+own server settings), and `silent_database`, a database server that never
+answers (overload on demand)."""
 
+import copy
 import os
 import signal
 import socket
@@ -15,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.db import connections
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -68,3 +71,27 @@ def daphne_serving(log_path: Path, **env_extra: str) -> Iterator[dict]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def silent_database(alias: str) -> Iterator[None]:
+    """`alias` connects, for the block, to a server that completes the TCP
+    handshake (the kernel does, from the listen backlog) and never answers
+    the PostgreSQL startup message: what a server too busy to serve a new
+    connection looks like to the client, which gives up after
+    connect_timeout (2 s here, libpq's minimum)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        connection = connections[alias]
+        connection.close()
+        saved = copy.deepcopy(connection.settings_dict)
+        connection.settings_dict["HOST"] = "127.0.0.1"
+        connection.settings_dict["PORT"] = str(listener.getsockname()[1])
+        connection.settings_dict["OPTIONS"] = {**saved.get("OPTIONS", {}), "connect_timeout": 2}
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(saved)
