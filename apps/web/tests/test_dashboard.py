@@ -260,7 +260,7 @@ def test_a_user_of_no_client_sees_the_page_that_says_so(client):
 
 
 def test_value_formatting():
-    from apps.web.views_dashboard import sparkline_points, value_format
+    from apps.web.dashboard_data import sparkline_points, value_format
 
     assert value_format(0.9, "ratio") == "90.0 %"
     assert value_format(1234.4, "EUR") == "1,234 EUR"

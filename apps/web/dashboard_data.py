@@ -1,0 +1,277 @@
+"""What the dashboard shows (the views are in views_dashboard.py): live KPI
+widgets from the recorded history (`history_list`) and the KPI trend chart
+computed by the calculation engine exactly as the metrics API computes it
+(`CalculationOrchestrator.calculate`), always for `request.console_client`
+only; plus the formatting the page shares with static/js/dashboard.js."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.http import Http404, HttpRequest
+
+from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.selectors import history_list
+from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.core.errors import AppError, NotFound
+
+WIDGET_LIMIT = 12  # live widgets on the page, in metric-code order
+SPARK_POINTS = 30  # daily points a widget draws
+SPARK_WIDTH, SPARK_HEIGHT = 120, 32
+PRESETS = (7, 30, 90)
+DEFAULT_DAYS = 30
+MAX_RANGE_DAYS = 366
+MAX_SERIES = 10  # groups drawn in the trend chart (the largest ones)
+GROUPABLE_TYPES = {"string", "boolean", "integer"}
+
+
+def is_fragment(request: HttpRequest) -> bool:
+    return bool(request.htmx and not request.htmx.boosted)
+
+
+def orchestrator_for(request: HttpRequest) -> CalculationOrchestrator:
+    return CalculationOrchestrator(context=AccessContext(client_id=request.console_client.client_id))
+
+
+# --- formatting (mirrored by static/js/dashboard.js for live updates) ---------------
+
+
+def value_format(value: float | None, unit: str) -> str:
+    """A KPI value for people: ratios as percentages, other numbers grouped
+    with at most two decimals, followed by a short unit."""
+    if value is None:
+        return "—"
+    if unit in ("ratio", "%", "percent"):
+        return f"{value * 100:,.1f} %" if unit == "ratio" else f"{value:,.1f} %"
+    text = f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:,.2f}"
+    return f"{text} {unit}" if unit and len(unit) <= 8 and unit not in ("count",) else text
+
+
+def sparkline_points(values: list[float | None]) -> str:
+    """SVG polyline points for `values` scaled into the widget's box (gaps skipped)."""
+    numbers = [v for v in values if v is not None]
+    if len(numbers) < 2:
+        return ""
+    low, high = min(numbers), max(numbers)
+    span = (high - low) or 1.0
+    step = SPARK_WIDTH / (len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{SPARK_HEIGHT - 2 - (v - low) / span * (SPARK_HEIGHT - 4):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
+
+
+# --- live KPI widgets ---------------------------------------------------------------
+
+
+@dataclass
+class Widget:
+    code: str
+    name: str
+    unit: str
+    points: list[dict] = field(default_factory=list)  # {"bucket": ISO, "value": float|None}, oldest first
+
+    @property
+    def latest(self) -> dict | None:
+        return self.points[-1] if self.points else None
+
+    @property
+    def value_text(self) -> str:
+        return value_format(self.latest["value"], self.unit) if self.latest else "—"
+
+    @property
+    def delta(self) -> dict | None:
+        """Change of the latest point against the one before it."""
+        if len(self.points) < 2 or self.points[-1]["value"] is None or self.points[-2]["value"] is None:
+            return None
+        now, before = self.points[-1]["value"], self.points[-2]["value"]
+        change = now - before
+        percent = (change / abs(before) * 100) if before else None
+        direction = "up" if change > 0 else "down" if change < 0 else "flat"
+        return {"change": change, "percent": percent, "direction": direction}
+
+    @property
+    def delta_text(self) -> str:
+        delta = self.delta
+        if delta is None:
+            return ""
+        if delta["percent"] is not None:
+            return f"{delta['percent']:+,.1f} %"
+        return ("+" if delta["change"] > 0 else "") + value_format(delta["change"], self.unit)
+
+    @property
+    def as_of(self) -> date | None:
+        return datetime.fromisoformat(self.latest["bucket"]).date() if self.latest else None
+
+    @property
+    def spark(self) -> str:
+        return sparkline_points([p["value"] for p in self.points])
+
+    def as_json(self) -> dict:
+        return {"code": self.code, "name": self.name, "unit": self.unit, "points": self.points}
+
+
+def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
+    """Widgets for the client's metrics that have daily history (the metric as
+    a whole), and how many metrics the client has."""
+    catalog = orchestrator_for(request).catalog
+    client_id = request.console_client.client_id
+    widgets = []
+    for code in sorted(catalog.metrics):
+        spec = catalog.metrics[code]
+        rows = list(
+            history_list(client_id=client_id, metric=code, start=None, end=None, granularity=Granularity.DAY.value)
+            .filter(dims={})
+            .order_by("-bucket")[:SPARK_POINTS]
+        )
+        if not rows:
+            continue
+        points = [{"bucket": r.bucket.isoformat(), "value": r.value} for r in reversed(rows)]
+        widgets.append(Widget(code=code, name=spec.name, unit=spec.unit, points=points))
+        if len(widgets) >= WIDGET_LIMIT:
+            break
+    return widgets, len(catalog.metrics)
+
+
+# --- KPI trend chart ----------------------------------------------------------------
+
+
+@dataclass
+class TrendForm:
+    """The trend chart's choices, parsed from the query string; `errors` maps
+    a field to the message shown next to it."""
+
+    metric: str = ""
+    start: date | None = None
+    end: date | None = None
+    group_by: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _date(text: str, name: str, form: TrendForm) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        form.errors[name] = f"{text!r} is not a date (YYYY-MM-DD)."
+        return None
+
+
+def group_by_options(catalog, metric_code: str) -> list[str]:
+    """Attributes of the metric's entity a chart can split by (text-like, not its time)."""
+    spec = catalog.metrics.get(metric_code)
+    if spec is None or not spec.entity or spec.entity not in catalog.entities:
+        return []
+    entity = catalog.entities[spec.entity]
+    return sorted(
+        code
+        for code, attribute in entity.attributes.items()
+        if code != entity.time_attribute and (attribute.enum_values or attribute.data_type in GROUPABLE_TYPES)
+    )
+
+
+def latest_history_day(client_id: int, metric: str) -> date | None:
+    row = history_list(client_id=client_id, metric=metric, start=None, end=None).order_by("-bucket").first()
+    return row.bucket.astimezone(UTC).date() if row else None
+
+
+def trend_form_parse(request: HttpRequest, catalog, default_metric: str) -> TrendForm:
+    """Read metric, range (two dates or a preset of days up to today) and
+    group-by; a metric of no concern to this client is a 404."""
+    params = request.GET
+    form = TrendForm(metric=(params.get("metric") or default_metric).strip())
+    if form.metric and form.metric not in catalog.metrics:
+        raise Http404(f"No metric {form.metric!r} in this client.")
+    preset = params.get("preset") or ""
+    if preset:
+        if not preset.isdigit() or int(preset) not in PRESETS:
+            form.errors["preset"] = f"Pick one of {', '.join(map(str, PRESETS))} days."
+        else:
+            form.end = datetime.now(UTC).date()
+            form.start = form.end - timedelta(days=int(preset) - 1)
+    else:
+        form.start = _date(params.get("start", ""), "start", form)
+        form.end = _date(params.get("end", ""), "end", form)
+    if form.end is None and "end" not in form.errors:
+        anchor = latest_history_day(request.console_client.client_id, form.metric) if form.metric else None
+        form.end = anchor or datetime.now(UTC).date()
+    if form.start is None and "start" not in form.errors and form.end is not None:
+        form.start = form.end - timedelta(days=DEFAULT_DAYS - 1)
+    if form.start and form.end:
+        if form.end < form.start:
+            form.errors["end"] = "The end date is before the start date."
+        elif (form.end - form.start).days + 1 > MAX_RANGE_DAYS:
+            form.errors["start"] = f"At most {MAX_RANGE_DAYS} days at a time."
+    form.group_by = (params.get("group_by") or "").strip()
+    if form.group_by and form.group_by not in group_by_options(catalog, form.metric):
+        form.errors["group_by"] = f"{form.metric} cannot be split by {form.group_by!r}."
+    return form
+
+
+def trend_series(request: HttpRequest, orchestrator: CalculationOrchestrator, form: TrendForm) -> dict:
+    """The chart's data: daily buckets and one series per group (the largest
+    MAX_SERIES), computed by the orchestrator as GET /api/v1/metrics/<code> does."""
+    start = datetime.combine(form.start, time(0), tzinfo=UTC)
+    end = datetime.combine(form.end + timedelta(days=1), time(0), tzinfo=UTC)
+    query = MetricQuery(
+        metric=form.metric,
+        start=start,
+        end=end,
+        granularity=Granularity.DAY,
+        group_by=(form.group_by,) if form.group_by else (),
+    )
+    result = orchestrator.calculate(query)
+    buckets = sorted({p.bucket for p in result.series if p.bucket is not None})
+    groups: dict[tuple, dict[datetime, float | None]] = {}
+    for point in result.series:
+        if point.bucket is None:
+            continue
+        key = tuple(str(point.dims.get(name)) for name in query.group_by)
+        groups.setdefault(key, {})[point.bucket] = point.value
+    ranked = sorted(groups.items(), key=lambda item: -sum(abs(v) for v in item[1].values() if v is not None))
+    spec = orchestrator.metric(form.metric)
+    series = [
+        {"name": " / ".join(key) if key else spec.name, "values": [values.get(b) for b in buckets]}
+        for key, values in ranked[:MAX_SERIES]
+    ]
+    return {
+        "metric": spec.code,
+        "name": spec.name,
+        "unit": result.unit or spec.unit,
+        "group_by": form.group_by,
+        "buckets": [b.date().isoformat() for b in buckets],
+        "series": series,
+        "groups_total": len(groups),
+    }
+
+
+def trend_context(request: HttpRequest) -> tuple[dict, int]:
+    """Everything the trend region renders, and its HTTP status (422 for
+    choices the form refuses or the engine cannot compute)."""
+    orchestrator = orchestrator_for(request)
+    catalog = orchestrator.catalog
+    metrics = [catalog.metrics[code] for code in sorted(catalog.metrics)]
+    context: dict[str, Any] = {"metrics": metrics, "presets": PRESETS, "trend": None, "trend_error": None}
+    if not metrics:
+        return {**context, "form": TrendForm()}, 200
+    client_id = request.console_client.client_id
+    with_history = next((m.code for m in metrics if latest_history_day(client_id, m.code)), metrics[0].code)
+    form = trend_form_parse(request, catalog, with_history)
+    context.update(form=form, group_by_options=group_by_options(catalog, form.metric))
+    if form.errors:
+        return context, 422
+    try:
+        trend = trend_series(request, orchestrator, form)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except AppError as exc:
+        context["trend_error"] = exc.message
+        return context, 422
+    context["trend"] = trend
+    context["trend_rows"] = [
+        (day, [value_format(s["values"][i], trend["unit"]) for s in trend["series"]])
+        for i, day in enumerate(trend["buckets"])
+    ]
+    return context, 200
