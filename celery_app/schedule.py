@@ -49,6 +49,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Webhook deliveries whose task was lost (an enqueue that failed at commit):
+    # queued again once they are MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS overdue.
+    "messaging-webhook-deliveries-resume": {
+        "task": "messaging.webhook_deliveries_resume",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     # Stream aggregator (docs/live.md): write the live per-second telemetry
     # buckets behind to TimescaleDB and move each client's watermark. Every few
     # seconds (AE_STREAM_FLUSH_SECONDS); a tick not started within that is dropped:

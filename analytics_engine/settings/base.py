@@ -327,6 +327,9 @@ MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("MESSAGING_WEBHOOK_BACKOFF_MAX
 MESSAGING_WEBHOOK_BREAKER_FAIL_MAX = env.int("MESSAGING_WEBHOOK_BREAKER_FAIL_MAX", default=5)
 MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS = env.int("MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS", default=60)
 MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS = env.int("MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS", default=24 * 3600)
+# A pending delivery this long past its due attempt lost its task; the sweep
+# (beat, every 5 minutes) queues it again (docs/webhooks.md).
+MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS", default=600)
 
 # --- Messaging (event bus on Redis Streams; docs/events.md) ----------------------
 # Empty MESSAGING_REDIS_URL means REDIS_URL, read when the bus connects (so

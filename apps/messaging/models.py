@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.core.model_mixins import TimestampedModel
 
@@ -102,7 +103,18 @@ class WebhookDelivery(TimestampedModel):
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due (now at creation, then after each backoff or
+    # postponement). A pending delivery long past it lost its task (the enqueue
+    # failed at commit, say): the sweep queues it again.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["subscription", "event_id"], name="messaging_delivery_unique")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="messaging_delivery_due",
+                condition=models.Q(status="pending"),
+            )
+        ]

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.db import OperationalError
 from redis.exceptions import RedisError
 
-from apps.messaging.webhook_delivery import webhook_delivery_attempt
+from apps.messaging.webhook_delivery import webhook_deliveries_due, webhook_delivery_attempt
 
 
 @shared_task(
@@ -25,3 +25,13 @@ def webhook_deliver(self, delivery_id: int) -> str:
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+@shared_task(name="messaging.webhook_deliveries_resume")
+def webhook_deliveries_resume() -> dict:
+    """Every few minutes (beat): queue again the pending deliveries whose task
+    was lost (webhook_deliveries_due)."""
+    ids = webhook_deliveries_due()
+    for delivery_id in ids:
+        webhook_deliver.delay(delivery_id)
+    return {"queued": ids}

@@ -17,6 +17,10 @@
   failures no request is sent for MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS;
   deliveries due meanwhile are postponed without spending an attempt, then one
   trial request decides whether the circuit closes.
+- Lost tasks: every delivery records when its next attempt is due; a pending
+  one more than MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS past it lost its task
+  (the enqueue failed as the event committed, Redis was away) and is queued
+  again by `messaging.webhook_deliveries_resume` (beat, every 5 minutes).
 """
 
 import hashlib
@@ -29,7 +33,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -396,10 +400,10 @@ def _failed_attempt(delivery: WebhookDelivery, error: str, status_code: int | No
     if delivery.attempts >= settings.MESSAGING_WEBHOOK_MAX_ATTEMPTS:
         return _park(delivery, f"{error} (after {delivery.attempts} attempts)")
     delivery.last_error = error
-    delivery.save(update_fields=["attempts", "last_status_code", "last_error", "updated_at"])
-    return DeliveryOutcome(
-        "retry", retry_in=webhook_backoff_seconds(delivery.attempts), status_code=status_code, error=error
-    )
+    retry_in = webhook_backoff_seconds(delivery.attempts)
+    delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
+    delivery.save(update_fields=["attempts", "last_status_code", "last_error", "next_attempt_at", "updated_at"])
+    return DeliveryOutcome("retry", retry_in=retry_in, status_code=status_code, error=error)
 
 
 def _delivered(delivery: WebhookDelivery, status_code: int) -> DeliveryOutcome:
@@ -427,6 +431,8 @@ def _postponed(delivery: WebhookDelivery, origin: str) -> DeliveryOutcome:
     reset = settings.MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS
     # After the reset timeout, spread out so that one trial request goes first.
     retry_in = reset + random.uniform(0, reset)  # noqa: S311
+    # An update, not save(): `updated_at` must keep measuring the postponement.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=retry_in))
     return DeliveryOutcome("postponed", retry_in=retry_in, error=f"Circuit to {origin} is open.")
 
 
@@ -484,5 +490,25 @@ def webhook_delivery_reset(*, delivery: WebhookDelivery, envelope: dict) -> Webh
     delivery.last_status_code = None
     delivery.delivered_at = None
     delivery.envelope = envelope
+    delivery.next_attempt_at = timezone.now()
     delivery.save()
     return delivery
+
+
+def webhook_deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Pending deliveries whose next attempt is more than
+    MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS overdue: their task was lost (the
+    enqueue failed when the event committed, the broker lost it). Claimed
+    (their next attempt moved to now) under a row lock, so two sweeps never
+    queue the same delivery twice; the caller queues them after commit."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=overdue)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+    return ids
