@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from psycopg import sql
 
 from apps.calculations.models import MetricHistory
@@ -101,3 +102,23 @@ def history_list(
     if granularity is not None:
         queryset = queryset.filter(granularity=granularity)
     return queryset.order_by("bucket", "dims_key")
+
+
+def history_recent(
+    *, client_id: int, metrics: list[str], granularity: str, per_metric: int
+) -> dict[str, list[tuple[datetime, float | None]]]:
+    """The latest `per_metric` recorded points of each metric as a whole (no
+    breakdown) at one granularity, oldest first, in one query (a row number
+    per metric): what a dashboard of many metrics shows at once. Metrics
+    without history are absent."""
+    ranked = (
+        MetricHistory.objects.filter(client_id=client_id, metric_code__in=metrics, granularity=granularity, dims={})
+        .annotate(rank=Window(RowNumber(), partition_by=[F("metric_code")], order_by=F("bucket").desc()))
+        .filter(rank__lte=per_metric)
+        .order_by("metric_code", "bucket")
+        .values_list("metric_code", "bucket", "value")
+    )
+    found: dict[str, list[tuple[datetime, float | None]]] = {}
+    for code, bucket, value in ranked:
+        found.setdefault(code, []).append((bucket, value))
+    return found

@@ -1,5 +1,5 @@
 """What the dashboard shows (the views are in views_dashboard.py): live KPI
-widgets from the recorded history (`history_list`) and the KPI trend chart
+widgets from the recorded history (`history_recent`) and the KPI trend chart
 computed by the calculation engine exactly as the metrics API computes it
 (`CalculationOrchestrator.calculate`), always for `request.console_client`
 only; plus the formatting the page shares with static/js/dashboard.js."""
@@ -11,7 +11,7 @@ from typing import Any
 from django.http import Http404, HttpRequest
 
 from apps.calculations.orchestrator import CalculationOrchestrator
-from apps.calculations.selectors import history_list
+from apps.calculations.selectors import history_list, history_recent
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.errors import AppError, NotFound
 
@@ -117,20 +117,20 @@ def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
     a whole), and how many metrics the client has."""
     catalog = orchestrator_for(request).catalog
     client_id = request.console_client.client_id
-    widgets = []
-    for code in sorted(catalog.metrics):
-        spec = catalog.metrics[code]
-        rows = list(
-            history_list(client_id=client_id, metric=code, start=None, end=None, granularity=Granularity.DAY.value)
-            .filter(dims={})
-            .order_by("-bucket")[:SPARK_POINTS]
+    codes = sorted(catalog.metrics)
+    recent = history_recent(
+        client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
+    )
+    widgets = [
+        Widget(
+            code=code,
+            name=catalog.metrics[code].name,
+            unit=catalog.metrics[code].unit,
+            points=[{"bucket": bucket.isoformat(), "value": value} for bucket, value in recent[code]],
         )
-        if not rows:
-            continue
-        points = [{"bucket": r.bucket.isoformat(), "value": r.value} for r in reversed(rows)]
-        widgets.append(Widget(code=code, name=spec.name, unit=spec.unit, points=points))
-        if len(widgets) >= WIDGET_LIMIT:
-            break
+        for code in codes
+        if code in recent
+    ][:WIDGET_LIMIT]
     return widgets, len(catalog.metrics)
 
 
@@ -257,7 +257,10 @@ def trend_context(request: HttpRequest) -> tuple[dict, int]:
     if not metrics:
         return {**context, "form": TrendForm()}, 200
     client_id = request.console_client.client_id
-    with_history = next((m.code for m in metrics if latest_history_day(client_id, m.code)), metrics[0].code)
+    # The default metric: the first with a daily history (one query for all).
+    codes = [m.code for m in metrics]
+    recent = history_recent(client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=1)
+    with_history = next((code for code in codes if code in recent), codes[0])
     form = trend_form_parse(request, catalog, with_history)
     context.update(form=form, group_by_options=group_by_options(catalog, form.metric))
     if form.errors:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from apps.calculations.history import dims_key, history_list, history_persist
+from apps.calculations.history import dims_key, history_list, history_persist, history_recent
 from apps.calculations.models import MetricHistory
 from apps.calculations.types import MetricResult, Point
 from apps.core.models import Client
@@ -159,3 +159,22 @@ def test_deleting_a_client_deletes_its_history(client_id):
     Client.objects.filter(pk=client_id).delete()
 
     assert not MetricHistory.objects.filter(client_id=client_id).exists()
+
+
+def test_recent_points_of_many_metrics_come_in_one_query(client_id, django_assert_num_queries):
+    history_persist(
+        client_id=client_id,
+        result=result(*(Point(day(n), {}, n / 10) for n in range(4)), Point(day(3), {"lob": "Health"}, 0.5)),
+    )
+    history_persist(client_id=client_id, result=result(Point(day(0), {}, 7.0), metric="revenue"))
+    history_persist(client_id=client_id, result=result(Point(day(0), {}, 1.0), metric="revenue", granularity="month"))
+    other = ClientFactory().pk
+    history_persist(client_id=other, result=result(Point(day(9), {}, 0.1)))
+
+    with django_assert_num_queries(1):
+        recent = history_recent(
+            client_id=client_id, metrics=["retention", "revenue", "nothing"], granularity="day", per_metric=2
+        )
+    # The latest two of retention as a whole (not its breakdown), oldest first; revenue's one day point;
+    # no entry for a metric without history, nothing of another client or granularity.
+    assert recent == {"retention": [(day(2), 0.2), (day(3), 0.3)], "revenue": [(day(0), 7.0)]}
