@@ -3,103 +3,50 @@ database and Redis: dispatch, signatures, retries and the dead-letter store,
 replay, the circuit breaker, the private-address rule, tenant isolation."""
 
 import json
-import socket
 import time
 import uuid
-from datetime import timedelta
 
 import pytest
 import redis
 from cryptography.fernet import Fernet
 from django.db import transaction
-from django.utils import timezone
 
 from apps.core.crypto import secret_decrypt
 from apps.core.errors import AppError, Conflict
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.messaging import webhook_delivery
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
 from apps.messaging.registry import handlers_discover, handlers_for
 from apps.messaging.services import event_apply
-from apps.messaging.tasks import webhook_deliver, webhook_deliveries_resume
+from apps.messaging.tasks import webhook_deliver
 from apps.messaging.tests.hook_receiver import Receiver
 from apps.messaging.tests.hook_tls import client_context, self_signed, server_context
+from apps.messaging.tests.webhook_fixtures import (
+    BACKOFF_BASE,
+    BACKOFF_MAX,
+    MAX_ATTEMPTS,
+    event_make,
+    pending_delivery,
+    subscribe,
+)
 from apps.messaging.webhook_delivery import (
     WebhookURLError,
     breaker_namespace,
     destination_breaker,
     destination_breaker_reset,
     webhook_backoff_seconds,
-    webhook_deliveries_due,
     webhook_delivery_attempt,
     webhook_url_validate,
 )
 from apps.messaging.webhooks import (
-    subscription_create,
     subscription_secrets_rotate,
     webhook_deliveries_create,
     webhook_dispatch,
     webhook_redeliver,
     webhook_signature_verify,
 )
-from celery_app import app as celery
 
-pytestmark = pytest.mark.django_db
-
-MAX_ATTEMPTS = 4
-BACKOFF_BASE = 1.0
-BACKOFF_MAX = 3.0
-
-
-@pytest.fixture(autouse=True)
-def webhook_settings(settings):
-    settings.MESSAGING_WEBHOOK_ALLOW_PRIVATE = True
-    settings.MESSAGING_WEBHOOK_MAX_ATTEMPTS = MAX_ATTEMPTS
-    settings.MESSAGING_WEBHOOK_BACKOFF_BASE_SECONDS = BACKOFF_BASE
-    settings.MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS = BACKOFF_MAX
-    settings.MESSAGING_WEBHOOK_BREAKER_FAIL_MAX = 50
-    settings.MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS = 60
-    settings.MESSAGING_WEBHOOK_TIMEOUT_SECONDS = 5.0
-    return settings
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
-    for host in ("127.0.0.1", "localhost"):  # a later test may get the same port
-        destination_breaker_reset(f"http://{host}:{running.port}")
-
-
-@pytest.fixture
-def eager_tasks():
-    """`.delay()` runs the task here and now (retries included)."""
-    saved = {key: celery.conf[key] for key in ("task_always_eager", "task_eager_propagates")}
-    celery.conf.update(task_always_eager=True, task_eager_propagates=True)
-    yield
-    celery.conf.update(saved)
-
-
-def _event(tenant: str | None, topic: str = "metric.calculated", **payload) -> Envelope:
-    return Envelope(
-        type=topic, topic=topic, tenant=tenant, correlation_id="corr-1", payload=payload or {"metric": "retention"}
-    )
-
-
-def _subscribe(client, url, pattern="metric.*", secret=None):
-    created = subscription_create(client_id=client.pk, topic_pattern=pattern, webhook_url=url, secret=secret)
-    return created.subscription, created.secret
-
-
-def _pending_delivery(envelope: Envelope, django_capture_on_commit_callbacks) -> WebhookDelivery:
-    """A delivery recorded by the dispatcher, not yet sent (its task is not run)."""
-    with django_capture_on_commit_callbacks(execute=False) as queued:
-        (delivery_id,) = webhook_deliveries_create(envelope=envelope)
-    assert len(queued) == 1
-    return WebhookDelivery.objects.get(pk=delivery_id)
-
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_settings")]
 
 # --- Dispatch, signature, tenant isolation -----------------------------------------------
 
@@ -115,9 +62,9 @@ def test_event_through_the_bus_handler_is_delivered_signed_and_verifies_on_the_r
     receiver, eager_tasks, django_capture_on_commit_callbacks
 ):
     client = ClientFactory(code="acme")
-    subscription, secret = _subscribe(client, receiver.url)
+    subscription, secret = subscribe(client, receiver.url)
     receiver.secret = secret
-    envelope = _event("acme", value=0.91)
+    envelope = event_make("acme", value=0.91)
 
     handlers_discover()
     with django_capture_on_commit_callbacks(execute=True):
@@ -157,17 +104,17 @@ def test_a_subscription_never_receives_another_clients_events(
     receiver, eager_tasks, django_capture_on_commit_callbacks
 ):
     acme, globex = ClientFactory(code="acme"), ClientFactory(code="globex")
-    acme_sub, _ = _subscribe(acme, receiver.url + "&client=acme")
-    globex_sub, _ = _subscribe(globex, receiver.url + "&client=globex")
-    _subscribe(acme, receiver.url + "&client=acme-ingestion", pattern="ingestion.*")
-    paused, _ = _subscribe(acme, receiver.url + "&client=acme-paused", pattern="metric.calculated")
+    acme_sub, _ = subscribe(acme, receiver.url + "&client=acme")
+    globex_sub, _ = subscribe(globex, receiver.url + "&client=globex")
+    subscribe(acme, receiver.url + "&client=acme-ingestion", pattern="ingestion.*")
+    paused, _ = subscribe(acme, receiver.url + "&client=acme-paused", pattern="metric.calculated")
     Subscription.objects.filter(pk=paused.pk).update(active=False)
 
     with django_capture_on_commit_callbacks(execute=True):
-        webhook_dispatch(_event("acme"))
-        webhook_dispatch(_event("globex"))
-        webhook_dispatch(_event(None))  # platform-wide: nobody's
-        webhook_dispatch(_event("initech"))  # a client without subscriptions
+        webhook_dispatch(event_make("acme"))
+        webhook_dispatch(event_make("globex"))
+        webhook_dispatch(event_make(None))  # platform-wide: nobody's
+        webhook_dispatch(event_make("initech"))  # a client without subscriptions
 
     by_path = sorted((r.path.rsplit("=", 1)[1], json.loads(r.body)["tenant"]) for r in receiver.requests)
     assert by_path == [("acme", "acme"), ("globex", "globex")]
@@ -178,13 +125,13 @@ def test_a_subscription_never_receives_another_clients_events(
 
 def test_a_rolled_back_handler_sends_nothing(receiver, eager_tasks, django_capture_on_commit_callbacks):
     client = ClientFactory(code="acme")
-    _subscribe(client, receiver.url)
+    subscribe(client, receiver.url)
 
     class Boom(Exception):
         pass
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(Boom), transaction.atomic():
-        webhook_dispatch(_event("acme"))
+        webhook_dispatch(event_make("acme"))
         raise Boom
     assert receiver.requests == []
     assert not WebhookDelivery.objects.exists()
@@ -206,9 +153,9 @@ def test_receiver_down_retried_with_backoff_then_dead_letter_then_replay_deliver
     receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
     client = ClientFactory(code="acme")
-    subscription, secret = _subscribe(client, receiver.url)
+    subscription, secret = subscribe(client, receiver.url)
     receiver.stop()  # down: connection refused
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
 
     delays = []
 
@@ -256,9 +203,9 @@ def test_a_replay_that_fails_keeps_retrying_and_closes_the_dead_letter_when_one_
     receiver, django_capture_on_commit_callbacks
 ):
     client = ClientFactory(code="acme")
-    _subscribe(client, receiver.url)
+    subscribe(client, receiver.url)
     receiver.status = 500
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
     for _ in range(MAX_ATTEMPTS):
         outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
     assert outcome.status == "failed" and outcome.status_code == 500
@@ -287,9 +234,9 @@ def test_a_replay_that_fails_keeps_retrying_and_closes_the_dead_letter_when_one_
 def test_replay_through_the_dead_letter_api(receiver, api_client, django_capture_on_commit_callbacks):
     member = MembershipFactory(role="admin", is_default=True)
     api_client.force_authenticate(member.user)
-    _subscribe(member.client, receiver.url)
+    subscribe(member.client, receiver.url)
     receiver.status = 503
-    delivery = _pending_delivery(_event(member.client.code), django_capture_on_commit_callbacks)
+    delivery = pending_delivery(event_make(member.client.code), django_capture_on_commit_callbacks)
     for _ in range(MAX_ATTEMPTS):
         webhook_delivery_attempt(delivery_id=delivery.pk)
     listing = api_client.get("/api/v1/messaging/dead-letters/?kind=webhook").json()
@@ -312,9 +259,9 @@ def test_replay_through_the_dead_letter_api(receiver, api_client, django_capture
 
 def test_redirects_are_not_followed(receiver, django_capture_on_commit_callbacks):
     client = ClientFactory(code="acme")
-    _subscribe(client, receiver.url)
+    subscribe(client, receiver.url)
     receiver.status = 302
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
     outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
     assert outcome.status == "retry" and outcome.status_code == 302
     assert len(receiver.requests) == 1
@@ -329,9 +276,9 @@ def test_circuit_opens_after_n_failures_and_stops_calling_the_destination(
     webhook_settings.MESSAGING_WEBHOOK_BREAKER_FAIL_MAX = 3
     webhook_settings.MESSAGING_WEBHOOK_MAX_ATTEMPTS = 10
     client = ClientFactory(code="acme")
-    _subscribe(client, receiver.url)
+    subscribe(client, receiver.url)
     receiver.status = 503
-    deliveries = [_pending_delivery(_event("acme"), django_capture_on_commit_callbacks) for _ in range(5)]
+    deliveries = [pending_delivery(event_make("acme"), django_capture_on_commit_callbacks) for _ in range(5)]
 
     outcomes = [webhook_delivery_attempt(delivery_id=d.pk) for d in deliveries[:3]]
     assert [o.status for o in outcomes] == ["retry"] * 3
@@ -366,9 +313,9 @@ def test_circuit_opens_after_n_failures_and_stops_calling_the_destination(
 def test_client_errors_do_not_open_the_circuit(receiver, webhook_settings, django_capture_on_commit_callbacks):
     webhook_settings.MESSAGING_WEBHOOK_BREAKER_FAIL_MAX = 2
     client = ClientFactory(code="acme")
-    _subscribe(client, receiver.url)
+    subscribe(client, receiver.url)
     receiver.status = 400  # the destination is up and answering: retried, but no reason to stop calling it
-    deliveries = [_pending_delivery(_event("acme"), django_capture_on_commit_callbacks) for _ in range(4)]
+    deliveries = [pending_delivery(event_make("acme"), django_capture_on_commit_callbacks) for _ in range(4)]
     assert [webhook_delivery_attempt(delivery_id=d.pk).status for d in deliveries] == ["retry"] * 4
     assert len(receiver.requests) == 4
 
@@ -377,9 +324,9 @@ def test_postponed_for_too_long_is_parked(receiver, webhook_settings, django_cap
     webhook_settings.MESSAGING_WEBHOOK_BREAKER_FAIL_MAX = 1
     webhook_settings.MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS = 3600
     client = ClientFactory(code="acme")
-    _subscribe(client, receiver.url)
+    subscribe(client, receiver.url)
     receiver.status = 503
-    first, second = (_pending_delivery(_event("acme"), django_capture_on_commit_callbacks) for _ in range(2))
+    first, second = (pending_delivery(event_make("acme"), django_capture_on_commit_callbacks) for _ in range(2))
     assert webhook_delivery_attempt(delivery_id=first.pk).status == "retry"  # trips the breaker
     WebhookDelivery.objects.filter(pk=second.pk).update(updated_at=second.updated_at.replace(year=2000))
     outcome = webhook_delivery_attempt(delivery_id=second.pk)
@@ -456,8 +403,8 @@ def test_the_address_is_checked_again_at_delivery_time(receiver, webhook_setting
     (DNS rebinding, or the rule switched on) is never called."""
     client = ClientFactory(code="acme")
     url = f"http://localhost:{receiver.port}/hooks/ae"
-    _subscribe(client, url)
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    subscribe(client, url)
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
 
     webhook_settings.MESSAGING_WEBHOOK_ALLOW_PRIVATE = False
     outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
@@ -470,8 +417,8 @@ def test_the_address_is_checked_again_at_delivery_time(receiver, webhook_setting
 def test_a_name_resolving_to_several_addresses_is_tried_in_turn(receiver, django_capture_on_commit_callbacks):
     # localhost resolves to ::1 as well as 127.0.0.1; the receiver listens on IPv4 only.
     client = ClientFactory(code="acme")
-    _subscribe(client, f"http://localhost:{receiver.port}/hooks/ae")
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    subscribe(client, f"http://localhost:{receiver.port}/hooks/ae")
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
     assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "delivered"
     assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
 
@@ -489,9 +436,9 @@ def test_https_goes_to_the_checked_address_and_verifies_the_certificate_for_the_
         secure = Receiver(ssl_context=server_context(cert, key)).start()
         try:
             monkeypatch.setattr(webhook_delivery, "_tls_verify", lambda cert=cert: client_context(cert))
-            _subscribe(client, f"https://localhost:{secure.port}/hooks/ae", pattern=f"metric.{cert_name[:5]}*")
-            envelope = _event("acme", topic=f"metric.{cert_name[:5]}")
-            delivery = _pending_delivery(envelope, django_capture_on_commit_callbacks)
+            subscribe(client, f"https://localhost:{secure.port}/hooks/ae", pattern=f"metric.{cert_name[:5]}*")
+            envelope = event_make("acme", topic=f"metric.{cert_name[:5]}")
+            delivery = pending_delivery(envelope, django_capture_on_commit_callbacks)
             outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
             assert outcome.status == expected, outcome
             if expected == "delivered":
@@ -508,16 +455,16 @@ def test_https_goes_to_the_checked_address_and_verifies_the_certificate_for_the_
 
 def test_the_secret_is_stored_encrypted_and_a_given_secret_is_used(receiver, django_capture_on_commit_callbacks):
     client = ClientFactory(code="acme")
-    generated, generated_secret = _subscribe(client, receiver.url)
+    generated, generated_secret = subscribe(client, receiver.url)
     assert generated_secret.startswith("whsec_") and len(generated_secret) > 40
     assert generated_secret not in generated.secret_encrypted
     assert secret_decrypt(generated.secret_encrypted) == generated_secret
 
-    chosen, chosen_secret = _subscribe(client, receiver.url, pattern="metric.calculated", secret="my own secret 123")
+    chosen, chosen_secret = subscribe(client, receiver.url, pattern="metric.calculated", secret="my own secret 123")
     assert chosen_secret == "my own secret 123"
     Subscription.objects.filter(pk=generated.pk).update(active=False)
     receiver.secret = chosen_secret
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
     assert delivery.subscription_id == chosen.pk
     assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "delivered"
     assert receiver.requests[0].signature_ok is True
@@ -527,7 +474,7 @@ def test_secrets_are_re_encrypted_with_a_new_key(receiver, webhook_settings, dja
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     webhook_settings.AE_ENCRYPTION_KEYS = [old_key]
     client = ClientFactory(code="acme")
-    subscription, secret = _subscribe(client, receiver.url)
+    subscription, secret = subscribe(client, receiver.url)
 
     webhook_settings.AE_ENCRYPTION_KEYS = [new_key, old_key]
     assert subscription_secrets_rotate() == 1
@@ -535,7 +482,7 @@ def test_secrets_are_re_encrypted_with_a_new_key(receiver, webhook_settings, dja
     subscription.refresh_from_db()
     assert secret_decrypt(subscription.secret_encrypted) == secret
     receiver.secret = secret
-    delivery = _pending_delivery(_event("acme"), django_capture_on_commit_callbacks)
+    delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
     assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "delivered"
     assert receiver.requests[0].signature_ok is True
 
@@ -547,17 +494,17 @@ def test_secrets_are_re_encrypted_with_a_new_key(receiver, webhook_settings, dja
 @pytest.mark.django_db(transaction=True)
 def test_end_to_end_through_the_celery_worker(receiver, celery_worker_process):
     client = ClientFactory(code=f"e2e_{uuid.uuid4().hex[:8]}")
-    subscription, secret = _subscribe(client, receiver.url)
+    subscription, secret = subscribe(client, receiver.url)
     receiver.secret = secret
 
     class Boom(Exception):
         pass
 
-    rolled_back = _event(client.code, note="rolled back")
+    rolled_back = event_make(client.code, note="rolled back")
     with pytest.raises(Boom), transaction.atomic():
         webhook_dispatch(rolled_back)
         raise Boom
-    committed = _event(client.code, note="committed")
+    committed = event_make(client.code, note="committed")
     with transaction.atomic():
         webhook_dispatch(committed)
 
@@ -572,53 +519,3 @@ def test_end_to_end_through_the_celery_worker(receiver, celery_worker_process):
         time.sleep(0.05)
     assert delivery.status == "delivered" and delivery.event_id == committed.event_id
     assert len(receiver.requests) == 1  # the worker is FIFO: a queued rolled-back delivery would have come first
-
-
-# --- Lost tasks: the sweep --------------------------------------------------------------
-
-
-def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweep(
-    receiver, webhook_settings, eager_tasks, django_capture_on_commit_callbacks
-):
-    """The dispatcher recorded the delivery but its task never ran (the
-    enqueue after commit failed): once overdue, the beat sweep queues it and
-    it is delivered, once."""
-    client = ClientFactory()
-    _, receiver.secret = _subscribe(client, receiver.url)
-    delivery = _pending_delivery(_event(client.code), django_capture_on_commit_callbacks)  # its task is lost
-
-    assert webhook_deliveries_resume.delay().get() == {"queued": []}  # not overdue yet: its task may still come
-    assert not receiver.requests
-
-    webhook_settings.MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS = 0
-    with django_capture_on_commit_callbacks(execute=True):
-        assert webhook_deliveries_resume.delay().get() == {"queued": [delivery.pk]}
-    (request,) = receiver.wait_for(1)
-    assert request.signature_ok is True
-    delivery.refresh_from_db()
-    assert delivery.status == "delivered" and delivery.attempts == 1
-    assert webhook_deliveries_resume.delay().get() == {"queued": []}  # delivered: nothing to resume
-    assert len(receiver.requests) == 1
-
-
-def test_a_delivery_waiting_for_its_backoff_is_not_swept(webhook_settings, django_capture_on_commit_callbacks):
-    """A failed attempt schedules the next one (next_attempt_at in the
-    future): the sweep leaves it to its own retry."""
-    webhook_settings.MESSAGING_WEBHOOK_SWEEP_GRACE_SECONDS = 0
-    webhook_settings.MESSAGING_WEBHOOK_BACKOFF_BASE_SECONDS = 300
-    webhook_settings.MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS = 300
-    client = ClientFactory()
-    with socket.socket() as closed:  # a port nothing listens on: the attempt fails at once
-        closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
-    _subscribe(client, url)
-    delivery = _pending_delivery(_event(client.code), django_capture_on_commit_callbacks)
-    before = timezone.now()
-    outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
-    assert outcome.status == "retry"
-    delivery.refresh_from_db()
-    due = before + timedelta(seconds=outcome.retry_in)
-    assert abs(delivery.next_attempt_at - due) < timedelta(seconds=5)
-    assert webhook_deliveries_due(now=before) == []
-    # Overdue by its own schedule (the retry task was lost too): swept.
-    assert webhook_deliveries_due(now=delivery.next_attempt_at + timedelta(seconds=1)) == [delivery.pk]
