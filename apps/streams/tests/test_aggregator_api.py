@@ -144,8 +144,11 @@ def test_the_flush_task_runs_on_the_real_worker(member, celery_worker_process):
 
 
 def test_the_rebuild_command_recomputes_a_client(member):
+    # Three distinct seconds, from one reading of the clock: readings placed
+    # from the clock at different moments can share a second.
+    base = recent(30).replace(microsecond=0)
     for index in range(3):
-        land(member.client_id, recent(30 + index), 2.0, device="pump-7")
+        land(member.client_id, base - timedelta(seconds=index), 2.0, device="pump-7")
     with connection.cursor() as cursor:  # what was there before the aggregator: raw rows only
         cursor.execute("DELETE FROM streams_telemetry_dirty WHERE client_id = %s", [member.client_id])
     out = StringIO()
