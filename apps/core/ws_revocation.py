@@ -105,16 +105,17 @@ def _session_expiry(store) -> float | None:
 
 
 def socket_verdict(*, scope: dict, user_id: int, client_code: str) -> Verdict:
-    """What an open socket should do now (sync: database reads)."""
+    """What an open socket should do now (sync: database reads). A lost
+    membership is named first: removing a user's last membership revokes
+    their tokens too, and 4403 says why."""
+    try:
+        access = client_resolve(user=scope["user"], code=client_code)
+    except AppError:
+        return Verdict(CLOSE_MEMBERSHIP_GONE, "membership removed")
     holds, expires_at = _credentials_hold(scope, user_id)
     if not holds:
         expired = expires_at is not None and time.time() >= expires_at
         return Verdict(CLOSE_REVOKED, "token expired" if expired else "credentials revoked")
-    user = scope["user"]
-    try:
-        access = client_resolve(user=user, code=client_code)
-    except AppError:
-        return Verdict(CLOSE_MEMBERSHIP_GONE, "membership removed")
     return Verdict(access=access, expires_at=expires_at)
 
 
