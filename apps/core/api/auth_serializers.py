@@ -48,7 +48,7 @@ class TokenRefreshSerializer(serializers.Serializer):
     """A refresh token is good for one refresh: the answer carries a new one,
     and the one presented goes on the deny list."""
 
-    refresh = serializers.CharField(write_only=True)
+    refresh = serializers.CharField()  # in: the token to spend; out: its successor
     access = serializers.CharField(read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:

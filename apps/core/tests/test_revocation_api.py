@@ -4,14 +4,13 @@ deny list, logout, and every event that revokes a user's tokens."""
 import threading
 
 import pytest
-from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.core.models import Membership
 from apps.core.services import membership_revoke, membership_role_set
-from apps.core.tests.factories import ClientFactory, MembershipFactory, UserFactory
+from apps.core.tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -212,9 +211,3 @@ def test_refresh_token_of_a_deleted_user_is_401_not_500(member):
     tokens = _login(member.user)
     get_user_model().objects.filter(pk=member.user_id).delete()
     assert _refresh(tokens["refresh"]).status_code == 401
-
-
-def test_membership_admin_is_registered_with_the_revoking_hooks():
-    model_admin = admin.site._registry[Membership]
-    assert type(model_admin).delete_queryset is not admin.ModelAdmin.delete_queryset
-    ClientFactory()  # the registry is what the admin tests above exercise end to end
