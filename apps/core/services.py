@@ -116,3 +116,11 @@ def demo_bootstrap(*, admin_password: str) -> DemoSetup:
     user.save()
     membership_grant(user=user, client=client, role=Membership.Role.ADMIN, is_default=True)
     return DemoSetup(client.code, user.username, created_client, created_user)
+
+
+def tokens_flush_expired() -> int:
+    """Delete expired refresh tokens from the outstanding list and, by cascade,
+    from the deny list (simplejwt's `flushexpiredtokens`, as a service the beat
+    schedule runs). Returns how many went."""
+    _, per_model = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return per_model.get(OutstandingToken._meta.label, 0)

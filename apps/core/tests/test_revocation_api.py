@@ -2,14 +2,17 @@
 deny list, logout, and every event that revokes a user's tokens."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from apps.core.models import Membership
-from apps.core.services import membership_revoke, membership_role_set
+from apps.core.services import membership_revoke, membership_role_set, tokens_flush_expired
 from apps.core.tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +214,15 @@ def test_refresh_token_of_a_deleted_user_is_401_not_500(member):
     tokens = _login(member.user)
     get_user_model().objects.filter(pk=member.user_id).delete()
     assert _refresh(tokens["refresh"]).status_code == 401
+
+
+def test_expired_refresh_tokens_leave_the_deny_list(member):
+    tokens = _login(member.user)
+    assert _refresh(tokens["refresh"]).status_code == 200
+    assert BlacklistedToken.objects.filter(token__user=member.user).count() == 1
+    OutstandingToken.objects.filter(user=member.user).update(expires_at=timezone.now() - timedelta(seconds=1))
+    current = _login(member.user)  # not expired: stays
+    assert tokens_flush_expired() == 2
+    assert not BlacklistedToken.objects.filter(token__user=member.user).exists()
+    assert OutstandingToken.objects.filter(user=member.user).count() == 1
+    assert _refresh(current["refresh"]).status_code == 200
