@@ -146,7 +146,10 @@ class RevocableSocket:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         if getattr(self, "client_code", None) is not None:
-            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+            except Exception as exc:  # the membership lapses with group_expiry; closing must go on
+                logger.warning("could not leave the socket's user group: %s", exc)
 
     def credential_expired(self) -> bool:
         expires_at = getattr(self, "credential_expires_at", None)
@@ -167,8 +170,11 @@ class RevocableSocket:
             await self._recheck(reauthorize=False)
             if self.dropped:
                 return
-            # Group memberships expire on the channel layer (group_expiry): renew.
-            await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+            try:
+                # Group memberships expire on the channel layer (group_expiry): renew.
+                await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+            except Exception as exc:  # Redis away: the next round tries again; the checks go on
+                logger.warning("could not renew the socket's user group: %s", exc)
 
     async def _recheck(self, *, reauthorize: bool) -> None:
         if self.dropped:
@@ -184,7 +190,11 @@ class RevocableSocket:
         if verdict.close_code is not None:
             await self._shut(verdict.close_code, verdict.reason)
             return
-        self.credential_expires_at = verdict.expires_at
+        # An end date already past on a credential that still holds (a session
+        # engine that caches past the stored date) would spin the guard: rely
+        # on the periodic re-check then.
+        expires_at = verdict.expires_at
+        self.credential_expires_at = expires_at if expires_at is None or expires_at > time.time() else None
         if reauthorize or verdict.access.role != self.role:
             self.role = verdict.access.role
             await self._subscriptions_reauthorize()
