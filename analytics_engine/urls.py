@@ -3,12 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from apps.core.urls import path_optional_slash
+from apps.core.views import LogoutView
 from apps.observability.views import health, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path_optional_slash("health", health, name="health"),
     path_optional_slash("metrics", metrics, name="metrics"),
     path("api/v1/", include("apps.core.api.urls")),

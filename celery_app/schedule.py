@@ -56,6 +56,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240},
     },
+    # Expired refresh tokens leave the token deny list (docs/api.md "Revocation").
+    "core-tokens-flush-expired": {
+        "task": "core.tokens_flush_expired",
+        "schedule": crontab(minute=29, hour=3),
+        "options": {"expires": 3600},
+    },
     # Stream aggregator (docs/live.md): write the live per-second telemetry
     # buckets behind to TimescaleDB and move each client's watermark. Every few
     # seconds (AE_STREAM_FLUSH_SECONDS); a tick not started within that is dropped:

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-PUBLIC = {"api/v1/auth/token/", "api/v1/auth/token/refresh/", "api/v1/schema/", "api/v1/docs/"}
+PUBLIC = {"api/v1/auth/token/", "api/v1/auth/token/refresh/", "api/v1/auth/logout/", "api/v1/schema/", "api/v1/docs/"}
 
 
 def _routes(patterns, prefix=""):

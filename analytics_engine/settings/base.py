@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -159,6 +160,10 @@ WS_SEND_TIMEOUT_SECONDS = env.float("WS_SEND_TIMEOUT_SECONDS", default=10.0)
 # Subscriber tracking in Redis: a socket's subscriptions expire this long after
 # its last refresh (every third of it), so a crashed server leaves no ghosts.
 WS_TRACKING_TTL_SECONDS = env.int("WS_TRACKING_TTL_SECONDS", default=90)
+# Revocation: every open socket re-checks its credentials and membership this
+# often, besides at once when told (membership or role change, password change,
+# logout everywhere) and at its token's or session's expiry (docs/live.md).
+WS_RECHECK_SECONDS = env.float("WS_RECHECK_SECONDS", default=60.0)
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
@@ -188,7 +193,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     # JWT first, so an anonymous request is answered 401 with a Bearer challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.core.api.authentication.RevocableJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -210,6 +215,16 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Revocation (docs/api.md "Revocation"): a refresh token is used once (the
+    # refresh answers a new one; the old one goes on the deny list); tokens carry
+    # a digest of the password hash (any password change revokes them) and the
+    # user's token generation (logout everywhere, deactivation and membership
+    # removal bump it), checked for access and refresh tokens alike.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_OBTAIN_SERIALIZER": "apps.core.api.auth_serializers.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "apps.core.api.auth_serializers.TokenRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

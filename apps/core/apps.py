@@ -9,7 +9,10 @@ class CoreConfig(AppConfig):
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
 
+        from apps.core.receivers import receivers_connect
         from apps.core.tracing import tracing_configure
+
+        receivers_connect()
 
         # ready() runs once per process (web, worker, beat, consumers); the
         # guard covers a second django.setup() in the same process.

@@ -44,6 +44,7 @@ from apps.core.realtime import (
     tracking_ttl,
 )
 from apps.core.selectors import client_resolve
+from apps.core.ws_revocation import RevocableSocket
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def _flow_control(send):
     return _TwistedFlow(transport)
 
 
-class RealtimeConsumer(AsyncJsonWebsocketConsumer):
+class RealtimeConsumer(RevocableSocket, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.subscriptions: dict[str, str] = {}
         self.heartbeat_task: asyncio.Task | None = None
@@ -169,6 +170,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.flow = _flow_control(self.base_send)
         self.writer_task = asyncio.create_task(self._writer())
+        await self.revocation_start(access)
         await self._emit({"type": "welcome", "client": access.code, "heartbeat": settings.WS_HEARTBEAT_SECONDS})
         self.heartbeat_task = asyncio.create_task(self._heartbeat())
 
@@ -234,11 +236,14 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     async def _unsubscribe(self, content: dict) -> None:
         channel = channel_validate(content.get("channel"))
+        await self._unsubscribe_quietly(channel)
+        await self._emit({"type": "unsubscribed", "channel": channel})
+
+    async def _unsubscribe_quietly(self, channel: str) -> None:
         group = self.subscriptions.pop(channel, None)
         if group:
             await self.channel_layer.group_discard(group, self.channel_name)
             await self._untrack([channel])
-        await self._emit({"type": "unsubscribed", "channel": channel})
 
     async def _ping(self, content: dict) -> None:
         await self._emit({"type": "pong", "ts": time.time()})
@@ -249,6 +254,11 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     # -- outgoing -----------------------------------------------------------------------
 
     async def realtime_event(self, message: dict) -> None:
+        if self.credential_expired():
+            # Not one event past the credential's end, however late the timer.
+            await self._recheck(reauthorize=False)
+            if self.dropped or self.credential_expired():
+                return
         await self._emit({"channel": message["channel"], "event": message["event"]})
 
     async def _emit(self, frame: dict) -> None:
@@ -296,7 +306,18 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         await self._cleanup()
         await self.close(code=CLOSE_TOO_SLOW)
 
+    async def _shut(self, code: int, reason: str) -> None:
+        """Revocation (apps.core.ws_revocation): close with `code` and let go of
+        everything; later events for this socket are ignored."""
+        if self.dropped:
+            return
+        self.dropped = True
+        logger.info("websocket closed: %s", reason, extra={"client_id": self.client_id, "user_id": self.user_id})
+        await self._cleanup()
+        await self.close(code=code, reason=reason)
+
     async def _cleanup(self) -> None:
+        await self.revocation_stop()
         current = asyncio.current_task()
         for task in (self.heartbeat_task, self.writer_task):
             if task is not None and task is not current:

@@ -48,3 +48,19 @@ class Membership(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.client} ({self.role})"
+
+
+class TokenGeneration(models.Model):
+    """A user's token generation. Every JWT carries the generation it was issued
+    in (the `gen` claim; a token without it counts as 0) and is refused once the
+    generation moved on: logout everywhere, deactivation and the loss of the
+    last membership bump it (apps.core.services.user_tokens_revoke)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="token_generation"
+    )
+    generation = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} generation {self.generation}"

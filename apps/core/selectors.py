@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from apps.core.errors import AppError, PermissionDenied
-from apps.core.models import Client, Membership
+from apps.core.models import Client, Membership, TokenGeneration
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,9 @@ def client_id_for_code(*, code: str) -> int | None:
 
 def client_code_for_id(*, client_id: int) -> str | None:
     return Client.objects.filter(pk=client_id).values_list("code", flat=True).first()
+
+
+def token_generation(*, user_id: int) -> int:
+    """The generation a user's tokens must carry to be accepted (0 until the
+    first revocation)."""
+    return TokenGeneration.objects.filter(user_id=user_id).values_list("generation", flat=True).first() or 0

@@ -4,8 +4,12 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from apps.core.models import Client, Membership
+from apps.core.models import Client, Membership, TokenGeneration
+from apps.core.ws_revocation import user_sockets_recheck
 
 
 @transaction.atomic
@@ -14,10 +18,73 @@ def membership_grant(
 ) -> Membership:
     if is_default:
         Membership.objects.filter(user=user, is_default=True).exclude(client=client).update(is_default=False)
-    membership, _ = Membership.objects.update_or_create(
+    membership, created = Membership.objects.update_or_create(
         user=user, client=client, defaults={"role": role, "is_default": is_default}
     )
+    if not created:
+        user_sockets_recheck(user_id=user.pk)  # the role may have changed
     return membership
+
+
+@transaction.atomic
+def membership_role_set(*, membership: Membership, role: str, is_default: bool | None = None) -> Membership:
+    """Change a member's role; their open sockets drop the subscriptions the
+    new role may not see."""
+    if role not in Membership.Role.values:
+        raise ValueError(f"unknown role {role!r}")
+    membership.role = role
+    fields = ["role", "updated_at"]
+    if is_default is not None:
+        if is_default:
+            Membership.objects.filter(user_id=membership.user_id, is_default=True).exclude(pk=membership.pk).update(
+                is_default=False
+            )
+        membership.is_default = is_default
+        fields.append("is_default")
+    membership.save(update_fields=fields)
+    user_sockets_recheck(user_id=membership.user_id)
+    return membership
+
+
+@transaction.atomic
+def membership_revoke(*, membership: Membership) -> None:
+    """Remove a member from a client. Their sockets on that client close (4403)
+    at once; the client's data answers 403 to their next request (membership
+    is read on every request). Tokens are per user, not per client: they are
+    revoked when this was the user's last membership, and stay good for the
+    user's other clients otherwise."""
+    user_id = membership.user_id
+    membership.delete()
+    if not Membership.objects.filter(user_id=user_id).exists():
+        user_tokens_revoke(user_id=user_id)
+    else:
+        user_sockets_recheck(user_id=user_id)
+
+
+@transaction.atomic
+def user_tokens_revoke(*, user_id: int) -> None:
+    """Every token the user holds stops working now, access and refresh alike:
+    their generation moves on (apps.core.api.authentication), their
+    outstanding refresh tokens join the deny list, and their open sockets
+    re-check (token sockets close with 4401)."""
+    TokenGeneration.objects.get_or_create(user_id=user_id)
+    TokenGeneration.objects.filter(user_id=user_id).update(generation=F("generation") + 1, changed_at=timezone.now())
+    outstanding = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True)
+    user_sockets_recheck(user_id=user_id)
+
+
+def user_credentials_changed(*, user) -> None:
+    """A user record was saved: whatever changed (password, active flag), their
+    sockets re-check. A deactivated user's tokens are revoked too, so that
+    reactivation does not bring them back. Called on every save of a user
+    (apps.core.apps), the one place no password-change path can bypass."""
+    if not user.is_active:
+        user_tokens_revoke(user_id=user.pk)
+    else:
+        user_sockets_recheck(user_id=user.pk)
 
 
 @dataclass(frozen=True)
@@ -49,3 +116,11 @@ def demo_bootstrap(*, admin_password: str) -> DemoSetup:
     user.save()
     membership_grant(user=user, client=client, role=Membership.Role.ADMIN, is_default=True)
     return DemoSetup(client.code, user.username, created_client, created_user)
+
+
+def tokens_flush_expired() -> int:
+    """Delete expired refresh tokens from the outstanding list and, by cascade,
+    from the deny list (simplejwt's `flushexpiredtokens`, as a service the beat
+    schedule runs). Returns how many went."""
+    _, per_model = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return per_model.get(OutstandingToken._meta.label, 0)

@@ -11,17 +11,21 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+
+from apps.core.api.authentication import RevocableJWTAuthentication
 
 
 @database_sync_to_async
 def _user_from_token(raw: str):
-    auth = JWTAuthentication()
+    """The token's user and the validated token (the socket closes at its
+    expiry and re-checks it on revocation, apps.core.ws_revocation)."""
+    auth = RevocableJWTAuthentication()
     try:
-        return auth.get_user(auth.get_validated_token(raw.encode()))
+        token = auth.get_validated_token(raw.encode())
+        return auth.get_user(token), token
     except (InvalidToken, TokenError, AuthenticationFailed):
-        return AnonymousUser()
+        return AnonymousUser(), None
 
 
 def _origin_allowed(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -39,7 +43,8 @@ class _TokenOrOrigin:
     async def __call__(self, scope, receive, send):
         token = parse_qs(scope.get("query_string", b"").decode()).get("token", [None])[0]
         if token:
-            scope = dict(scope, user=await _user_from_token(token))
+            user, validated = await _user_from_token(token)
+            scope = dict(scope, user=user, auth_token=validated)
         elif not _origin_allowed(scope.get("headers", [])):
             return await WebsocketDenier()(scope, receive, send)
         return await self.inner(scope, receive, send)

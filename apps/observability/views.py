@@ -5,8 +5,8 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from apps.core.api.authentication import RevocableJWTAuthentication
 from apps.observability.metrics import CONTENT_TYPE_LATEST, metrics_render
 from apps.observability.selectors import health_report
 
@@ -36,7 +36,7 @@ def _metrics_refusal(request) -> HttpResponse | None:
     user = request.user
     if not user.is_authenticated and header:
         try:
-            authenticated = JWTAuthentication().authenticate(request)
+            authenticated = RevocableJWTAuthentication().authenticate(request)
         except AuthenticationFailed:
             return unauthorized
         user = authenticated[0] if authenticated else user
