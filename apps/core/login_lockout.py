@@ -1,0 +1,114 @@
+"""Password guessing limits for every login: the console (/accounts/login/),
+the admin (/admin/login/) and the API token (POST /api/v1/auth/token/), all of
+which call django.contrib.auth.authenticate with the request. django-axes
+counts the failures (in the database, so the limits hold while Redis is away);
+this module sets its policy (docs/console.md, "Sign-in lockout"):
+
+- per account and address: AUTH_LOCKOUT_FAILURES failures of one username
+  from one address lock that pair. The owner signing in from elsewhere is not
+  locked out, so nobody can lock a victim out by guessing at their account.
+- per address: AUTH_LOCKOUT_ADDRESS_FAILURES failures from one address, over
+  any usernames, lock the address (one guesser trying many accounts).
+
+Both last AUTH_LOCKOUT_COOLOFF_MINUTES after the latest failure (a try while
+locked counts and starts the wait again). A successful sign-in clears the
+failures of that username at that address, not the address's other failures:
+signing in to one's own account does not wipe out guesses at others.
+"""
+
+from datetime import timedelta
+
+from axes.backends import AxesStandaloneBackend
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.core.errors import AppError
+
+LOCKOUT_CODE = "too_many_login_failures"
+
+
+def failure_limit(request: HttpRequest, credentials: dict | None) -> int:
+    """AXES_FAILURE_LIMIT: the per account and address limit, read per request."""
+    return settings.AUTH_LOCKOUT_FAILURES
+
+
+def cool_off(request: HttpRequest | None = None) -> timedelta:
+    """AXES_COOLOFF_TIME, read per request."""
+    return timedelta(minutes=settings.AUTH_LOCKOUT_COOLOFF_MINUTES)
+
+
+def _cool_off_seconds() -> int:
+    return int(cool_off().total_seconds())
+
+
+def lockout_message() -> str:
+    minutes = settings.AUTH_LOCKOUT_COOLOFF_MINUTES
+    return (
+        f"Too many failed sign-in attempts. Sign-in is locked for {minutes} minute{'s' if minutes != 1 else ''}: "
+        "try again later."
+    )
+
+
+class LoginLockedOut(AppError):
+    status_code = 429
+    code = LOCKOUT_CODE
+
+    def __init__(self) -> None:
+        seconds = _cool_off_seconds()
+        super().__init__(lockout_message(), details={"retry_after_seconds": seconds}, retry_after=seconds)
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """AXES_HANDLER. AXES_LOCKOUT_PARAMETERS lists the pair first, then the
+    address; axes compares one number with one limit, so the address's own
+    (higher) limit is folded in: an address over its limit reports the pair's
+    limit as reached."""
+
+    def get_failures(self, request, credentials: dict | None = None) -> int:
+        pair, address = (
+            attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        if address >= settings.AUTH_LOCKOUT_ADDRESS_FAILURES:
+            return max(pair, failure_limit(request, credentials))
+        return pair
+
+    def reset_user_attempts(self, request, credentials: dict | None = None) -> int:
+        username = get_client_username(request, credentials)
+        count, _ = AccessAttempt.objects.filter(username=username, ip_address=request.axes_ip_address).delete()
+        return count
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """First in AUTHENTICATION_BACKENDS: refuses a locked-out attempt before
+    the password is checked. A call without a request (a management command,
+    a test) has no address to count and is no guessing surface: it passes."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE, for the pages (console and admin login): the
+    sign-in page again, with the lockout message, as a 429 with Retry-After.
+    The API token view raises LoginLockedOut instead (the API's error shape)."""
+    username = get_client_username(request, credentials) or ""
+    # Unbound: a bound form would authenticate again to show its errors.
+    form = AuthenticationForm(request, initial={"username": username})
+    context = {
+        "form": form,
+        "locked_out": True,
+        "lockout_message": lockout_message(),
+        "next": request.POST.get("next", ""),
+    }
+    response = render(request, "registration/login.html", context, status=429)
+    response["Retry-After"] = str(_cool_off_seconds())
+    return response
