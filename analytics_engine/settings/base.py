@@ -226,7 +226,7 @@ AUTH_LOCKOUT_FAILURES = env.int("AUTH_LOCKOUT_FAILURES", default=5)
 AUTH_LOCKOUT_ADDRESS_FAILURES = env.int("AUTH_LOCKOUT_ADDRESS_FAILURES", default=30)
 AUTH_LOCKOUT_COOLOFF_MINUTES = env.int("AUTH_LOCKOUT_COOLOFF_MINUTES", default=15)
 AUTHENTICATION_BACKENDS = [
-    "apps.core.login_lockout.LockoutBackend",  # first: refuses a locked-out attempt before the password check
+    "apps.core.login_lockout.LockoutBackend",  # checks passwords, with the lockout around the check
     "django.contrib.auth.backends.ModelBackend",
 ]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: turns a lockout into the sign-in page's 429

@@ -18,12 +18,16 @@ signing in to one's own account does not wipe out guesses at others.
 
 from datetime import timedelta
 
-from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.database import AxesDatabaseHandler
-from axes.helpers import get_client_username
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_client_username, get_credentials
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied
+from django.db import connections, router, transaction
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -79,21 +83,52 @@ class LockoutHandler(AxesDatabaseHandler):
             return max(pair, failure_limit(request, credentials))
         return pair
 
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+        if request is not None and getattr(request, "axes_failure_counted", False):
+            request.axes_failure_counted = False  # LockoutBackend counted this attempt when it began
+            return
+        super().user_login_failed(sender, credentials, request, **kwargs)
+
     def reset_user_attempts(self, request, credentials: dict | None = None) -> int:
         username = get_client_username(request, credentials)
         count, _ = AccessAttempt.objects.filter(username=username, ip_address=request.axes_ip_address).delete()
         return count
 
 
-class LockoutBackend(AxesStandaloneBackend):
-    """First in AUTHENTICATION_BACKENDS: refuses a locked-out attempt before
-    the password is checked. A call without a request (a management command,
-    a test) has no address to count and is no guessing surface: it passes."""
+class LockoutBackend(ModelBackend):
+    """First in AUTHENTICATION_BACKENDS: the password check with the lockout
+    around it. The lock is checked and the attempt counted as a failure
+    before the password is, in one step per address (a transaction holding an
+    advisory lock on it): attempts sent together cannot all pass the check
+    before any of them is counted. A right password then takes its count
+    back (and clears that username's failures at that address).
+
+    A call without a request (a management command, a test) has no address
+    to count and is no guessing surface: a plain password check."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if request is None:
-            return None
-        return super().authenticate(request, username, password, **kwargs)
+        if request is None or not settings.AXES_ENABLED:
+            return super().authenticate(request, username, password, **kwargs)
+        credentials = get_credentials(username)
+        with transaction.atomic(using=router.db_for_write(AccessAttempt)):
+            AxesProxyHandler.update_request(request)
+            with connections[router.db_for_write(AccessAttempt)].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_lock_key(request)])
+            if not AxesProxyHandler.is_allowed(request, credentials):
+                # Django's authenticate() then reports the failure, which axes counts.
+                raise AxesBackendPermissionDenied("locked out")
+            AxesProxyHandler.user_login_failed(sender=self, credentials=credentials, request=request)
+            request.axes_failure_counted = True
+        user = super().authenticate(request, username, password, **kwargs)
+        if user is None:
+            raise PermissionDenied("wrong credentials")  # counted already; no other backend tries again
+        AxesProxyHandler.get_implementation().reset_user_attempts(request, credentials)
+        request.axes_locked_out = False
+        return user
+
+
+def _lock_key(request) -> str:
+    return f"ae:login:{request.axes_ip_address}"
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:

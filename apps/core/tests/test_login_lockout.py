@@ -1,11 +1,14 @@
 """Sign-in lockout (apps.core.login_lockout, django-axes) on the console login,
 the admin login and the API token endpoint."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from django.db.models import F
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.db.models import F, Sum
 
 from apps.core.rate_limits import rate_limits_reset
 from apps.core.tests.factories import UserFactory
@@ -120,3 +123,39 @@ def test_api_token_failures_and_console_failures_add_up(limits, client, api_clie
     token(api_client, "alice", "wrong-1")
     console_login(client, "alice", "wrong-2")
     assert token(api_client, "alice", "wrong-3").status_code == 429
+
+
+class CountingHasher(PBKDF2PasswordHasher):
+    """The production hasher (a check takes long enough for guesses sent
+    together to be in flight at once), counting the passwords it checks."""
+
+    checked = 0
+    _lock = threading.Lock()
+
+    def verify(self, password, encoded):
+        with self._lock:
+            CountingHasher.checked += 1
+        return super().verify(password, encoded)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guesses_sent_together_get_no_more_password_checks_than_the_limit(limits):
+    from django.db import connections
+    from django.test import Client
+
+    limits.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    UserFactory(username="bob")
+    CountingHasher.checked = 0
+
+    def guess(n: int) -> int:
+        try:
+            return console_login(Client(), "bob", f"wrong-{n}").status_code
+        finally:
+            connections.close_all()  # this thread's connection, so the test database can be dropped
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(guess, range(24)))
+    # Two "did not match" pages; the third check locks; the rest never reach the password.
+    assert sorted(answers) == [200, 200] + [429] * 22
+    assert CountingHasher.checked == 3
+    assert AccessAttempt.objects.filter(username="bob").aggregate(n=Sum("failures_since_start"))["n"] == 24
