@@ -159,3 +159,16 @@ def test_guesses_sent_together_get_no_more_password_checks_than_the_limit(limits
     assert sorted(answers) == [200, 200] + [429] * 22
     assert CountingHasher.checked == 3
     assert AccessAttempt.objects.filter(username="bob").aggregate(n=Sum("failures_since_start"))["n"] == 24
+
+
+def test_the_lockout_page_is_served_under_asgi_too(limits, member):
+    """Production serves ASGI (daphne), where the lockout middleware runs its async path."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    post = async_to_sync(client.post)
+    answers = [post("/accounts/login/", {"username": "alice", "password": f"wrong-{n}"}) for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert "Too many failed sign-in attempts" in answers[-1].content.decode()
+    assert int(answers[-1]["Retry-After"]) == 15 * 60
