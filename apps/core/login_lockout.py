@@ -18,6 +18,7 @@ signing in to one's own account does not wipe out guesses at others.
 
 from datetime import timedelta
 
+from axes.backends import AxesBackend
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
@@ -95,7 +96,7 @@ class LockoutHandler(AxesDatabaseHandler):
         return count
 
 
-class LockoutBackend(ModelBackend):
+class LockoutBackend(AxesBackend):
     """First in AUTHENTICATION_BACKENDS: the password check with the lockout
     around it. The lock is checked and the attempt counted as a failure
     before the password is, in one step per address (a transaction holding an
@@ -104,11 +105,12 @@ class LockoutBackend(ModelBackend):
     back (and clears that username's failures at that address).
 
     A call without a request (a management command, a test) has no address
-    to count and is no guessing surface: a plain password check."""
+    to count and is no guessing surface: a plain password check. (An
+    AxesBackend for axes' system check; its own authenticate is replaced.)"""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None or not settings.AXES_ENABLED:
-            return super().authenticate(request, username, password, **kwargs)
+            return ModelBackend.authenticate(self, request, username, password, **kwargs)
         credentials = get_credentials(username)
         with transaction.atomic(using=router.db_for_write(AccessAttempt)):
             AxesProxyHandler.update_request(request)
@@ -119,7 +121,7 @@ class LockoutBackend(ModelBackend):
                 raise AxesBackendPermissionDenied("locked out")
             AxesProxyHandler.user_login_failed(sender=self, credentials=credentials, request=request)
             request.axes_failure_counted = True
-        user = super().authenticate(request, username, password, **kwargs)
+        user = ModelBackend.authenticate(self, request, username, password, **kwargs)
         if user is None:
             raise PermissionDenied("wrong credentials")  # counted already; no other backend tries again
         AxesProxyHandler.get_implementation().reset_user_attempts(request, credentials)
