@@ -236,6 +236,7 @@ AXES_FAILURE_LIMIT = "apps.core.login_lockout.failure_limit"
 AXES_COOLOFF_TIME = "apps.core.login_lockout.cool_off"
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "apps.core.client_address.client_address"
+AXES_USERNAME_CALLABLE = "apps.core.login_lockout.attempt_username"
 AXES_LOCKOUT_CALLABLE = "apps.core.login_lockout.lockout_response"
 # Rate limit counters (apps/core/rate_limits.py): on REDIS_URL unless set; a
 # Redis that does not answer within the timeout lets requests through, and is

@@ -36,6 +36,7 @@ from django.shortcuts import render
 from apps.core.errors import AppError
 
 LOCKOUT_CODE = "too_many_login_failures"
+_USERNAME_LENGTH = AccessAttempt._meta.get_field("username").max_length
 
 
 def failure_limit(request: HttpRequest, credentials: dict | None) -> int:
@@ -46,6 +47,19 @@ def failure_limit(request: HttpRequest, credentials: dict | None) -> int:
 def cool_off(request: HttpRequest | None = None) -> timedelta:
     """AXES_COOLOFF_TIME, read per request."""
     return timedelta(minutes=settings.AUTH_LOCKOUT_COOLOFF_MINUTES)
+
+
+def attempt_username(request: HttpRequest, credentials: dict | None) -> str | None:
+    """AXES_USERNAME_CALLABLE: the username as axes reads it by default, cut to
+    the length its records hold (an API caller may send any length; no
+    account has a longer name, and a longer one must not fail the insert)."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        username = credentials.get(field)
+    else:
+        data = getattr(request, "data", request.POST)
+        username = data.get(field) if hasattr(data, "get") else None
+    return username[:_USERNAME_LENGTH] if isinstance(username, str) else username
 
 
 def _cool_off_seconds() -> int:

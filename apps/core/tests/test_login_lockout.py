@@ -172,3 +172,11 @@ def test_the_lockout_page_is_served_under_asgi_too(limits, member):
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert "Too many failed sign-in attempts" in answers[-1].content.decode()
     assert int(answers[-1]["Retry-After"]) == 15 * 60
+
+
+@pytest.mark.parametrize("username", ["x" * 300, "é" * 256])
+def test_an_overlong_username_is_a_failed_attempt_not_an_error(limits, api_client, client, username):
+    assert token(api_client, username, "guess").status_code == 401
+    assert token(api_client, username, "guess").status_code == 401
+    assert token(api_client, username, "guess").status_code == 429  # counted like any other username
+    assert console_login(client, username, "guess").status_code == 429  # the same name on the console
