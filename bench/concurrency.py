@@ -162,6 +162,7 @@ def servers_start(count: int, folder: Path, logs: Path) -> list[tuple[subprocess
         "CONN_MAX_AGE": "0",  # connections close after each request, so their statistics arrive at once
         "DEBUG": "false",
         "API_RATE_CLIENT": "100000/minute",  # one user sends every request
+        "API_RATE_USER": "100000/minute",
         "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus"),
     }
     (folder / "prometheus").mkdir()

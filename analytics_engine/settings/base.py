@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "reversion",
+    "axes",
     "apps.core",
     "apps.messaging",
     "apps.warehouse",
@@ -207,6 +208,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {
         "client": env("API_RATE_CLIENT", default="1200/minute"),
+        "user": env("API_RATE_USER", default="300/minute"),
         "anon": env("API_RATE_ANON", default="60/minute"),
     },
 }
@@ -226,6 +228,38 @@ SIMPLE_JWT = {
     "TOKEN_OBTAIN_SERIALIZER": "apps.core.api.auth_serializers.TokenObtainSerializer",
     "TOKEN_REFRESH_SERIALIZER": "apps.core.api.auth_serializers.TokenRefreshSerializer",
 }
+
+# --- Client addresses, sign-in lockout, rate limit counters -------------------
+# (docs/console.md "Sign-in lockout", docs/api.md "Rate limits")
+# Reverse proxies of our own in front of the app: X-Forwarded-For is read only
+# for the hops they append (apps/core/client_address.py); 0 ignores it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+# Failures that lock one username at one address, failures over any usernames
+# that lock an address, and how long after the latest failure a lock lasts.
+AUTH_LOCKOUT_FAILURES = env.int("AUTH_LOCKOUT_FAILURES", default=5)
+AUTH_LOCKOUT_ADDRESS_FAILURES = env.int("AUTH_LOCKOUT_ADDRESS_FAILURES", default=30)
+AUTH_LOCKOUT_COOLOFF_MINUTES = env.int("AUTH_LOCKOUT_COOLOFF_MINUTES", default=15)
+AUTHENTICATION_BACKENDS = [
+    "apps.core.login_lockout.LockoutBackend",  # checks passwords, with the lockout around the check
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: turns a lockout into the sign-in page's 429
+AXES_HANDLER = "apps.core.login_lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]  # LockoutHandler reads them in this order
+AXES_FAILURE_LIMIT = "apps.core.login_lockout.failure_limit"
+AXES_COOLOFF_TIME = "apps.core.login_lockout.cool_off"
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_address.client_address"
+AXES_USERNAME_CALLABLE = "apps.core.login_lockout.attempt_username"
+AXES_LOCKOUT_CALLABLE = "apps.core.login_lockout.lockout_response"
+# Rate limit counters (apps/core/rate_limits.py): on REDIS_URL unless set; a
+# Redis that does not answer within the timeout lets requests through, and is
+# not asked again for THROTTLE_REDIS_RETRY_SECONDS.
+THROTTLE_REDIS_URL = env("THROTTLE_REDIS_URL", default="")
+THROTTLE_REDIS_TIMEOUT_SECONDS = env.float("THROTTLE_REDIS_TIMEOUT_SECONDS", default=0.5)
+THROTTLE_REDIS_RETRY_SECONDS = env.float("THROTTLE_REDIS_RETRY_SECONDS", default=5.0)
+THROTTLE_KEY_PREFIX = env("THROTTLE_KEY_PREFIX", default="ae:rate")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Analytics Engine API",

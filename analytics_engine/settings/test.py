@@ -35,7 +35,10 @@ WHITENOISE_USE_FINDERS = True
 MESSAGING_WEBHOOK_ALLOW_PRIVATE = True
 WS_HEARTBEAT_SECONDS = 0.2
 # Tests share one address; rate limits are exercised by their own test.
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "anon": "100000/minute"}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "user": "100000/minute", "anon": "100000/minute"}
+# Likewise the sign-in lockout: its tests set the limits they exercise.
+AUTH_LOCKOUT_FAILURES = 1000
+AUTH_LOCKOUT_ADDRESS_FAILURES = 1000
 
 # Parallel test sessions on one machine (several checkouts, say) each name
 # their own test database; both aliases must agree for the read-only mirror.

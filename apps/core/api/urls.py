@@ -1,11 +1,12 @@
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenRefreshView
 
+from apps.core.api.auth_views import TokenObtainView
 from apps.core.api.views import LogoutView, MeView
 from apps.core.urls import path_optional_slash
 
 urlpatterns = [
-    path_optional_slash("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path_optional_slash("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
     path_optional_slash("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path_optional_slash("auth/logout/", LogoutView.as_view(), name="token-logout"),
     path_optional_slash("me/", MeView.as_view(), name="me"),

@@ -107,9 +107,9 @@ def test_correlation_id_is_echoed_and_generated(api_client):
 
 
 def test_rate_limits_per_client_and_per_anonymous_address(settings, api_client):
-    from django.core.cache import cache
+    from apps.core.rate_limits import rate_limits_reset
 
-    cache.clear()
+    rate_limits_reset()
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"client": "3/minute", "anon": "2/minute"},
