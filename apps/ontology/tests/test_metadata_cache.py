@@ -66,6 +66,15 @@ def test_if_none_match_with_the_current_etag_answers_304_without_a_body(ontology
         assert response["ETag"] == etag and "no-cache" in response["Cache-Control"]
 
 
+def test_head_answers_like_get_without_the_body(ontology):
+    etag = ontology.get(UML)["ETag"]
+
+    head = ontology.head(UML)
+
+    assert head.status_code == 200 and head["ETag"] == etag and head["X-Cache"] == "hit"
+    assert ontology.head(UML, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
 def test_if_none_match_with_another_etag_answers_200_with_the_body(ontology):
     response = ontology.get(ENTITIES + "policy_snapshot/", HTTP_IF_NONE_MATCH='"0000", W/"1111"')
 
