@@ -2,6 +2,7 @@
 per version of its definitions and per caller's role."""
 
 import logging
+import signal
 import time
 
 import pytest
@@ -9,11 +10,12 @@ from django.apps import apps
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
+from apps.core.api import response_cache
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.messaging.tests.bus_fixtures import private_redis  # noqa: F401
 from apps.ontology import models as m
 from apps.ontology.api.artifact_views import OntologyUMLView
-from apps.ontology.api.views import EntityViewSet
+from apps.ontology.api.views import DefinitionViewSet
 from apps.ontology.selectors import definitions_version
 from apps.ontology.tests.conftest import MEMBER, POLICY_SNAPSHOT
 
@@ -285,17 +287,20 @@ def cache_on_private_redis(private_redis, settings, monkeypatch):  # noqa: F811
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": private_redis.url,
             "KEY_PREFIX": "ae-test",
+            # A paused Redis is noticed by the client's timeout (how long is the
+            # deployment's choice); the cache then leaves it alone for a while.
+            "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
         }
     }
     # The rate limiter keeps its counters in the same cache; its own failing
     # open is another part's concern (issue #15, "login"), not this test's.
-    for view in (EntityViewSet, OntologyUMLView):
+    for view in (DefinitionViewSet, OntologyUMLView):
         monkeypatch.setattr(view, "throttle_classes", [])
     return private_redis
 
 
 def test_with_redis_away_answers_are_computed_and_revalidated_and_the_outage_logged_once(
-    ontology, cache_on_private_redis, caplog
+    ontology, cache_on_private_redis, caplog, monkeypatch
 ):
     cached = ontology.get(ENTITIES)
     assert (cached["X-Cache"], ontology.get(ENTITIES)["X-Cache"]) == ("miss", "hit")
@@ -313,8 +318,32 @@ def test_with_redis_away_answers_are_computed_and_revalidated_and_the_outage_log
     assert len(outage_logs) == 1
 
     cache_on_private_redis.start()
+    monkeypatch.setattr(response_cache, "RETRY_AFTER_FAILURE_SECONDS", 0)
     deadline, seen = time.monotonic() + 30, None
     while time.monotonic() < deadline and seen != "hit":
         seen = ontology.get(ENTITIES)["X-Cache"]
         time.sleep(0.2)
     assert seen == "hit"  # back in use once Redis answers again
+
+
+def test_with_redis_paused_answers_are_computed_and_the_cache_is_left_alone_for_a_while(
+    ontology, cache_on_private_redis, caplog, monkeypatch
+):
+    monkeypatch.setattr(response_cache, "RETRY_AFTER_FAILURE_SECONDS", 3600)
+    assert ontology.get(BASE + "metrics/")["X-Cache"] == "miss"
+
+    cache_on_private_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, logger="apps.core.api.response_cache"):
+            answers = [ontology.get(BASE + "metrics/") for _ in range(3)]
+    finally:
+        cache_on_private_redis.process.send_signal(signal.SIGCONT)
+
+    assert [(a.status_code, a["X-Cache"]) for a in answers] == [(200, "off")] * 3
+    assert answers[0].json()["results"][0]["code"] == "active"
+    assert len([r for r in caplog.records if "response cache unavailable" in r.getMessage()]) == 1
+    # Redis answers again, but after a failure the cache is not asked (no
+    # request pays a timeout each) until the retry delay has passed.
+    assert ontology.get(BASE + "metrics/")["X-Cache"] == "off"
+    monkeypatch.setattr(response_cache, "RETRY_AFTER_FAILURE_SECONDS", 0)
+    assert ontology.get(BASE + "metrics/")["X-Cache"] == "hit"
