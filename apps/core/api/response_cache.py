@@ -145,7 +145,10 @@ class CachedGetMixin:
 
     @staticmethod
     def _response_cache_key(request, scope: str) -> str:
-        query = urlencode(sorted((k, v) for k, values in request.query_params.lists() for v in values))
+        # By name only (a stable sort): the order of a parameter's repeated values may mean something.
+        query = urlencode(
+            sorted(((k, v) for k, values in request.query_params.lists() for v in values), key=lambda kv: kv[0])
+        )
         material = "\n".join((scope, request.build_absolute_uri(request.path), query, request.accepted_media_type))
         return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()
 

@@ -207,6 +207,8 @@ def test_uml_formats_and_query_strings_are_cached_apart(ontology):
     paged = ontology.get(BASE + "metrics/?page_size=1&page=1")
     assert paged["X-Cache"] == "miss"
     assert ontology.get(BASE + "metrics/?page=1&page_size=1")["X-Cache"] == "hit"  # same parameters, any order
+    assert ontology.get(BASE + "metrics/?tag=a&tag=b")["X-Cache"] == "miss"
+    assert ontology.get(BASE + "metrics/?tag=b&tag=a")["X-Cache"] == "miss"  # a parameter's values keep their order
 
 
 def test_pagination_links_follow_the_host_they_were_asked_on(ontology):
