@@ -30,6 +30,13 @@ Each request holds up to two database connections (the default and the
 read-only alias); the script refuses to start a burst the server's
 max_connections cannot take beside its other sessions.
 
+Then, on the same servers, ontology metadata: --metadata-requests GETs of
+the client's use-case list (--metadata-definitions use cases, each linked
+to the entity and the metric), --metadata-threads at a time, three ways:
+cold (each a query string of its own: computed, then cached), cached (one
+URL: replayed from Redis) and revalidated (one URL with its current
+`If-None-Match`: 304, no body). Prints requests/s of each and the ratios.
+
 Prints executions, wall time and latencies per case and the ratios, and
 every distinct failed answer with its count ("3 x (distinct) HTTP 503:
 ..."), then stops the servers and drops everything it created (also on
@@ -69,7 +76,9 @@ from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from apps.calculations import cache  # noqa: E402
 from apps.core.models import Client, Membership  # noqa: E402
+from apps.ontology.models import AnalyticsUseCaseDefinition  # noqa: E402
 from apps.ontology.services.data_load import entity_rows_load, max_load_rows  # noqa: E402
+from apps.ontology.services.definitions import DefinitionInput, definition_create, definition_delete  # noqa: E402
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create, entity_delete  # noqa: E402
 from apps.ontology.services.metrics import MetricInput, metric_create, metric_delete  # noqa: E402
 
@@ -255,6 +264,84 @@ def measured(table: str, run) -> tuple[dict, int]:
     return outcome, rows_read_settled(table) - before
 
 
+# --- metadata answers: ETag and cache (docs/api.md, "Caching of metadata") ----------
+
+METADATA_PATH = "/api/v1/ontology/use-cases/"
+
+
+def use_cases_create(client_id: int, count: int) -> None:
+    for n in range(count):
+        definition_create(
+            model=AnalyticsUseCaseDefinition,
+            client_id=client_id,
+            data=DefinitionInput(
+                code=f"use_case_{n:04d}",
+                name=f"Use case {n}",
+                description="Which readings ran high, by series and day. " * 3,
+                links={"entities": ["reading"], "metrics": [METRIC]},
+            ),
+        )
+
+
+def metadata_rate(urls: list[str], token: str, paths: list[str], threads: int, etag: str = "") -> dict:
+    """GETs of `paths`, `threads` at a time (each thread keeps its own
+    connections), round-robin over the servers: requests/s, statuses, X-Cache."""
+    headers = {"Authorization": f"Bearer {token}", **({"If-None-Match": etag} if etag else {})}
+    outcomes: list = []
+    lock = threading.Lock()
+    pending = iter(range(len(paths)))
+
+    def worker() -> None:
+        clients = [httpx.Client(base_url=url, headers=headers, timeout=60) for url in urls]
+        try:
+            while True:
+                with lock:
+                    i = next(pending, None)
+                if i is None:
+                    return
+                response = clients[i % len(clients)].get(paths[i])
+                with lock:
+                    outcomes.append((response.status_code, response.headers.get("X-Cache", "-")))
+        finally:
+            for client in clients:
+                client.close()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {"rate": len(paths) / wall, "answers": Counter(outcomes)}
+
+
+def metadata_report(urls: list[str], token: str, args) -> None:
+    count, threads = args.metadata_requests, args.metadata_threads
+    cold = metadata_rate(urls, token, [f"{METADATA_PATH}?bench={uuid.uuid4().hex}" for _ in range(count)], threads)
+    # Cached from here on: once per server, as the key holds the host (the
+    # answer's links do); the ETag (of the body) for the 304 case.
+    auth = {"Authorization": f"Bearer {token}"}
+    etags = [httpx.get(url + METADATA_PATH, headers=auth).headers["ETag"] for url in urls]
+    etag = etags[0]
+    cached = metadata_rate(urls, token, [METADATA_PATH] * count, threads)
+    revalidated = metadata_rate(urls, token, [METADATA_PATH] * count, threads, etag=etag)
+    print()
+    print(
+        f"Metadata: GET {METADATA_PATH} ({args.metadata_definitions} use cases, page of 50), "
+        f"{count} requests per case, {threads} at a time"
+    )
+    print(f"{'case':<28}{'requests/s':>11}   answers (status, X-Cache)")
+    cases = (("cold (cache miss)", cold), ("cached (X-Cache hit)", cached), ("revalidated (304)", revalidated))
+    for label, case in cases:
+        answers = ", ".join(f"{n} x {status} {x_cache}" for (status, x_cache), n in sorted(case["answers"].items()))
+        print(f"{label:<28}{case['rate']:>11.1f}   {answers}")
+    print(
+        f"metadata requests/s, cached / cold: {cached['rate'] / cold['rate']:.2f}, "
+        f"revalidated / cold: {revalidated['rate'] / cold['rate']:.2f}"
+    )
+
+
 # --- the run ---------------------------------------------------------------------
 
 
@@ -264,6 +351,9 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=100, help="distinct series ids")
     parser.add_argument("--requests", type=int, default=100, help="concurrent requests per case")
     parser.add_argument("--servers", type=int, default=2, help="web server processes")
+    parser.add_argument("--metadata-requests", type=int, default=300, help="metadata GETs per case; 0 skips them")
+    parser.add_argument("--metadata-definitions", type=int, default=50, help="use cases in the metadata list")
+    parser.add_argument("--metadata-threads", type=int, default=4, help="metadata GETs at a time")
     parser.add_argument(
         "--logs",
         type=Path,
@@ -310,6 +400,8 @@ def main() -> None:
             client_id=client.id,
             data=MetricInput(code=METRIC, name="Reading total", formula="SUM(value)", entity="reading"),
         )
+        if args.metadata_requests:
+            use_cases_create(client.id, args.metadata_definitions)
         connections.close_all()
 
         with tempfile.TemporaryDirectory(prefix="ae-bench-concurrency-") as folder:
@@ -348,6 +440,8 @@ def main() -> None:
                 distinct_executions=distinct_read / per_execution,
                 agree=len(answers) == 1,
             )
+            if args.metadata_requests:
+                metadata_report(urls, token, args)
             servers_stop(servers)
             servers = []
     finally:
@@ -357,6 +451,8 @@ def main() -> None:
             keys = list(redis.scan_iter(match=pattern, count=1000))
             if keys:
                 redis.delete(*keys)
+        for use_case in AnalyticsUseCaseDefinition.objects.filter(client=client):
+            definition_delete(obj=use_case)
         if metric is not None:
             metric_delete(metric=metric)
         if entity is not None:

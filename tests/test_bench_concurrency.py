@@ -25,8 +25,9 @@ def test_the_concurrency_benchmark_runs_and_prints_its_table():
         "DATABASE_URL": database_url,
         "TEST_REDIS_URL": settings.REDIS_URL,
     }
+    sizes = "--rows 3000 --requests 8 --servers 2 --metadata-requests 20 --metadata-definitions 5 --metadata-threads 2"
     run = subprocess.run(
-        [sys.executable, "bench/concurrency.py", "--rows", "3000", "--requests", "8", "--servers", "2"],
+        [sys.executable, "bench/concurrency.py", *sizes.split()],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -49,3 +50,8 @@ def test_the_concurrency_benchmark_runs_and_prints_its_table():
     assert 1 <= float(rows["identical"]["executions"]) <= 8
     assert "ratio identical / distinct: db executions" in out
     assert "every request got the same series: yes" in out
+    # Metadata: every cold request computed, every cached one replayed, every revalidation a 304.
+    assert re.search(r"^cold \(cache miss\)\s+[\d.]+\s+20 x 200 miss$", out, re.M), out
+    assert re.search(r"^cached \(X-Cache hit\)\s+[\d.]+\s+20 x 200 hit$", out, re.M), out
+    assert re.search(r"^revalidated \(304\)\s+[\d.]+\s+20 x 304 hit$", out, re.M), out
+    assert "metadata requests/s, cached / cold: " in out

@@ -478,6 +478,12 @@ AE_CALC_CACHE_ENABLED = env.bool("AE_CALC_CACHE_ENABLED", default=True)
 AE_CALC_CACHE_TTL_DEFAULT = env.int("AE_CALC_CACHE_TTL_DEFAULT", default=86400)
 AE_CALC_CACHE_TTL_BY_DOMAIN = env.json("AE_CALC_CACHE_TTL_BY_DOMAIN", default={"finance": 300, "supply_chain": 3600})
 
+# Ontology metadata answers (apps/ontology/api/metadata_cache.py): seconds a
+# rendered definition list, definition or UML graph stays in the Redis cache.
+# Any definition change moves the key first; 0 caches nothing (ETag and 304
+# still answer).
+ONTOLOGY_METADATA_CACHE_TTL = env.int("ONTOLOGY_METADATA_CACHE_TTL", default=3600)
+
 # Live KPIs (docs/live.md): the recalculation after a load covers at most this
 # many days (the latest), computes each metric by at most this many breakdowns
 # (the whole first), and keeps the breakdowns found in the metric's history

@@ -217,3 +217,29 @@ class DriftReport(TenantScopedModel):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class DefinitionChange(models.Model):
+    """How many definition rows each transaction wrote, per client: written by
+    database triggers on every definition table and link table (migration
+    0003), so no write path can forget it (services, the admin, reverts,
+    imports, bulk updates, SQL). The sum of a client's `changes` is the
+    version of its definitions that metadata answers are cached under
+    (apps/ontology/api/metadata_cache.py): every commit that changed a
+    definition adds to it. A transaction only ever writes its own rows (one
+    per client, keyed by its id), so concurrent writers never wait on one
+    another; one that rolls back leaves nothing. No foreign key to the
+    client: a client's deletion cascades through triggers that still write
+    here."""
+
+    client_id = models.BigIntegerField()
+    txid = models.BigIntegerField()
+    changes = models.BigIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client_id", "txid"], name="ontology_definitionchange_client_txid_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"client {self.client_id}, transaction {self.txid}: {self.changes} changes"

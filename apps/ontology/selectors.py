@@ -1,6 +1,6 @@
 """Reads of the ontology, always within one client."""
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, Sum
 
 from apps.core.errors import NotFound
 from apps.ontology import models as m
@@ -49,3 +49,12 @@ def drift_report_get(*, client_id: int, report_id: int) -> m.DriftReport:
     if report is None:
         raise NotFound(f"No drift report {report_id}.", details={"id": report_id})
     return report
+
+
+def definitions_version(*, client_id: int) -> int:
+    """A number that grows with every change to any of the client's
+    definitions, counted by database triggers (see DefinitionChange). Each
+    commit adds to it, so it names one state of the definitions: read it
+    BEFORE the definitions, and what is cached under it is never older."""
+    total = m.DefinitionChange.objects.filter(client_id=client_id).aggregate(total=Sum("changes"))["total"]
+    return total or 0

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from apps.core.api.permissions import IsClientAdmin, IsClientMember
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
+from apps.ontology.api.metadata_cache import MetadataCacheMixin
 from apps.ontology.selectors import entity_list, metric_list, relationship_list
 from apps.ontology.services.artifacts import artifacts_generate
 from apps.ontology.uml import graph_build, plantuml_render
@@ -66,12 +67,14 @@ class PlantUMLRenderer(BaseRenderer):
 UML_FORMATS = {"plantuml", "json"}
 
 
-class OntologyUMLView(APIView):
+class OntologyUMLView(MetadataCacheMixin, APIView):
     """The client's ontology as a PlantUML class diagram (`text/plain`), or
-    with `?format=json` (or `Accept: application/json`) as nodes and edges."""
+    with `?format=json` (or `Accept: application/json`) as nodes and edges;
+    cached, and 304 to a current ETag."""
 
     permission_classes = [IsAuthenticated, IsClientMember]
     renderer_classes = [PlantUMLRenderer, JSONRenderer]
+    response_cache_formats = frozenset({"plantuml", "json"})
 
     def perform_content_negotiation(self, request, force=False):
         # DRF answers an unknown `?format=` with a bare 404 before checking

@@ -13,13 +13,15 @@ from apps.core.errors import AppError
 from apps.ontology import models as m
 from apps.ontology import selectors
 from apps.ontology.api import serializers as s
+from apps.ontology.api.metadata_cache import MetadataCacheMixin
 from apps.ontology.services import definitions, entities, metrics, relationships
 from apps.ontology.services.versions import definition_revert
 from apps.ontology.versioning import version_changes, versions_for
 
 
-class DefinitionViewSet(viewsets.GenericViewSet):
-    """list / create / retrieve / update / partial_update / destroy + history."""
+class DefinitionViewSet(MetadataCacheMixin, viewsets.GenericViewSet):
+    """list / create / retrieve / update / partial_update / destroy + history;
+    list and retrieve are cached and answer 304 to a current ETag."""
 
     permission_classes = [IsClientMember]
     lookup_field = "code"
