@@ -21,11 +21,26 @@ if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
+# No signing key is built in, in any mode: `make run` / `make test` write a
+# random one into the checkout's .env (scripts/env_secrets.py); a deployment
+# sets its own. Keys once published in this repository are refused, and so is
+# a short one (HS256 API tokens need 32 bytes or more).
 SECRET_KEY = env("SECRET_KEY", default="")
+_PUBLISHED_KEYS = {
+    "insecure-local-development-key-do-not-use-in-production",
+    "test-only-secret-key-long-enough-for-hs256-jwt",
+    "bench-only-secret-key-not-for-serving",
+}
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. In a checkout, `make run` or `make test` (or `python3 scripts/env_secrets.py`) "
+        "writes a random one into .env; in a deployment, set it in the environment (50+ random characters)."
+    )
+if SECRET_KEY in _PUBLISHED_KEYS or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published or short key (it needs 32+ characters, random): anyone could sign "
+        "sessions and API tokens with it. Remove it from .env and run `python3 scripts/env_secrets.py`."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -313,8 +328,9 @@ AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=True)
 
 # --- Secrets ---------------------------------------------------------------------
 # Fernet keys (comma-separated, newest first: the first encrypts, all decrypt)
-# for secrets stored in the database (apps.core.crypto). Empty: one key derived
-# from SECRET_KEY, fine for development only (see README).
+# for secrets stored in the database (apps.core.crypto). Required wherever a
+# secret is stored or read (`check --deploy` says so when it is empty); nothing
+# is derived from SECRET_KEY. scripts/env_secrets.py writes one into .env.
 AE_ENCRYPTION_KEYS = env.list("AE_ENCRYPTION_KEYS", default=[])
 
 # --- Webhooks --------------------------------------------------------------------

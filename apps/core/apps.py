@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
 
+        import apps.core.checks  # noqa: F401  (registers the system checks)
         from apps.core.tracing import tracing_configure
 
         # ready() runs once per process (web, worker, beat, consumers); the
