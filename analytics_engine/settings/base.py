@@ -291,6 +291,10 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # HTMX reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Error reports (the DEBUG page, admins' mail) show no credentials: URL/DSN
+# settings, cookies, credential-looking names hidden; URL passwords masked anywhere.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.error_reports.CredentialMaskingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "apps.core.error_reports.CredentialMaskingExceptionReporter"
 if env.bool("SECURE_HTTPS", default=False):
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
