@@ -301,6 +301,9 @@ if env.bool("SECURE_HTTPS", default=False):
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The header only allows a submission to the browsers' preload list; it
+    # enrols nothing. Off for a domain whose subdomains are not all on HTTPS.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Platform --------------------------------------------------------------------
