@@ -36,11 +36,16 @@ if not SECRET_KEY:
         "SECRET_KEY is not set. In a checkout, `make run` or `make test` (or `python3 scripts/env_secrets.py`) "
         "writes a random one into .env; in a deployment, set it in the environment (50+ random characters)."
     )
-if SECRET_KEY in _PUBLISHED_KEYS or len(SECRET_KEY) < 32:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is a published or short key (it needs 32+ characters, random): anyone could sign "
-        "sessions and API tokens with it. Remove it from .env and run `python3 scripts/env_secrets.py`."
-    )
+# Earlier keys still accepted when checking session and CSRF signatures (a
+# rotation that signs nobody out); API tokens are only ever signed with SECRET_KEY.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+for _key in [SECRET_KEY, *SECRET_KEY_FALLBACKS]:
+    if _key in _PUBLISHED_KEYS or len(_key) < 32:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or one of SECRET_KEY_FALLBACKS) is a published or short key (it needs 32+ characters, "
+            "random): anyone could sign sessions and API tokens with it. Remove it from .env and run "
+            "`python3 scripts/env_secrets.py`."
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

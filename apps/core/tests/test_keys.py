@@ -44,8 +44,10 @@ def test_no_secret_key_is_an_error_even_with_debug_on(debug):
 
 
 @pytest.mark.parametrize("key", [*PUBLISHED_KEYS, "short-but-not-empty"])
-def test_published_or_short_keys_are_refused(key):
-    result = _load_settings(SECRET_KEY=key, DEBUG="true")
+@pytest.mark.parametrize("setting", ["SECRET_KEY", "SECRET_KEY_FALLBACKS"])
+def test_published_or_short_keys_are_refused(key, setting):
+    env = {"SECRET_KEY": "a-random-enough-key-" + "k" * 40, setting: key}
+    result = _load_settings(DEBUG="true", **env)
     assert result.returncode != 0
     assert "published or short key" in result.stderr
     assert key not in result.stderr  # the message never echoes a key
