@@ -9,10 +9,11 @@ class CoreConfig(AppConfig):
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
 
-        import apps.core.checks  # noqa: F401  (registers the system checks)
         from apps.core.tracing import tracing_configure
 
         # ready() runs once per process (web, worker, beat, consumers); the
         # guard covers a second django.setup() in the same process.
         if not isinstance(trace.get_tracer_provider(), TracerProvider):
             tracing_configure()
+
+        import apps.core.checks  # noqa: F401  (registers the system checks)
