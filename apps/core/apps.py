@@ -16,4 +16,5 @@ class CoreConfig(AppConfig):
         if not isinstance(trace.get_tracer_provider(), TracerProvider):
             tracing_configure()
 
-        import apps.core.checks  # noqa: F401  (registers the system checks)
+        from apps.core import checks  # noqa: F401  (registers the system checks)
+        from apps.core.api import schema  # noqa: F401  (registers the OpenAPI extensions)
