@@ -147,6 +147,9 @@ def test_one_real_invocation_of_every_documented_command(checkout_env, tmp_path)
         # webhooks.md: rotating the encryption key, in `manage.py shell`.
         rotate = "from apps.messaging.webhooks import subscription_secrets_rotate; print(subscription_secrets_rotate())"
         assert run("shell", "-c", rotate).strip().splitlines()[-1] == "0"
+        if "axes_reset_username" in DOCUMENTED:  # lifting a sign-in lockout (docs/console.md)
+            out = run("axes_reset_username", "nobody-locked-out")
+            assert "No attempts found." in out or "attempts removed." in out
     finally:
         with connection.cursor() as cursor:  # the flush after the test empties the platform's tables, not these
             for name in _client_tables(client_id) if client_id else []:
