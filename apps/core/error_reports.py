@@ -49,7 +49,15 @@ class CredentialMaskingReporterFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key, value) -> Any:
         cleansed = super().cleanse_setting(key, value)
-        return credentials_mask(cleansed) if isinstance(cleansed, str) else cleansed
+        if not isinstance(cleansed, str):
+            return cleansed
+        # Lazy strings (settings proxies) pass isinstance(str) but not re: their text.
+        try:
+            text = str(cleansed)
+        except Exception:
+            return self.cleansed_substitute  # what cannot be read cannot be checked
+        masked = credentials_mask(text)
+        return cleansed if masked == text else masked
 
     def get_safe_request_meta(self, request) -> dict[str, Any]:
         meta = super().get_safe_request_meta(request)
@@ -74,7 +82,7 @@ class CredentialMaskingReporterFilter(SafeExceptionReporterFilter):
             if HIDDEN_NAMES.search(str(name)):
                 cleansed[name] = self.cleansed_substitute
             elif isinstance(cleansed[name], str):
-                cleansed[name] = credentials_mask(cleansed[name])
+                cleansed[name] = credentials_mask(str(cleansed[name]))
         return cleansed
 
     def get_traceback_frame_variables(self, request, tb_frame) -> list[tuple[str, Any]]:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from django.test import RequestFactory
+from django.utils.functional import SimpleLazyObject
 from django.views.debug import get_exception_reporter_class, technical_500_response
 
 from apps.core.error_reports import credentials_mask
@@ -53,6 +54,7 @@ SECRETS = {
     "Local-Secret-2",
     "Message-Pa55",
     "Adls-Key-Pa55",
+    "Lazy-Pa55",
 }
 
 
@@ -71,6 +73,8 @@ def leaky_settings(settings):
     settings.AE_SOMETHING_ODD = {"nested": ["amqp://guest:Nested-Pa55@mq.internal/"]}
     settings.AE_CHANNEL_HOSTS = [{"address": "redis://:Chan-Pa55@redis.internal:6379/3"}]
     settings.LAKEHOUSE_TARGETS = {"adls": {"ACCOUNT_KEY": "Adls-Key-Pa55", "ACCOUNT_URL": "https://acct.example"}}
+    # A lazy string passes isinstance(str) yet is no str to a regex.
+    settings.AE_LAZY_ENDPOINT = SimpleLazyObject(lambda: "https://svc:Lazy-Pa55@lazy.internal/")
     return settings
 
 
