@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test setup setup-dev services-up services-down services-status migrate demo lint format bench
+.PHONY: run run-dev test setup setup-dev services-up services-down services-status migrate demo lint format bench
 
 setup:
 	@scripts/bootstrap.sh
@@ -31,7 +31,12 @@ migrate: setup services-up
 demo: migrate
 	@$(PY) manage.py demo_bootstrap
 
-run: export DEBUG ?= true
+# `make run` serves as a deployment would: DEBUG off. `make run-dev` is the same
+# with DEBUG on (technical error pages, static files straight from static/).
+run-dev: RUN_DEBUG = true
+run-dev: run
+
+run: export DEBUG = $(if $(RUN_DEBUG),true,false)
 run: demo
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@# Metrics of processes from an earlier run would linger in /metrics.

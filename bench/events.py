@@ -34,7 +34,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-serving")
 
 import django
 

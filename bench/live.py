@@ -62,7 +62,6 @@ parser.add_argument(
 ARGS = parser.parse_args()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-serving")
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # not a log line per load (the stack inherits it too)
 
 

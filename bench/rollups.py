@@ -56,7 +56,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-serving")
 # The bench's own rollups only: defining its metric must not queue automatic ones.
 os.environ["AE_ROLLUPS_AUTO"] = "false"
 

@@ -36,6 +36,8 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
 fi
 
 scripts/vendor_assets.sh
+# The checkout's own random SECRET_KEY and AE_ENCRYPTION_KEYS in .env (kept once written).
+"$PYTHON" scripts/env_secrets.py
 
 reqs=requirements/base.txt
 [ "$dev" = 1 ] && reqs=requirements/dev.txt

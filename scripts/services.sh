@@ -16,6 +16,12 @@ REDIS_PORT=${AE_REDIS_PORT:-63799}
 PG_USER=${AE_PG_USER:-ae}
 PG_PASSWORD=${AE_PG_PASSWORD:-ae}
 PG_DB=${AE_PG_DB:-analytics_engine}
+# The CQRS read side's role (settings: AE_READONLY_USER / AE_READONLY_PASSWORD).
+RO_USER=${AE_READONLY_USER:-ae_readonly}
+RO_PASSWORD=${AE_READONLY_PASSWORD:-ae_readonly}
+# Extensions only a superuser may create: made here, in the database and in
+# template1 (so the test databases the app role creates have them too).
+PG_EXTENSIONS="timescaledb hll tdigest vector"
 SUITE=trixie
 PACKAGES="postgresql-17,postgresql-17-timescaledb,postgresql-17-hll,postgresql-17-tdigest,postgresql-17-pgvector,redis-server"
 PG_BIN=/usr/lib/postgresql/17/bin
@@ -129,7 +135,7 @@ EOF
 }
 
 pg_start() {
-  if pg_running; then log "PostgreSQL already running on 127.0.0.1:$PG_PORT"; return; fi
+  if pg_running; then log "PostgreSQL already running on 127.0.0.1:$PG_PORT"; pg_roles_converge; return; fi
   pg_init
   mkdir -p "$STATE/run" "$STATE/log"
   in_root chown postgres:postgres "$STATE_IN/run" "$STATE_IN/log"
@@ -141,13 +147,29 @@ pg_start() {
   as_postgres "$PG_BIN/pg_ctl" -D "$STATE_IN/pg" -l "$STATE_IN/log/postgresql.log" -o "-c max_connections=300" \
     -w -t 60 start >/dev/null 8>&- 9>&- \
     || die "PostgreSQL did not start, see $STATE/log/postgresql.log"
-  # The application's role and database; created once, kept across restarts.
-  if [ "$(psql_local -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != "1" ]; then
-    psql_local -c "CREATE ROLE \"$PG_USER\" LOGIN SUPERUSER PASSWORD '$PG_PASSWORD'"
+  pg_roles_converge
+}
+
+# Least privilege, converged on every `up` (older data folders made the
+# application's role a superuser): the application's role owns its database
+# and schemas and nothing more (CREATEDB only so the test suite can create
+# its database); the read-only role may log in and, per the migrations'
+# grants, SELECT from analytics_data. A production DBA does the same once
+# (docs/operations.md, "Database roles").
+pg_roles_converge() {
+  psql_local -d postgres -v app="$PG_USER" -v app_pw="$PG_PASSWORD" -v ro="$RO_USER" -v ro_pw="$RO_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'app') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
+ALTER ROLE :"app" LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_pw';
+SELECT format('CREATE ROLE %I LOGIN', :'ro') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'ro') \gexec
+ALTER ROLE :"ro" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'ro_pw';
+ALTER ROLE :"ro" SET default_transaction_read_only = on;
+SQL
+  if [ "$(psql_local -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != "1" ]; then
+    psql_local -d postgres -c "CREATE DATABASE \"$PG_DB\" OWNER \"$PG_USER\""
   fi
-  if [ "$(psql_local -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != "1" ]; then
-    psql_local -c "CREATE DATABASE \"$PG_DB\" OWNER \"$PG_USER\""
-  fi
+  local db ext statements="SET client_min_messages = warning;"
+  for ext in $PG_EXTENSIONS; do statements+=" CREATE EXTENSION IF NOT EXISTS \"$ext\";"; done
+  for db in template1 "$PG_DB"; do psql_local -d "$db" -c "$statements"; done
 }
 
 redis_start() {

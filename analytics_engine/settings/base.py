@@ -21,11 +21,31 @@ if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
+# No signing key is built in, in any mode: `make run` / `make test` write a
+# random one into the checkout's .env (scripts/env_secrets.py); a deployment
+# sets its own. Keys once published in this repository are refused, and so is
+# a short one (HS256 API tokens need 32 bytes or more).
 SECRET_KEY = env("SECRET_KEY", default="")
+_PUBLISHED_KEYS = {
+    "insecure-local-development-key-do-not-use-in-production",
+    "test-only-secret-key-long-enough-for-hs256-jwt",
+    "bench-only-secret-key-not-for-serving",
+}
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. In a checkout, `make run` or `make test` (or `python3 scripts/env_secrets.py`) "
+        "writes a random one into .env; in a deployment, set it in the environment (50+ random characters)."
+    )
+# Earlier keys still accepted when checking session and CSRF signatures (a
+# rotation that signs nobody out); API tokens are only ever signed with SECRET_KEY.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+for _key in [SECRET_KEY, *SECRET_KEY_FALLBACKS]:
+    if _key in _PUBLISHED_KEYS or len(_key) < 32:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or one of SECRET_KEY_FALLBACKS) is a published or short key (it needs 32+ characters, "
+            "random): anyone could sign sessions and API tokens with it. Remove it from .env and run "
+            "`python3 scripts/env_secrets.py`."
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -325,12 +345,19 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # HTMX reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Error reports (the DEBUG page, admins' mail) show no credentials: URL/DSN
+# settings, cookies, credential-looking names hidden; URL passwords masked anywhere.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.error_reports.CredentialMaskingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "apps.core.error_reports.CredentialMaskingExceptionReporter"
 if env.bool("SECURE_HTTPS", default=False):
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The header only allows a submission to the browsers' preload list; it
+    # enrols nothing. Off for a domain whose subdomains are not all on HTTPS.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Platform --------------------------------------------------------------------
@@ -362,8 +389,9 @@ AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=True)
 
 # --- Secrets ---------------------------------------------------------------------
 # Fernet keys (comma-separated, newest first: the first encrypts, all decrypt)
-# for secrets stored in the database (apps.core.crypto). Empty: one key derived
-# from SECRET_KEY, fine for development only (see README).
+# for secrets stored in the database (apps.core.crypto). Required wherever a
+# secret is stored or read (`check --deploy` says so when it is empty); nothing
+# is derived from SECRET_KEY. scripts/env_secrets.py writes one into .env.
 AE_ENCRYPTION_KEYS = env.list("AE_ENCRYPTION_KEYS", default=[])
 
 # --- Webhooks --------------------------------------------------------------------

@@ -1,16 +1,30 @@
 """Test settings: the same real services, on a Redis database of their own so a
 running `make run` stack never consumes the test suite's tasks or events."""
 
+import base64
 import os
+import secrets
 import tempfile
+from pathlib import Path
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key-long-enough-for-hs256-jwt")
+import environ
+
+# No known key in tests either: the checkout's .env (which `make test` writes)
+# or, without one, keys made for this run. They go into os.environ, so the
+# worker and server subprocesses a test starts sign and encrypt alike.
+_ENV_FILE = Path(__file__).resolve().parent.parent.parent / ".env"
+if _ENV_FILE.is_file():
+    environ.Env.read_env(_ENV_FILE)
+if not os.environ.get("SECRET_KEY"):
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
+if not os.environ.get("AE_ENCRYPTION_KEYS"):
+    os.environ["AE_ENCRYPTION_KEYS"] = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 # Metrics samples of a test run (and of the worker subprocesses it starts, which
 # inherit this environment) stay out of the development stack's folder.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-prom-"))
 
-from analytics_engine.settings.base import *  # noqa: F403
-from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env
+from analytics_engine.settings.base import *  # noqa: E402, F403
+from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env  # noqa: E402
 
 REDIS_URL = env("TEST_REDIS_URL", default=REDIS_URL.rsplit("/", 1)[0] + "/9")
 CACHES = {

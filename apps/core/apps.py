@@ -18,3 +18,6 @@ class CoreConfig(AppConfig):
         # guard covers a second django.setup() in the same process.
         if not isinstance(trace.get_tracer_provider(), TracerProvider):
             tracing_configure()
+
+        from apps.core import checks  # noqa: F401  (registers the system checks)
+        from apps.core.api import schema  # noqa: F401  (registers the OpenAPI extensions)

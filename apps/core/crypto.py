@@ -4,31 +4,22 @@ artifacts), with rotatable keys.
 `AE_ENCRYPTION_KEYS` lists Fernet keys, newest first: the first encrypts,
 every one decrypts. To rotate, put a new key in front, re-encrypt the stored
 tokens with `secret_rotate` (services that own secrets offer a sweep), then
-drop the old key. Without the setting, one key is derived from SECRET_KEY
-(HKDF-SHA256), so development needs no setup; changing SECRET_KEY then makes
-every stored secret unreadable, which is why production sets explicit keys.
+drop the old key. There is no fallback: without the setting, storing or
+reading a secret is an ImproperlyConfigured error (nothing is derived from
+SECRET_KEY, which once had a published development value). A checkout gets a
+random key in .env from scripts/env_secrets.py (`make run`, `make test`).
 """
 
-import base64
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-
-_DERIVATION_INFO = b"analytics-engine secrets at rest v1"
 
 
 class SecretDecryptionError(Exception):
     """A stored secret cannot be read: tampered with, truncated, or encrypted
     with a key that is no longer in AE_ENCRYPTION_KEYS."""
-
-
-def _derived_key(secret_key: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_DERIVATION_INFO)
-    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode()))
 
 
 def _configured_keys() -> tuple[str, ...]:
@@ -39,9 +30,13 @@ def _configured_keys() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8)
-def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     if not keys:
-        return MultiFernet([Fernet(_derived_key(secret_key))])
+        raise ImproperlyConfigured(
+            "AE_ENCRYPTION_KEYS is not set, so secrets cannot be stored or read. In a checkout, `make run` "
+            "(or `python3 scripts/env_secrets.py`) writes a random key into .env; in a deployment, set one "
+            "(`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)."
+        )
     fernets = []
     for position, key in enumerate(keys, start=1):
         try:
@@ -56,7 +51,12 @@ def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
 
 
 def _multi_fernet() -> MultiFernet:
-    return _fernet(_configured_keys(), settings.SECRET_KEY)
+    return _fernet(_configured_keys())
+
+
+def encryption_keys_load() -> None:
+    """Raise ImproperlyConfigured when AE_ENCRYPTION_KEYS is empty or malformed."""
+    _multi_fernet()
 
 
 def secret_encrypt(text: str) -> str:

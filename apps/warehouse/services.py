@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 from psycopg import sql
 
@@ -234,18 +235,34 @@ def table_drop_ddl(*, schema: str, table: str) -> sql.Composed:
 def readonly_role_ensure(*, role: str, password: str, using: str = "default") -> None:
     """The CQRS read side's role: may connect and SELECT from `analytics_data`
     (tables created later included), nothing else; every transaction it opens
-    is read-only."""
+    is read-only.
+
+    The role itself is made here only when the connected role may manage it
+    (a superuser, or CREATEROLE holding ADMIN on it). The application's role
+    is neither (least privilege): then the role must already exist, made by a
+    DBA (scripts/services.sh locally; docs/operations.md, "Database roles"),
+    and only the grants, on objects the application's role owns, are made."""
     identifier_validate(role, what="role")
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        verb = "ALTER" if cursor.fetchone() else "CREATE"
         cursor.execute(
-            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(password)
-            )
+            """
+            SELECT current_user, r.oid IS NOT NULL,
+                   me.rolsuper OR (me.rolcreaterole
+                                   AND (r.oid IS NULL OR pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')))
+            FROM pg_roles me LEFT JOIN pg_roles r ON r.rolname = %s
+            WHERE me.rolname = current_user
+            """,
+            [role],
         )
-        cursor.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(role)))
+        current, exists, may_manage = cursor.fetchone()
+        if not exists and not may_manage:
+            raise ImproperlyConfigured(
+                f"The read-only role {role!r} does not exist, and {current!r} may not create roles (as it should "
+                "not). A database administrator creates it once: see docs/operations.md, 'Database roles'."
+            )
+        if may_manage:
+            _readonly_role_attributes_set(cursor, role=role, password=password, exists=exists)
         cursor.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
                 sql.Identifier(connection.settings_dict["NAME"]), sql.Identifier(role)
@@ -263,3 +280,13 @@ def readonly_role_ensure(*, role: str, password: str, using: str = "default") ->
                 ident, sql.Identifier(role)
             )
         )
+
+
+def _readonly_role_attributes_set(cursor, *, role: str, password: str, exists: bool) -> None:
+    verb = "ALTER" if exists else "CREATE"
+    cursor.execute(
+        sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+    )
+    cursor.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(role)))

@@ -7,9 +7,9 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.api.permissions import IsClientMember
+from apps.core.api.permissions import IsClientAdmin, IsClientMember
 from apps.core.api.tenancy import request_client
-from apps.core.errors import AppError
+from apps.core.errors import AppError, PermissionDenied
 from apps.ontology import models as m
 from apps.ontology import selectors
 from apps.ontology.api import serializers as s
@@ -153,6 +153,13 @@ class EntityViewSet(DefinitionViewSet):
 
     def service_delete(self, obj, user, request):
         drop = request.query_params.get("drop_data") in ("1", "true")
+        # Dropping stored rows cannot be undone (a revert brings back the
+        # definition, not the data): the client's administrators only.
+        if drop and not IsClientAdmin().has_permission(request, self):
+            raise PermissionDenied(
+                "Only the client's administrators may delete an entity with its data (drop_data=true).",
+                details={"required_role": "admin"},
+            )
         entities.entity_delete(entity=obj, drop_data=drop, user=user)
 
 

@@ -3,6 +3,7 @@ import copy
 import pytest
 from django.db import connection
 from psycopg import sql
+from rest_framework.test import APIClient
 
 from apps.core.tests.factories import MembershipFactory
 from apps.ontology.models import EntityDefinition
@@ -180,7 +181,16 @@ def test_delete_refuses_dependants_and_data_then_drops_the_table(analyst_client,
     _insert_row(table)
     has_data = analyst_client.delete(URL + "policy_snapshot/")
     assert has_data.status_code == 409 and has_data.json()["error"]["details"]["rows"] == 1
-    assert analyst_client.delete(URL + "policy_snapshot/?drop_data=true").status_code == 204
+    # Dropping the data is for the client's administrators, not analysts.
+    for flag in ("true", "1"):
+        refused = analyst_client.delete(URL + f"policy_snapshot/?drop_data={flag}")
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "permission_denied"
+        assert "administrators" in refused.json()["error"]["message"]
+    assert table_exists(table=table)
+    admin_client = APIClient()
+    admin_client.force_authenticate(MembershipFactory(client=analyst.client, role="admin", is_default=True).user)
+    assert admin_client.delete(URL + "policy_snapshot/?drop_data=true").status_code == 204
     assert not table_exists(table=table)
     assert analyst_client.get(URL + "policy_snapshot/").status_code == 404
 

@@ -9,6 +9,33 @@ from django.db import migrations
 EXTENSIONS = ["timescaledb", "hll", "tdigest", "vector"]
 
 
+def extensions_ensure(apps, schema_editor):
+    """Create the extensions that are missing. Most need a superuser, which
+    the application's role is not (least privilege): a DBA creates them once
+    (scripts/services.sh does, also in template1 for test databases), and
+    then this is a no-op."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError
+    from psycopg import errors, sql
+
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT extname FROM pg_extension")
+        present = {row[0] for row in cursor.fetchall()}
+        for name in EXTENSIONS:
+            if name in present:
+                continue
+            try:
+                cursor.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
+            except DatabaseError as exc:
+                if isinstance(exc.__cause__, errors.InsufficientPrivilege):
+                    raise ImproperlyConfigured(
+                        f"The {name} extension is not installed in this database and the application's role may "
+                        f'not create it. A database administrator runs CREATE EXTENSION "{name}" once '
+                        "(docs/operations.md, 'Database roles')."
+                    ) from exc
+                raise
+
+
 def readonly_role(apps, schema_editor):
     from apps.warehouse.services import readonly_role_ensure
 
@@ -26,10 +53,7 @@ class Migration(migrations.Migration):
     dependencies: list = []
 
     operations = [
-        *[
-            migrations.RunSQL(f'CREATE EXTENSION IF NOT EXISTS "{name}"', reverse_sql=migrations.RunSQL.noop)
-            for name in EXTENSIONS
-        ],
+        migrations.RunPython(extensions_ensure, migrations.RunPython.noop),
         migrations.RunSQL(
             f'CREATE SCHEMA IF NOT EXISTS "{settings.ANALYTICS_SCHEMA}"', reverse_sql=migrations.RunSQL.noop
         ),

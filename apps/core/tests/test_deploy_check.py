@@ -1,0 +1,39 @@
+"""`manage.py check --deploy` with the production settings behind TLS gives no
+warning at all (issue #15, item 1), and an empty AE_ENCRYPTION_KEYS is an error."""
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _check_deploy(**env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "SECURE_HSTS_PRELOAD")}
+    environment.update(
+        DJANGO_SETTINGS_MODULE="analytics_engine.settings.base",
+        SECURE_HTTPS="true",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        AE_ENCRYPTION_KEYS=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    )
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+
+def test_check_deploy_gives_no_warning():
+    result = _check_deploy()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_check_deploy_fails_without_encryption_keys():
+    result = _check_deploy(AE_ENCRYPTION_KEYS="")
+    assert result.returncode != 0
+    assert "core.E001" in result.stderr and "AE_ENCRYPTION_KEYS is not set" in result.stderr
