@@ -101,8 +101,9 @@ def tour(page, base: str, paths: list[str]) -> list[Visit]:
             dialog.dismiss()
 
         def on_console(msg, errors=errors):
-            if msg.type == "error":
-                errors.append(msg.text)
+            # Pages without an icon of their own (the admin) ask for /favicon.ico, which we do not serve.
+            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+                errors.append(f"{msg.text} ({msg.location.get('url', '')})")
 
         page.on("pageerror", on_error)
         page.on("console", on_console)
