@@ -7,8 +7,10 @@ charts are hovered so that their HTML tooltips render.
 `console_paths()` lists the pages (apps/web/urls*.py, the API docs, the
 admin) for one dataset; `tour()` opens them and returns what each showed."""
 
+import re
 from dataclasses import dataclass, field
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from reversion.models import Version
 
 INIT_SCRIPT = """
@@ -33,6 +35,7 @@ class Visit:
     csp: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     dialogs: list = field(default_factory=list)
+    tooltips: list = field(default_factory=list)
 
 
 def console_paths(*, entity: str, metric: str, run_id: int, query: str = "") -> list[str]:
@@ -76,14 +79,24 @@ def admin_paths(objects: list) -> list[str]:
     return paths
 
 
-def _hover_charts(page) -> None:
-    """Hover the middle of every drawn chart: ECharts renders its tooltip as HTML."""
-    for chart in page.locator("[data-chart-ready], #trend-chart").all():
-        if chart.is_visible():
-            box = chart.bounding_box()
-            if box and box["width"] > 40:
-                page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-                page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
+def _hover_charts(page) -> list[str]:
+    """Hover the middle of every drawn chart (ECharts renders its tooltip as
+    HTML, inside the chart's box) and return the text of each tooltip shown."""
+    tooltips = []
+    for chart in page.locator("[data-chart-ready]:not([data-sparkline]), #trend-chart").all():
+        box = chart.bounding_box() if chart.is_visible() else None
+        if not box or box["width"] < 40:
+            continue
+        chart.scroll_into_view_if_needed()
+        box = chart.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+        try:
+            chart.locator("div").filter(has_text=re.compile(r"\S")).last.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            continue
+        tooltips.append(chart.inner_text())
+    return tooltips
 
 
 def tour(page, base: str, paths: list[str]) -> list[Visit]:
@@ -111,7 +124,7 @@ def tour(page, base: str, paths: list[str]) -> list[Visit]:
         response = page.goto(base + path, wait_until="load")
         page.wait_for_function(SETTLE, timeout=15000)
         page.wait_for_load_state("networkidle")
-        _hover_charts(page)
+        tooltips = _hover_charts(page)
         page.wait_for_function(SETTLE, timeout=15000)
         visit = Visit(
             path=path,
@@ -124,6 +137,7 @@ def tour(page, base: str, paths: list[str]) -> list[Visit]:
             csp=page.evaluate("window.__csp || []"),
             errors=list(errors),
             dialogs=list(dialogs),
+            tooltips=tooltips,
         )
         page.remove_listener("pageerror", on_error)
         page.remove_listener("console", on_console)

@@ -199,6 +199,10 @@ def test_no_hostile_string_runs_on_any_page(browser, asgi_server, hostile_client
         for tag in shown:
             if f"{tag}</script><img src=x onerror=window.__xss='{tag}'>" in visit.text:
                 shown[tag].append(visit.path)
+    # Chart tooltips (HTML made by ECharts) name the hostile metric and enum values as text.
+    tooltips = "\n".join(tip for visit in visits for tip in visit.tooltips)
+    for tag in ("XMN", "XE1"):
+        assert f"{tag}</script><img src=x onerror=window.__xss='{tag}'>" in tooltips, (tag, tooltips[:500])
     # Each hostile string is shown, as the text typed, somewhere.
     missing = [tag for tag, where in shown.items() if not where]
     assert missing == [], f"never shown as text: {missing}"
