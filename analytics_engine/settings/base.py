@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -359,6 +361,42 @@ if env.bool("SECURE_HTTPS", default=False):
     # enrols nothing. Off for a domain whose subdomains are not all on HTTPS.
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp) and Permissions-Policy (django-permissions-policy),
+# docs/console.md "Security headers". Scripts come only from our own static files: no
+# inline script, no eval (htmx runs with allowEval off), so markup injected past the
+# template escaping still cannot run. Inline *styles* stay allowed: Swagger UI's page
+# and ECharts' tooltips set them, and a style runs no code. 'self' in connect-src
+# covers the /ws/ socket of the same host (CSP 3 matches ws:/wss: to http:/https:).
+_CSP_DIRECTIVES = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+}
+# CSP_REPORT_ONLY=true sends the policy as Content-Security-Policy-Report-Only (a
+# browser reports violations, blocks nothing): for trying a change of policy first.
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _CSP_DIRECTIVES}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _CSP_DIRECTIVES}
+# Powerful browser features no page of ours uses are off for the pages and any frame.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "bluetooth", "browsing-topics", "camera", "display-capture",
+        "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi",
+        "payment", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
+# Referrer-Policy: Django's default SECURE_REFERRER_POLICY, "same-origin".
 
 # --- Platform --------------------------------------------------------------------
 ANALYTICS_SCHEMA = "analytics_data"

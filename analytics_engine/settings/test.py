@@ -54,6 +54,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "user": "
 AUTH_LOCKOUT_FAILURES = 1000
 AUTH_LOCKOUT_ADDRESS_FAILURES = 1000
 
+# Servers started by tests outlive the flush that renumbers content types (apps/core/tests/server_middleware.py).
+MIDDLEWARE = [*MIDDLEWARE, "apps.core.tests.server_middleware.content_types_fresh"]  # noqa: F405
+
 # Parallel test sessions on one machine (several checkouts, say) each name
 # their own test database; both aliases must agree for the read-only mirror.
 _test_db = env("AE_TEST_DB_NAME", default="test_analytics_engine")

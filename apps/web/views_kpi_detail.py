@@ -2,8 +2,6 @@
 Benchmarks and Metadata, each an HTMX-loaded panel and deep-linkable with
 `?tab=`; the cart button and the derive dialog prefilled with the KPI."""
 
-import json
-
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -31,7 +29,7 @@ def _overview(client_id: int, metric) -> dict:
         status = ("ok", "Has data")
     else:
         status = ("empty", "No data in the last 30 days")
-    return {"series": series, "chart_json": json.dumps(series.chart(metric.name)), "status": status}
+    return {"series": series, "chart": series.chart(metric.name), "status": status}
 
 
 def _formula(client_id: int, metric) -> dict:
@@ -44,8 +42,6 @@ def _objects(client_id: int, metric) -> dict:
 
 def _benchmarks(client_id: int, metric) -> dict:
     benchmarks = kpi_data.metric_benchmarks(client_id=client_id, code=metric.code)
-    for benchmark in benchmarks:
-        benchmark["chart_json"] = json.dumps(benchmark.get("chart") or {})
     return {"benchmarks": benchmarks}
 
 

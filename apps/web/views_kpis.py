@@ -68,7 +68,7 @@ def _preview_context(request: HttpRequest, code: str) -> dict:
     return {
         "metric": metric,
         "series": series,
-        "chart_json": json.dumps(series.chart(metric.name)),
+        "chart": series.chart(metric.name),
         "in_cart": code in _cart(request),
         "required": kpi_data.required_objects(metric),
         "aggregation": kpi_data.aggregation(metric),

@@ -3,8 +3,8 @@
 //   shows that element when a request fails, and hides it after a good swap;
 // - regions marked data-swap-errors swap in 400/409/422 answers (forms with
 //   inline errors) instead of treating them as failures;
-// - the theme toggle (light/dark, remembered in localStorage; the inline
-//   script in base.html applies it before the first paint);
+// - the theme toggle (light/dark, remembered in localStorage; theme.js,
+//   loaded first in base.html, applies it before the first paint);
 // - the collapsible navigation on narrow screens;
 // - toasts: Django messages, and AE.toast(text, kind) for page scripts.
 (function () {

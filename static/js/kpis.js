@@ -1,6 +1,6 @@
 // KPI configuration and KPI details (apps/web/views_kpis.py, views_kpi_detail.py):
-// - charts: every [data-chart] followed by a <script data-chart-data> JSON
-//   ({kind: "line"|"bar", name, unit, labels, values}) is drawn with the vendored
+// - charts: every [data-chart] followed by a <script type="application/json">
+//   (Django's json_script: {kind: "line"|"bar", name, unit, labels, values}) is drawn with the vendored
 //   ECharts, in the theme's colours, again after each HTMX swap and theme change;
 // - the resizable split between the KPI tree and the details: drag the
 //   separator or focus it and use the arrow keys (Home/End for the limits);
@@ -60,7 +60,7 @@
     if (!window.echarts) return;
     (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
       var source = el.nextElementSibling;
-      if (!source || !source.hasAttribute("data-chart-data")) return;
+      if (!source || source.type !== "application/json") return;
       var data;
       try { data = JSON.parse(source.textContent); } catch (err) { return; }
       if (!data || !data.labels) return;
@@ -85,6 +85,14 @@
     });
   });
   document.addEventListener("htmx:afterSettle", function (e) { drawCharts(e.detail.target); });
+
+  // The tree's requests (regroup, search) carry the KPI shown in the preview, so
+  // it stays selected: a listener rather than hx-vals="js:...", which htmx would
+  // have to eval and the Content-Security-Policy forbids.
+  document.addEventListener("htmx:configRequest", function (e) {
+    var elt = e.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-keep-selected")) e.detail.parameters.metric = AE.kpis.selected();
+  });
   document.addEventListener("ae:themechange", function () { drawCharts(document); });
   window.addEventListener("resize", resizeCharts);
 

@@ -1,7 +1,9 @@
 // Simulation controller: follows runs' progress on the console's live socket
 // (AE.live, static/js/live.js: channel simulation.run_<id>), and falls back
 // to HTMX polling of the run's panel every 2 s whenever that channel is not
-// confirmed (the panel's hx-trigger asks AE.simulation.shouldPoll(id)).
+// confirmed (a panel marked data-poll-unless-live drops its poll while the
+// socket follows the run: a listener, not an hx-trigger filter, which htmx
+// would have to eval and the Content-Security-Policy forbids).
 // When the server confirms a subscription the panel is re-read: events are
 // ephemeral, so one pushed before the subscription would be missed.
 (function () {
@@ -125,6 +127,14 @@
     shouldPoll: function (runId) { return !subscribed("simulation.run_" + runId); },
     isLive: function (runId) { return subscribed("simulation.run_" + runId); }
   };
+
+  // The panel's own poll (its elt is the panel; htmx.ajax refreshes are not) is
+  // skipped while the socket follows the run.
+  document.addEventListener("htmx:confirm", function (e) {
+    var panel = e.detail.elt;
+    if (!panel || !panel.matches || !panel.matches("[data-run-panel][data-poll-unless-live]")) return;
+    if (!AE.simulation.shouldPoll(panel.dataset.runId)) e.preventDefault();
+  });
 
   // Invalid parameters answer 422 with the form and its inline errors: swap it in.
   document.addEventListener("htmx:beforeSwap", function (e) {

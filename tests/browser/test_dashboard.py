@@ -100,7 +100,7 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     assert widget_value(page, "order_count") == "1"
     page.locator("#trend-chart svg").wait_for()  # ECharts drew the series
     page.get_by_test_id("health-overall").wait_for(timeout=15000)
-    page.wait_for_function("document.body.dataset.live === 'open'")
+    page.wait_for_function("() => document.body.dataset.live === 'open'")
     assert page.locator("[data-live-status]").inner_text() == "Live"
     screenshot(page, "dashboard-light")
 
@@ -108,7 +108,7 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     # new day, and the widget changes in place (no reload: the marker survives).
     page.evaluate("window.__not_reloaded = true")
     # The server acknowledged the widgets' subscriptions before we load.
-    page.wait_for_function("AE.live.isSubscribed('metric.revenue') && AE.live.isSubscribed('metric.order_count')")
+    page.wait_for_function("() => AE.live.isSubscribed('metric.revenue') && AE.live.isSubscribed('metric.order_count')")
     rows_load(api, [
         {"ordered_at": "2026-03-04T08:00:00+00:00", "order_id": "o5", "region": "EU", "amount": "2000.00"},
         {"ordered_at": "2026-03-04T09:00:00+00:00", "order_id": "o6", "region": "US", "amount": "400.00"},
@@ -119,7 +119,8 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(live.drain).result() >= 1
     page.wait_for_function(
-        "document.querySelector('[data-kpi=\"revenue\"] [data-kpi-value]').textContent === '2,400 EUR'", timeout=15000
+        "() => document.querySelector('[data-kpi=\"revenue\"] [data-kpi-value]').textContent === '2,400 EUR'",
+        timeout=15000,
     )
     assert page.evaluate("window.__not_reloaded") is True
     assert "+100.0 %" in page.locator('[data-kpi="revenue"] [data-kpi-delta]').inner_text()  # 1,200 -> 2,400
@@ -130,7 +131,7 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     # Trend: group by region, then a range with no data.
     page.get_by_label("Group by").select_option("region")
     page.wait_for_function(
-        "document.querySelectorAll('#trend-chart svg').length === 1 && "
+        "() => document.querySelectorAll('#trend-chart svg').length === 1 && "
         "JSON.parse(document.getElementById('trend-data').textContent).group_by === 'region'"
     )
     assert page.locator("#trend-chart").get_attribute("aria-label").endswith("by region")
@@ -146,14 +147,14 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     page.locator('[data-kpi="revenue"]').wait_for()
     page.locator("#trend-chart svg").wait_for()
     page.get_by_test_id("health-overall").wait_for(timeout=15000)
-    page.wait_for_function("document.body.dataset.live === 'open'")
+    page.wait_for_function("() => document.body.dataset.live === 'open'")
     screenshot(page, "dashboard-dark")
     page.get_by_role("button", name="Switch to light theme").click()
     assert page.locator("html").get_attribute("data-theme") == "light"
 
     # Tenant: switch to the other client; the page comes back acting for it.
     page.get_by_label("Client").select_option("bright_motor")
-    page.wait_for_function("document.body.dataset.client === 'bright_motor'")
+    page.wait_for_function("() => document.body.dataset.client === 'bright_motor'")
     assert page.get_by_label("Client").input_value() == "bright_motor"
     page.get_by_test_id("no-metrics").wait_for()
     assert "No metrics yet: define one" in page.get_by_test_id("no-metrics").inner_text()

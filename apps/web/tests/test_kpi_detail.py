@@ -37,7 +37,7 @@ def _tab(console, code: str, tab: str) -> str:
 
 
 def _charts(html: str) -> list[dict]:
-    found = re.findall(r"<script type=\"application/json\" data-chart-data>(.*?)</script>", html, re.S)
+    found = re.findall(r"<script type=\"application/json\">(.*?)</script>", html, re.S)
     return [json.loads(m) for m in found]
 
 

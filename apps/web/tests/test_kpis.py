@@ -44,7 +44,7 @@ def stranger():
 
 
 def _chart(html: str) -> dict:
-    found = re.search(r"<script type=\"application/json\" data-chart-data>(.*?)</script>", html, re.S)
+    found = re.search(r"<script type=\"application/json\">(.*?)</script>", html, re.S)
     assert found, "no chart data"
     return json.loads(found.group(1))
 
@@ -166,7 +166,7 @@ def test_preview_of_a_derived_metric_lists_its_dependencies(console, insurer):
 @computes
 def test_preview_without_data_says_so(console, insurer):
     html = console.get(reverse("web:kpi_preview", args=["start_count"]), **HX).content.decode()
-    assert "No data in the last 30 days." in html and "data-chart-data" not in html
+    assert "No data in the last 30 days." in html and "application/json" not in html
 
 
 @computes
