@@ -3,12 +3,11 @@ happened, calls the in-process hooks higher layers registered (hooks.py) and
 publishes the durable event on the bus (messaging), all after commit."""
 
 from datetime import datetime
-from functools import partial
 
-from django.db import transaction
 from django_guid import get_guid
 from pydantic import BaseModel
 
+from apps.core.transactions import after_commit
 from apps.messaging.bus import publish_on_commit
 from apps.messaging.schemas import register_schema
 from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
@@ -85,5 +84,5 @@ def ingestion_completed_publish(
         correlation_id=correlation_id,
     )
     for listener in rows_loaded_listeners():
-        transaction.on_commit(partial(listener, event), robust=True)
+        after_commit(listener, event)
     return load
