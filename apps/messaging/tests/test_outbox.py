@@ -193,3 +193,16 @@ def _wait(condition, *, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_admin_lists_pending_events_with_their_error(admin_client, redis_away):
+    with transaction.atomic():
+        envelope = publish_on_commit(TOPIC, {"order": 1})
+    row = OutboxEvent.objects.get()
+    listing = admin_client.get("/admin/messaging/outboxevent/", {"published_at__isnull": "True"})
+    assert listing.status_code == 200
+    assert str(envelope.event_id) in listing.content.decode()
+    detail = admin_client.get(f"/admin/messaging/outboxevent/{row.pk}/change/")
+    assert detail.status_code == 200
+    assert "unreachable" in detail.content.decode()
+    assert admin_client.get("/admin/messaging/outboxevent/add/").status_code == 403
