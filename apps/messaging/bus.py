@@ -13,6 +13,10 @@ timeout may have been written the first time too: the entry is then in the
 stream twice with the same `event_id`, and consumers apply it once (their
 idempotency is on `event_id`), so a publish that returned is delivered at
 least once and applied once.
+
+Events that report what a database transaction wrote go through
+`publish_on_commit`, which writes them to the transactional outbox
+(apps/messaging/outbox.py) instead of sending them itself.
 """
 
 import gzip
