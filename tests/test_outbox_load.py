@@ -26,7 +26,10 @@ from apps.messaging.models import OutboxEvent, ProcessedEvent
 from apps.messaging.tests.bus_fixtures import ConsumerProcess, private_redis, test_database_url  # noqa: F401
 from apps.ontology.models import DataLoad
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases=["default", "readonly"]),
+    pytest.mark.timeout(600),  # a 50,000-row load and two processes on a shared 2-core machine
+]
 
 ROWS = 50_000
 MARCH = {"start": "2026-03-01", "end": "2026-05-01", "granularity": "month"}
