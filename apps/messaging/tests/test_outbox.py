@@ -206,3 +206,9 @@ def test_the_admin_lists_pending_events_with_their_error(admin_client, redis_awa
     assert detail.status_code == 200
     assert "unreachable" in detail.content.decode()
     assert admin_client.get("/admin/messaging/outboxevent/add/").status_code == 403
+
+
+def test_health_reads_the_outbox_only_when_the_database_answers(client, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "PORT", str(free_port()))
+    body = client.get("/health").json()
+    assert body["checks"]["outbox"] == {"status": "error", "error": "database unavailable"}
