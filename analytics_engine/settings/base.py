@@ -477,6 +477,12 @@ MESSAGING_RECONNECT_MAX_SECONDS = env.float("MESSAGING_RECONNECT_MAX_SECONDS", d
 MESSAGING_CONSUMER_EXPIRY_SECONDS = env.int("MESSAGING_CONSUMER_EXPIRY_SECONDS", default=24 * 3600)
 # Handler modules imported besides each app's events.py / consumers.py.
 MESSAGING_EXTRA_HANDLER_MODULES = env.list("MESSAGING_EXTRA_HANDLER_MODULES", default=[])
+# The transactional outbox (events published from a transaction; its relay
+# runs in run_consumers): idle poll, rows per relay round, how long published
+# rows are kept.
+MESSAGING_OUTBOX_POLL_SECONDS = env.float("MESSAGING_OUTBOX_POLL_SECONDS", default=1.0)
+MESSAGING_OUTBOX_BATCH_SIZE = env.int("MESSAGING_OUTBOX_BATCH_SIZE", default=500)
+MESSAGING_OUTBOX_RETENTION_SECONDS = env.int("MESSAGING_OUTBOX_RETENTION_SECONDS", default=24 * 3600)
 
 # --- Archival (docs/archival.md) --------------------------------------------------
 # Rows fetched per batch while a chunk is extracted (bounds the worker's memory),

@@ -11,16 +11,15 @@
 """
 
 import logging
-from functools import partial
 
 from django.conf import settings
-from django.db import transaction
 
 from apps.calculations.cache import results_invalidate
 from apps.calculations.live import METRIC_CALCULATED, MetricCalculatedV1
 from apps.calculations.tasks import live_recalculate_task, threshold_alert_send
 from apps.calculations.thresholds import thresholds_evaluate
 from apps.core.selectors import client_id_for_code
+from apps.core.transactions import after_commit
 from apps.messaging.envelope import Envelope
 from apps.messaging.registry import handler
 from apps.ontology.events import INGESTION_COMPLETED, IngestionCompletedV1
@@ -92,4 +91,4 @@ def metric_calculated_thresholds(envelope: Envelope) -> None:
     )
     for alert_id in fired:
         # robust: the event is applied whatever happens here; a failed enqueue is logged and the alert stays pending.
-        transaction.on_commit(partial(threshold_alert_send.delay, alert_id), robust=True)
+        after_commit(threshold_alert_send.delay, alert_id)

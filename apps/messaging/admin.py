@@ -1,6 +1,6 @@
 """The event bus in the Django admin: the dead-letter store (inspect, replay,
-discard, through the same services as the API) and the processed-event
-record (read-only). Webhook subscriptions and deliveries: admin_webhooks."""
+discard, through the same services as the API), the processed-event
+record and the outbox (read-only). Webhook subscriptions and deliveries: admin_webhooks."""
 
 import json
 import uuid
@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from apps.core.errors import AppError
 from apps.messaging import admin_webhooks  # noqa: F401  (registers the subscription and delivery pages)
-from apps.messaging.models import DeadLetter, ProcessedEvent
+from apps.messaging.models import DeadLetter, OutboxEvent, ProcessedEvent
 from apps.messaging.services import dead_letter_discard, dead_letter_replay
 
 
@@ -92,6 +92,35 @@ class ProcessedEventAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return _with_event_id(super().get_search_results(request, queryset, search_term), queryset, search_term)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    """Read-only: the relay owns these rows. Pending ones (no `published_at`)
+    with attempts and an error show what waits for the bus, and why."""
+
+    list_display = ["id", "created_at", "topic", "event_id", "published_at", "attempts", "last_error"]
+    list_filter = [("published_at", admin.EmptyFieldListFilter), "topic"]
+    search_fields = ["topic", "last_error"]  # and an event id, see get_search_results
+    date_hierarchy = "created_at"
+    fields = ["event_id", "topic", "created_at", "published_at", "attempts", "last_error", "envelope_pretty"]
+    readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        return _with_event_id(super().get_search_results(request, queryset, search_term), queryset, search_term)
+
+    @admin.display(description="envelope")
+    def envelope_pretty(self, obj: OutboxEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.envelope, indent=2, sort_keys=True))
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "apps.messaging"
     verbose_name = "Messaging (event bus, webhooks)"
+
+    def ready(self) -> None:
+        from apps.core.health import health_check_register
+        from apps.messaging.selectors import outbox_check
+
+        # /health shows the outbox's backlog: events committed but not yet relayed.
+        health_check_register("outbox", outbox_check)

@@ -13,6 +13,10 @@ timeout may have been written the first time too: the entry is then in the
 stream twice with the same `event_id`, and consumers apply it once (their
 idempotency is on `event_id`), so a publish that returned is delivered at
 least once and applied once.
+
+Events that report what a database transaction wrote go through
+`publish_on_commit`, which writes them to the transactional outbox
+(apps/messaging/outbox.py) instead of sending them itself.
 """
 
 import gzip
@@ -23,12 +27,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
-from django.db import transaction
 from django_guid import get_guid
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
@@ -189,17 +191,23 @@ def bus_pools_reset() -> None:
         client.connection_pool.disconnect()
 
 
-def bus_call(operation: Callable[[redis.Redis], T], *, what: str) -> T:
+def bus_call(operation: Callable[[redis.Redis], T], *, what: str, retry_seconds: float | None = None) -> T:
     """Run `operation(client)`, retrying with exponential backoff and jitter
-    while Redis is unreachable, for MESSAGING_PUBLISH_RETRY_SECONDS; then
-    `BusUnavailable`. The operation must be safe to run again."""
+    while Redis is unreachable, for `retry_seconds` (default
+    MESSAGING_PUBLISH_RETRY_SECONDS; 0: one attempt); then `BusUnavailable`.
+    The operation must be safe to run again."""
     client = bus_connection()
     started = time.monotonic()
+    retry_seconds = settings.MESSAGING_PUBLISH_RETRY_SECONDS if retry_seconds is None else retry_seconds
     try:
         return operation(client)  # the usual case, without the retry machinery's cost
     except REDIS_ERRORS as exc:
+        if retry_seconds <= 0:
+            raise BusUnavailable(
+                f"The event bus (Redis) is unreachable: {what} failed ({exc}).", details={"attempts": 1}
+            ) from exc
         logger.warning("event bus unreachable while %s (%s); retrying", what, exc)
-    budget = max(0.0, settings.MESSAGING_PUBLISH_RETRY_SECONDS - (time.monotonic() - started))
+    budget = max(0.0, retry_seconds - (time.monotonic() - started))
     retrying = Retrying(
         retry=retry_if_exception_type(REDIS_ERRORS),
         stop=stop_after_delay(budget),
@@ -213,7 +221,7 @@ def bus_call(operation: Callable[[redis.Redis], T], *, what: str) -> T:
         attempts = exc.last_attempt.attempt_number + 1
         raise BusUnavailable(
             f"The event bus (Redis) is unreachable: {what} failed after {attempts} attempts "
-            f"over {settings.MESSAGING_PUBLISH_RETRY_SECONDS:g} s ({cause}). Nothing was published; try again later.",
+            f"over {retry_seconds:g} s ({cause}). Nothing was published; try again later.",
             details={"attempts": attempts},
         ) from cause
 
@@ -235,7 +243,7 @@ def _topics_announced(topics: Iterable[str]) -> None:
         _announced[(url, prefix, topic)] = until
 
 
-def _send(entries: list[tuple[Envelope, dict[bytes, bytes]]], *, what: str) -> None:
+def _send(entries: list[tuple[Envelope, dict[bytes, bytes]]], *, what: str, retry_seconds: float | None = None) -> None:
     """XADD the entries (one round trip), adding new topics to the topic set."""
     new_topics = sorted(_topics_to_announce({envelope.topic for envelope, _ in entries}))
     maxlen = settings.MESSAGING_STREAM_MAXLEN or None
@@ -252,7 +260,7 @@ def _send(entries: list[tuple[Envelope, dict[bytes, bytes]]], *, what: str) -> N
             pipe.xadd(stream_key(envelope.topic), fields, maxlen=maxlen, approximate=True)
         pipe.execute()
 
-    bus_call(send, what=what)
+    bus_call(send, what=what, retry_seconds=retry_seconds)
     _topics_announced(new_topics)
 
 
@@ -407,18 +415,26 @@ def publish_bulk(messages: Iterable[Message]) -> list[Envelope]:
 
 
 def publish_on_commit(topic: str, payload: Mapping[str, Any] | BaseModel, **kwargs: Any) -> Envelope:
-    """Build the envelope now (its event_id is known at once) and publish it
-    when the current transaction commits; nothing is published on rollback.
-    A publish that fails after the commit is logged, not raised: the commit
-    has happened."""
+    """Publish an event that reports what the current transaction writes,
+    through the transactional outbox (apps/messaging/outbox.py): the event is
+    written in the transaction itself, so it exists if and only if the
+    transaction commits, and is relayed to its stream after the commit (at
+    once when Redis answers, else by the relay in `run_consumers` once it
+    does). Its envelope (and event_id) is returned at once. Never raises
+    because of Redis; refuses a bad topic, payload or size at once."""
+    from apps.messaging.outbox import outbox_enqueue  # the outbox's model needs the app registry; the bus does not
+
     envelope = envelope_build(topic, payload, **kwargs)
     envelope_encode(envelope)  # refuse an oversized event now, not after the commit
-    transaction.on_commit(partial(_publish_envelope, envelope), robust=True)
+    outbox_enqueue(envelope=envelope)
     return envelope
 
 
-def _publish_envelope(envelope: Envelope) -> None:
-    _send([(envelope, envelope_encode(envelope))], what=f"publishing to {envelope.topic}")
+def envelopes_send(envelopes: list[Envelope], *, retry_seconds: float | None = None) -> None:
+    """XADD envelopes already built (the outbox relay): one pipeline, in order."""
+    if envelopes:
+        entries = [(envelope, envelope_encode(envelope)) for envelope in envelopes]
+        _send(entries, what=f"relaying {len(entries)} events", retry_seconds=retry_seconds)
 
 
 # -- reads ----------------------------------------------------------------------------

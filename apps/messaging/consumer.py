@@ -483,10 +483,17 @@ class GroupWorker:
         )
 
 
-def consumers_run(*, groups: list[str], stop: threading.Event, consumer: str | None = None) -> dict[str, Counter]:
-    """Run one worker thread per group until `stop` is set; returns their stats."""
+def consumers_run(
+    *, groups: list[str], stop: threading.Event, consumer: str | None = None, outbox_relay: bool = True
+) -> dict[str, Counter]:
+    """Run one worker thread per group, and the outbox relay (apps/messaging/outbox.py)
+    in a thread of its own, until `stop` is set; returns the workers' stats."""
+    from apps.messaging.outbox import OutboxRelay
+
     workers = [GroupWorker(group, consumer=consumer, stop=stop) for group in groups]
     threads = [threading.Thread(target=w.run, name=f"consumer:{w.group}", daemon=True) for w in workers]
+    if outbox_relay:
+        threads.append(threading.Thread(target=OutboxRelay(stop=stop).run, name="outbox-relay", daemon=True))
     for thread in threads:
         thread.start()
     while any(thread.is_alive() for thread in threads):

@@ -118,3 +118,32 @@ class WebhookDelivery(TimestampedModel):
                 condition=models.Q(status="pending"),
             )
         ]
+
+
+class OutboxEvent(models.Model):
+    """An event published from a database transaction (`publish_on_commit`):
+    written in that transaction, so it exists exactly when what it reports
+    committed; relayed to its stream after the commit, and by the relay in
+    `run_consumers` while Redis is away (apps/messaging/outbox.py)."""
+
+    id = models.BigAutoField(primary_key=True)  # relay order: creation order
+    event_id = models.UUIDField(unique=True)
+    topic = models.CharField(max_length=200)
+    envelope = models.JSONField()  # the whole envelope, as `Envelope.model_dump(mode="json")`
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)  # relay attempts that failed
+    last_error = models.TextField(blank=True, default="")
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], name="messaging_outbox_pending", condition=models.Q(published_at__isnull=True)),
+            models.Index(
+                fields=["published_at"],
+                name="messaging_outbox_published",
+                condition=models.Q(published_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.event_id}"

@@ -19,7 +19,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from apps.core.crypto import secret_decrypt, secret_encrypt, secret_rotate
 from apps.core.errors import AppError, Conflict, NotFound
+from apps.core.transactions import after_commit
 from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
 from apps.messaging.registry import handler
@@ -262,7 +262,7 @@ def webhook_deliveries_create(*, envelope: Envelope) -> list[int]:
             continue
         # robust: the event is committed as applied whatever happens here; a failed enqueue is
         # logged (and the delivery stays pending) rather than raised at the consumer.
-        transaction.on_commit(partial(webhook_deliver.delay, delivery.pk), robust=True)
+        after_commit(webhook_deliver.delay, delivery.pk)
         created.append(delivery.pk)
     return created
 
@@ -311,7 +311,7 @@ def webhook_redeliver(*, dead_letter: DeadLetter) -> DeliveryOutcome:
     if outcome.status == "delivered":
         return outcome
     if outcome.retry_in is not None:
-        transaction.on_commit(partial(webhook_deliver.apply_async, (delivery.pk,), countdown=outcome.retry_in))
+        after_commit(webhook_deliver.apply_async, (delivery.pk,), countdown=outcome.retry_in)
         then = "Retries continue; the dead letter is closed when one gets through."
     else:
         then = "The delivery stays parked."

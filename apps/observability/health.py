@@ -91,5 +91,7 @@ class _Checks(Mapping):
 
 
 CHECKS: Mapping[str, Check] = _Checks()
-# timescaledb is read through the database; when the database is down, say so once.
-DEPENDS_ON = {"timescaledb": "database"}
+# timescaledb and the outbox (registered by messaging) are read through the
+# request's database connection: after the database check, in the request's
+# thread (not the pool's), and when the database is down, say so once.
+DEPENDS_ON = {"timescaledb": "database", "outbox": "database"}

@@ -1,14 +1,15 @@
 """Events the ontology publishes: each is one function that records what
-happened, calls the in-process hooks higher layers registered (hooks.py) and
-publishes the durable event on the bus (messaging), all after commit."""
+happened, writes the durable event to the bus's outbox in the same
+transaction (messaging relays it after commit, however long Redis is away)
+and calls the in-process hooks higher layers registered (hooks.py) after
+commit."""
 
 from datetime import datetime
-from functools import partial
 
-from django.db import transaction
 from django_guid import get_guid
 from pydantic import BaseModel
 
+from apps.core.transactions import after_commit
 from apps.messaging.bus import publish_on_commit
 from apps.messaging.schemas import register_schema
 from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
@@ -42,11 +43,12 @@ def ingestion_completed_publish(
     source: str = "api",
     user=None,
 ) -> DataLoad:
-    """`ingestion.completed`: record the load (`DataLoad`) in the caller's
-    transaction and, once it commits, publish the event on the bus and tell
-    every in-process rows-loaded listener (same event_id). A rolled-back load
-    records, publishes and tells nothing; a failing listener is logged and
-    does not stop the others (robust on_commit)."""
+    """`ingestion.completed`: record the load (`DataLoad`) and its event (the
+    outbox) in the caller's transaction; once it commits, the event is relayed
+    to the bus and every in-process rows-loaded listener is told (same
+    event_id). A rolled-back load records, publishes and tells nothing; a
+    failing listener or an absent Redis is logged and never raised: the load
+    has committed (apps.core.transactions.after_commit)."""
     correlation_id = get_guid() or ""
     load = DataLoad.objects.create(
         client_id=entity.client_id,
@@ -85,5 +87,5 @@ def ingestion_completed_publish(
         correlation_id=correlation_id,
     )
     for listener in rows_loaded_listeners():
-        transaction.on_commit(partial(listener, event), robust=True)
+        after_commit(listener, event)
     return load

@@ -3,11 +3,11 @@ References are checked now; compiling formulas to SQL is the calculation
 engine's work."""
 
 from dataclasses import dataclass
-from functools import partial
 
 from django.db import transaction
 
 from apps.core.errors import AppError, Conflict
+from apps.core.transactions import after_commit
 from apps.ontology.formula import formula_parse, snake_case
 from apps.ontology.hooks import (
     MetricCandidate,
@@ -131,7 +131,7 @@ def _apply(metric: MetricDefinition, data: MetricInput, resolved: ResolvedMetric
         client_id=metric.client_id, code=metric.code, entity=resolved.entity.code if resolved.entity else None
     )
     for listener in metric_saved_listeners():
-        transaction.on_commit(partial(listener, saved), robust=True)
+        after_commit(listener, saved)
 
 
 @transaction.atomic
@@ -170,4 +170,4 @@ def metric_delete(*, metric: MetricDefinition, user=None) -> None:
     with revision(user=user, comment=f"Deleted metric {metric.code}"):
         metric.delete()
     for listener in metric_deleted_listeners():
-        transaction.on_commit(partial(listener, deleted), robust=True)
+        after_commit(listener, deleted)

@@ -24,7 +24,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -33,6 +32,7 @@ from redis import RedisError
 
 from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, channel_validate, realtime_publish
+from apps.core.transactions import after_commit
 from apps.streams.aggregator.live import (
     LiveBucket,
     live_buckets_drop,
@@ -108,17 +108,14 @@ def telemetry_reading_aggregate(*, client_id: int, event_id: uuid.UUID, reading:
     flush recomputes its second from it."""
     with connection.cursor() as cursor:
         cursor.execute(DIRTY_MARK_SQL, [client_id, reading.sensor, reading.device_id, reading.recorded_at])
-    transaction.on_commit(
-        partial(
-            _live_apply,
-            client_id=client_id,
-            event_id=event_id,
-            sensor=reading.sensor,
-            device_id=reading.device_id,
-            recorded_at=reading.recorded_at,
-            value=reading.value,
-        ),
-        robust=True,
+    after_commit(
+        _live_apply,
+        client_id=client_id,
+        event_id=event_id,
+        sensor=reading.sensor,
+        device_id=reading.device_id,
+        recorded_at=reading.recorded_at,
+        value=reading.value,
     )
 
 
@@ -279,7 +276,7 @@ def aggregator_flush(*, client_id: int, now: datetime | None = None) -> FlushRes
     if result.watermark is None:
         return result
     if connection.in_atomic_block:
-        transaction.on_commit(partial(_live_drop_below, client_id, result.watermark), robust=True)
+        after_commit(_live_drop_below, client_id, result.watermark)
         return result
     return FlushResult(
         client_id=client_id,

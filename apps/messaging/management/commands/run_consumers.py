@@ -16,7 +16,8 @@ logger = logging.getLogger("apps.messaging.consumer")
 
 class Command(BaseCommand):
     help = (
-        "Run the event bus consumers: one worker per consumer group (all registered groups, or --group). "
+        "Run the event bus consumers: one worker per consumer group (all registered groups, or --group), "
+        "and the outbox relay. "
         "SIGTERM or SIGINT finishes the message in hand and exits 0; a second one exits at once."
     )
 
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--consumer", help="this consumer's name within its groups (default: <host>-<pid>)")
         parser.add_argument("--list", action="store_true", help="list the groups and their handlers, then exit")
+        parser.add_argument(
+            "--no-outbox-relay",
+            action="store_false",
+            dest="outbox_relay",
+            help="do not run the outbox relay in this process (it publishes events written by transactions)",
+        )
 
     def handle(self, *args, **options):
         handlers_discover()
@@ -58,5 +65,5 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_signal)
         consumer = options["consumer"] or default_consumer_name()
         logger.info("running consumers", extra={"groups": sorted(groups), "consumer": consumer})
-        stats = consumers_run(groups=sorted(groups), stop=stop, consumer=consumer)
+        stats = consumers_run(groups=sorted(groups), stop=stop, consumer=consumer, outbox_relay=options["outbox_relay"])
         logger.info("consumers stopped", extra={"stats": {group: dict(counts) for group, counts in stats.items()}})
