@@ -212,8 +212,7 @@ def test_staff_see_status_with_timescale_validation(staff_client):
     assert body["pending"] == []
     ontology = next(app for app in body["apps"] if app["app"] == "ontology")
     on_disk = sorted(
-        path.stem
-        for path in (Path(django_apps.get_app_config("ontology").path) / "migrations").glob("0*.py")
+        path.stem for path in (Path(django_apps.get_app_config("ontology").path) / "migrations").glob("0*.py")
     )
     assert ontology["applied"] == on_disk
     assert ontology["pending"] == []
