@@ -10,16 +10,10 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-long-enough-for-hs256-
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-prom-"))
 
 from analytics_engine.settings.base import *  # noqa: F403
-from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env
+from analytics_engine.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env
 
 REDIS_URL = env("TEST_REDIS_URL", default=REDIS_URL.rsplit("/", 1)[0] + "/9")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "ae-test",
-    }
-}
+CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL, "KEY_PREFIX": "ae-test"}}
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
     {**CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "address": REDIS_URL}
 ]
