@@ -9,6 +9,8 @@ import pytest
 
 from apps.messaging.tests.bus_fixtures import PrivateRedis, private_redis  # noqa: F401
 
+SERVER_HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
+
 
 class PausableRedis:
     """SIGSTOP / SIGCONT on a PrivateRedis: paused, it still completes TCP
@@ -47,3 +49,18 @@ def cache_on_private_redis(settings, redis_server):
     """This process's Django cache (throttle counters included) on the private Redis."""
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": redis_server.server.url}}
     return redis_server
+
+
+@pytest.fixture(scope="module")
+def server_on_private_redis(django_db_setup, private_redis, tmp_path_factory):  # noqa: F811
+    """The real ASGI server (daphne) on the test database, with all of its
+    Redis (cache and throttle, Channels, broker, bus) on the private one."""
+    from apps.core.tests.servers import daphne_serving
+
+    try:
+        with daphne_serving(
+            tmp_path_factory.mktemp("daphne") / "daphne.log", TEST_REDIS_URL=private_redis.url
+        ) as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
