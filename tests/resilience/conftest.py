@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from apps.messaging.tests.bus_fixtures import PrivateRedis, private_redis  # noqa: F401
+from apps.messaging.tests.bus_fixtures import ROOT, PrivateRedis, private_redis  # noqa: F401
 
 SERVER_HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
 
