@@ -19,6 +19,8 @@ CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
 ]
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# Task modules of tests for workers started as production starts them (tests/resilience).
+CELERY_IMPORTS = env.list("CELERY_EXTRA_IMPORTS", default=[])
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

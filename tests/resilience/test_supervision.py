@@ -1,7 +1,9 @@
 """`make run`'s supervisor (scripts/supervisord.conf): the platform's real
 processes (web, worker, beat, consumers) on the test database and a private
-Redis; a child killed with SIGKILL is started again (a new pid, logged)
-while the others keep serving, and SIGTERM stops them all."""
+Redis. A child killed with SIGKILL is started again (a new pid, logged)
+while the others keep serving, and SIGTERM stops them all; Redis killed
+while the worker holds unacknowledged tasks, then restarted, and the stack
+serves again with no manual restart."""
 
 import os
 import re
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from tests.resilience.conftest import ROOT
 
@@ -60,6 +63,7 @@ def supervised(redis_server, tmp_path):
         "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test",
         "DATABASE_URL": test_database_url(),
         "TEST_REDIS_URL": redis_server.server.url,
+        "CELERY_EXTRA_IMPORTS": "tests.resilience.tasks",
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -77,9 +81,7 @@ def supervised(redis_server, tmp_path):
                 process.kill()
 
 
-def test_a_killed_process_is_restarted_and_the_others_keep_serving(supervised):
-    supervisor, port, log = supervised
-
+def waiter(supervisor: subprocess.Popen, log: Path) -> Callable:
     def wait_for(probe: Callable[[], object], what: str, timeout: float = 180):
         deadline = time.monotonic() + timeout
         while not (found := probe()):
@@ -88,9 +90,19 @@ def test_a_killed_process_is_restarted_and_the_others_keep_serving(supervised):
             time.sleep(0.2)
         return found
 
+    return wait_for
+
+
+def all_running(wait_for: Callable, port: int, log: Path) -> None:
     for program in PROGRAMS:
         wait_for(lambda p=program: f"success: {p} entered RUNNING state" in log.read_text(), f"{program} running")
     wait_for(lambda: health_status(port) == 200, "/health 200 (every dependency up, the worker answering)")
+
+
+def test_a_killed_process_is_restarted_and_the_others_keep_serving(supervised):
+    supervisor, port, log = supervised
+    wait_for = waiter(supervisor, log)
+    all_running(wait_for, port, log)
 
     # The consumers die: started again with a new pid, the web serving throughout.
     first = spawned(log, "consumers")[-1]
@@ -119,3 +131,38 @@ def test_a_killed_process_is_restarted_and_the_others_keep_serving(supervised):
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=120) == 0, log.read_text()[-8000:]
     assert not any(alive(pid) for pid in children), log.read_text()[-8000:]
+
+
+def test_the_stack_serves_again_after_redis_is_killed_under_unacknowledged_tasks(supervised, redis_server, tmp_path):
+    supervisor, port, log = supervised
+    wait_for = waiter(supervisor, log)
+    all_running(wait_for, port, log)
+    web = spawned(log, "web")[-1]
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    producer = Celery("resilience-producer", broker=redis_server.server.url)
+
+    def send(name: str) -> None:
+        producer.send_task("resilience.hold", args=[str(folder), name])
+
+    def finished(*names: str) -> bool:
+        return all((folder / f"{name}.finished").exists() for name in names)
+
+    send("first")
+    send("second")
+    wait_for(lambda: all((folder / f"{n}.started").exists() for n in ("first", "second")), "both tasks running")
+
+    redis_server.server.kill()
+    wait_for(lambda: "Connection to broker lost" in log.read_text(), "the worker losing the broker")
+    redis_server.server.start()
+
+    (folder / "release").touch()
+    wait_for(lambda: finished("first", "second"), "the tasks held when Redis died to finish")
+    wait_for(lambda: health_status(port) == 200, "/health 200 again (Redis, the bus and a worker answering)")
+    send("after")
+    wait_for(lambda: finished("after"), "a task sent after the restart")
+
+    # Whatever exited was started again; the web server never had to.
+    assert all(alive(spawned(log, program)[-1]) for program in PROGRAMS), log.read_text()[-8000:]
+    assert spawned(log, "web")[-1] == web
+    producer.close()
