@@ -47,7 +47,8 @@ run: demo
 	@echo "  API docs:         http://127.0.0.1:$(PORT)/api/v1/docs/"
 	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL and Redis."
 	@echo
-	@$(VENV)/bin/honcho start -f Procfile --port $(PORT)
+	@# supervisord restarts a process that exits (scripts/supervisord.conf; docs/operations.md).
+	@mkdir -p var && AE_VENV="$(abspath $(VENV))" exec $(VENV)/bin/supervisord -n -c scripts/supervisord.conf -j "$(CURDIR)/var/supervisord.pid"
 
 lint: setup-dev
 	@$(VENV)/bin/ruff check .

@@ -6,7 +6,7 @@ API against as many distinct ones, measured in the same run.
 Creates a throwaway client, an analyst of it, a time-series entity `reading`
 (observed_at timestamp, series string, value decimal) holding N rows over
 four weeks, and a metric `reading_total` = SUM(value); starts --servers web
-processes (daphne, as the Procfile does) on free ports; warms each up with
+processes (daphne, as `make run` does) on free ports; warms each up with
 one request; then fires, round-robin over the servers, all at once:
 
 - identical: --requests cold GET /api/v1/metrics/reading_total with the same

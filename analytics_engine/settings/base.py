@@ -11,6 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 from apps.warehouse.database_url import database_url_normalise
 
@@ -151,6 +154,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Channels, Celery -----------------------------------------
 REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{env.int('AE_REDIS_PORT', default=63799)}/0")
+# Every Redis client gives up after these (docs/operations.md, "When Redis goes
+# away"): a Redis that is down or paused costs a request seconds and a 503, never
+# a hang. Reads that block on purpose (Channels' BZPOPMIN) wait longer.
+REDIS_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_CONNECT_TIMEOUT_SECONDS", default=2.0)
+REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=3.0)
+REDIS_HEALTH_CHECK_INTERVAL_SECONDS = env.int("REDIS_HEALTH_CHECK_INTERVAL_SECONDS", default=30)
 
 CACHES = {
     "default": {
@@ -158,6 +167,14 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "ae",
         "TIMEOUT": env.int("CACHE_DEFAULT_TIMEOUT", default=300),
+        # One retry on a dropped connection (a restarted Redis leaves every
+        # pooled one dead), none on a timeout (a paused Redis would double it).
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL_SECONDS,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        },
     }
 }
 
@@ -168,7 +185,9 @@ CHANNEL_LAYERS = {
         # default socket timeout is that same 5 s, and an idle socket's receive then
         # times out now and then, killing its consumer.
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "hosts": [
+                {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS}
+            ],
             "prefix": "ae:channels",
             "group_expiry": 3600,
         },
@@ -198,6 +217,20 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost Redis keeps reconnecting (backoff up to 30 s) however long
+# it is away, instead of exiting after 100 attempts.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT_SECONDS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+    "socket_keepalive": True,
+    "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL_SECONDS,
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_CONNECT_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_KEEPALIVE = True
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = REDIS_HEALTH_CHECK_INTERVAL_SECONDS
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"

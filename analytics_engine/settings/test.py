@@ -24,21 +24,17 @@ if not os.environ.get("AE_ENCRYPTION_KEYS"):
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-prom-"))
 
 from analytics_engine.settings.base import *  # noqa: E402, F403
-from analytics_engine.settings.base import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env  # noqa: E402
+from analytics_engine.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, env  # noqa: E402
 
 REDIS_URL = env("TEST_REDIS_URL", default=REDIS_URL.rsplit("/", 1)[0] + "/9")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "ae-test",
-    }
-}
+CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL, "KEY_PREFIX": "ae-test"}}
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
     {**CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "address": REDIS_URL}
 ]
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# Task modules of tests for workers started as production starts them (tests/resilience).
+CELERY_IMPORTS = env.list("CELERY_EXTRA_IMPORTS", default=[])
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

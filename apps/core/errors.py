@@ -4,7 +4,9 @@ handler (apps.core.api.exceptions) turns it into the API error shape."""
 from typing import Any
 
 import psycopg
+import redis
 from django.db import OperationalError
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
 # SQLSTATE classes of a database that cannot take the work now, though it may
 # in a moment: connection exceptions, insufficient resources (too many
@@ -13,6 +15,11 @@ from django.db import OperationalError
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
 _QUERY_CANCELED = "57014"
 DATABASE_RETRY_AFTER_SECONDS = 5
+REDIS_RETRY_AFTER_SECONDS = 5
+# Redis not answering, raised by redis-py (cache, throttle counters, Channels,
+# our own clients; BusyLoadingError is a ConnectionError) or by kombu around
+# it (Celery's broker: a task that could not be queued).
+_REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError, BrokerOperationalError)
 
 
 class AppError(Exception):
@@ -88,3 +95,27 @@ def database_unavailable(exc: BaseException) -> ServiceUnavailable | None:
         f"retry in {DATABASE_RETRY_AFTER_SECONDS} s.",
         code="database_unavailable",
     )
+
+
+def redis_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for Redis that is down, paused or restarting (no connection
+    within REDIS_CONNECT_TIMEOUT_SECONDS, no answer within
+    REDIS_SOCKET_TIMEOUT_SECONDS), wherever its client raised and whatever
+    wrapped it (a throttle, the cache, the broker). None for anything else."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _REDIS_AWAY):
+            return ServiceUnavailable(
+                f"A service this request needs (Redis) is unavailable; retry in {REDIS_RETRY_AFTER_SECONDS} s.",
+                code="redis_unavailable",
+                retry_after=REDIS_RETRY_AFTER_SECONDS,
+            )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for a database or Redis that cannot take the request now; None otherwise."""
+    return database_unavailable(exc) or redis_unavailable(exc)

@@ -1,6 +1,7 @@
 """Pages answer 503 with Retry-After, not a 500, when the database cannot
 take the request now (overload: no connection within the connect timeout,
-too many clients, shutting down) or a calculation found no free slot. The
+too many clients, shutting down), Redis is away (down, paused, restarting)
+or a calculation found no free slot. The
 API's exception handler does the same for /api/v1 (apps.core.api.exceptions);
 this covers the server-rendered pages and the admin."""
 
@@ -9,7 +10,7 @@ import logging
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
-from apps.core.errors import ServiceUnavailable, database_unavailable
+from apps.core.errors import ServiceUnavailable, dependency_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        error = exception if isinstance(exception, ServiceUnavailable) else database_unavailable(exception)
+        error = exception if isinstance(exception, ServiceUnavailable) else dependency_unavailable(exception)
         if error is None:
             return None
         logger.warning("page answered 503 (%s): %s", error.code, exception)

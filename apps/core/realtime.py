@@ -17,6 +17,7 @@ Three parts:
   refresh, so a server that crashed leaves no ghost listeners behind.
 """
 
+import asyncio
 import logging
 import re
 import threading
@@ -58,11 +59,18 @@ def realtime_group(*, client_id: int, channel: str) -> str:
 
 
 async def realtime_publish_async(*, client_id: int, channel: str, event: dict) -> None:
+    """Raises redis.TimeoutError when the layer does not take the event within
+    REDIS_SOCKET_TIMEOUT_SECONDS: its own socket timeout is long (30 s, for
+    the consumers' blocking reads), a publisher must not wait that out."""
     layer = get_channel_layer()
-    await layer.group_send(
-        realtime_group(client_id=client_id, channel=channel_validate(channel)),
-        {"type": "realtime.event", "channel": channel, "event": event},
-    )
+    group = realtime_group(client_id=client_id, channel=channel_validate(channel))
+    try:
+        async with asyncio.timeout(settings.REDIS_SOCKET_TIMEOUT_SECONDS):
+            await layer.group_send(group, {"type": "realtime.event", "channel": channel, "event": event})
+    except TimeoutError as exc:
+        raise redis.TimeoutError(
+            f"the channel layer took no event within {settings.REDIS_SOCKET_TIMEOUT_SECONDS:g} s"
+        ) from exc
 
 
 def realtime_publish(*, client_id: int, channel: str, event: dict) -> None:

@@ -11,6 +11,8 @@ import psycopg
 import redis
 from django.conf import settings
 from django.db import connections
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from apps.core.health import registered_checks
 from apps.messaging.bus import bus_check
@@ -43,7 +45,13 @@ def check_timescaledb() -> dict:
 
 def check_redis() -> dict:
     started = time.perf_counter()
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=_timeout(), socket_timeout=_timeout())
+    # No retries: redis-py's default (ten, with backoff) would multiply the timeout.
+    client = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=_timeout(),
+        socket_timeout=_timeout(),
+        retry=Retry(NoBackoff(), 0),
+    )
     try:
         client.ping()
     finally:
@@ -54,7 +62,9 @@ def check_redis() -> dict:
 def check_worker() -> dict:
     from celery_app import app
 
-    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
+    # The broker's own socket timeouts (REDIS_*_TIMEOUT_SECONDS) may be longer than the probe's.
+    probe_timeouts = {"socket_connect_timeout": _timeout(), "socket_timeout": _timeout()}
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL, transport_options=probe_timeouts) as conn:
         conn.ensure_connection(max_retries=1, timeout=_timeout())
         replies = app.control.ping(timeout=_timeout(), connection=conn, limit=1)
     if not replies:

@@ -1,5 +1,7 @@
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from apps.observability.health import CHECKS, DEPENDS_ON
 
@@ -27,13 +29,29 @@ def _run(check) -> dict:
         return {"status": "error", "error": f"{type(exc).__name__}: {exc}".strip()}
 
 
+# Checks time out on their own after HEALTH_CHECK_TIMEOUT_SECONDS (and say
+# how); the report waits this much longer before it answers for them.
+_GRACE_SECONDS = 0.5
+
+
 def health_report() -> HealthReport:
-    """Run every dependency check, the independent ones in parallel so the probe
-    takes as long as its slowest check. Pool threads touch no Django connection."""
+    """Run every dependency check, the independent ones in parallel, and wait
+    for them at most HEALTH_CHECK_TIMEOUT_SECONDS (+ a grace): a check still
+    waiting on its dependency then (a paused Redis accepts connections and
+    never answers) is reported as an error, and its thread finishes on its
+    own socket timeout. Pool threads touch no Django connection."""
+    timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
     independent = {name: check for name, check in CHECKS.items() if name not in DEPENDS_ON}
-    with ThreadPoolExecutor(max_workers=len(independent)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(independent), thread_name_prefix="health")
+    try:
         futures = {name: pool.submit(_run, check) for name, check in independent.items()}
-        results = {name: future.result() for name, future in futures.items()}
+        wait(futures.values(), timeout=timeout + _GRACE_SECONDS)
+        results = {
+            name: future.result() if future.done() else {"status": "error", "error": f"no answer within {timeout:g} s"}
+            for name, future in futures.items()
+        }
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     for name, parent in DEPENDS_ON.items():
         if results[parent]["status"] == "ok":
             results[name] = _run(CHECKS[name])

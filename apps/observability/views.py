@@ -3,7 +3,7 @@ import hmac
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.api.authentication import RevocableJWTAuthentication
@@ -12,13 +12,18 @@ from apps.observability.selectors import health_report
 
 
 @never_cache
-@require_GET
+@require_http_methods(["GET", "HEAD"])
 def health(request):
     """Liveness and readiness for load balancers and people: 200 when every
-    dependency answers, 503 naming the ones that do not. Public by design (no
-    data, only dependency state), like any load-balancer probe."""
+    dependency answers, 503 naming the ones that do not, within
+    HEALTH_CHECK_TIMEOUT_SECONDS. Public by design (no data, only dependency
+    state), like any load-balancer probe. HEAD runs the same checks and answers
+    the same status, without a body."""
     report = health_report()
-    return JsonResponse(report.as_dict(), status=200 if report.ok else 503)
+    status = 200 if report.ok else 503
+    if request.method == "HEAD":
+        return HttpResponse(status=status, content_type="application/json")
+    return JsonResponse(report.as_dict(), status=status)
 
 
 def _metrics_refusal(request) -> HttpResponse | None:

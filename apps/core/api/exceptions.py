@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import AppError, database_unavailable
+from apps.core.errors import AppError, dependency_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +31,13 @@ def error_response(code: str, message: str, details: dict | None, status_code: i
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     # A database that cannot take the request now (overload: no connection
-    # within the connect timeout, too many clients) is a 503 to retry, wherever
-    # it surfaced: authentication, permissions or the view itself.
-    unavailable = database_unavailable(exc)
+    # within the connect timeout, too many clients) or a Redis that is away is
+    # a 503 to retry, wherever it surfaced: throttling, authentication,
+    # permissions or the view itself.
+    unavailable = dependency_unavailable(exc)
     if unavailable is not None:
         # The message the client gets names no host; the log keeps the cause.
-        logger.warning("database unavailable, answered 503: %s", exc)
+        logger.warning("%s, answered 503: %s", unavailable.code, exc)
         exc = unavailable
     if isinstance(exc, AppError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None

@@ -39,13 +39,13 @@ def daphne_serving(log_path: Path, **env_extra: str) -> Iterator[dict]:
     """Run daphne until the block ends; yields {"port", "url", "log"}. Fails
     (RuntimeError with the log) when it does not listen within 30 s."""
     port = free_port()
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="analytics_engine.settings.test",
-        DATABASE_URL=test_database_url(),
-        TEST_REDIS_URL=settings.REDIS_URL,
-        **env_extra,
-    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test",
+        "DATABASE_URL": test_database_url(),
+        "TEST_REDIS_URL": settings.REDIS_URL,
+        **env_extra,  # may move Redis too (TEST_REDIS_URL)
+    }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
