@@ -33,8 +33,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     # A database that cannot take the request now (overload: no connection
     # within the connect timeout, too many clients) or a Redis that is away is
     # a 503 to retry, wherever it surfaced: throttling, authentication,
-    # permissions or the view itself.
-    unavailable = dependency_unavailable(exc)
+    # permissions or the view itself. An error of ours already says what is
+    # missing (bus_unavailable, with its own retry advice): it is kept.
+    unavailable = None if isinstance(exc, AppError) else dependency_unavailable(exc)
     if unavailable is not None:
         # The message the client gets names no host; the log keeps the cause.
         logger.warning("%s, answered 503: %s", unavailable.code, exc)
