@@ -140,7 +140,7 @@ def test_the_stack_serves_again_after_redis_is_killed_under_unacknowledged_tasks
     web = spawned(log, "web")[-1]
     folder = tmp_path / "tasks"
     folder.mkdir()
-    producer = Celery("resilience-producer", broker=redis_server.server.url)
+    producer = Celery("resilience-producer", broker=redis_server.server.url, set_as_current=False)
 
     def send(name: str) -> None:
         producer.send_task("resilience.hold", args=[str(folder), name])

@@ -69,7 +69,7 @@ def test_the_worker_survives_a_redis_restart_with_unacknowledged_tasks_in_flight
     worker, log = worker_on_private_redis
     folder = tmp_path / "tasks"
     folder.mkdir()
-    producer = Celery("resilience-producer", broker=redis_server.server.url)
+    producer = Celery("resilience-producer", broker=redis_server.server.url, set_as_current=False)
 
     def send(name: str) -> None:
         producer.send_task("resilience.hold", args=[str(folder), name])
