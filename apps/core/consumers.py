@@ -191,6 +191,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         except ValueError as exc:
             await self._error("invalid_json", f"The message is not JSON: {exc}.")
             return
+        except RecursionError:  # arrays or objects nested deeper than the parser goes (`[[[[...`)
+            await self._error("invalid_json", "The message is not usable JSON: it is nested too deeply.")
+            return
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
