@@ -4,12 +4,12 @@ one stored before the checks, or whose value overflows, answers a 4xx on the
 metrics API, the ad-hoc query, batches and the KPI pages."""
 
 import pytest
+from django.apps import apps
 from django.urls import reverse
 
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.tests.typed_fixtures import MONTH, error_shape, every_type_define
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
-from apps.ontology.models import EntityDefinition, MetricDefinition
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -70,9 +70,11 @@ def _define(api, code: str, formula: str):
 
 
 def _stored_unchecked(client_id: int, code: str, formula: str) -> None:
-    """A metric as an older release stored it, before formulas were type-checked."""
-    entity = EntityDefinition.objects.get(client_id=client_id, code="thing")
-    MetricDefinition.objects.create(client_id=client_id, code=code, name=code, formula=formula, entity=entity)
+    """A metric as an older release stored it, before formulas were type-checked: a row
+    written past the ontology's services (models by name: calculations imports no ontology model)."""
+    entities, metrics = apps.get_model("ontology", "EntityDefinition"), apps.get_model("ontology", "MetricDefinition")
+    entity = entities.objects.get(client_id=client_id, code="thing")
+    metrics.objects.create(client_id=client_id, code=code, name=code, formula=formula, entity=entity)
 
 
 @pytest.mark.parametrize(("formula", "needles"), ILL_TYPED, ids=[f for f, _ in ILL_TYPED])
