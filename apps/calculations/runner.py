@@ -139,7 +139,7 @@ def _sql_run(sql: str, params: dict[str, Any], *, using: str | None) -> list[tup
                 code="query_timeout",
                 status_code=503,
             ) from exc
-        if isinstance(cause, pg_errors.DataError | _TYPE_ERRORS):
+        if isinstance(cause, (pg_errors.DataError, *_TYPE_ERRORS)):
             # Formulas are type-checked when defined and again when compiled; what still fails here is
             # the data (a value out of range, an overflow) or a definition older than the checks.
             raise calculation_failed(f"{cause.diag.message_primary or cause}") from exc

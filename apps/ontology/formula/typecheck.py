@@ -168,12 +168,16 @@ class _Types:
         return Typed(ANY, type(node).__name__)
 
     # -- rules --
-    def expect(self, typed: Typed, kind: str, node: n.Node, what: str) -> None:
-        if typed.kind in (kind, NULL, ANY):
+    def expect(self, typed: Typed, kind: str, node: n.Node, what: str, *, null_ok: bool = False) -> None:
+        """`typed` where `kind` is needed. A bare 'string' or NULL has no type of its own: PostgreSQL
+        finds no single function or operator for it among the numeric ones (`sum(unknown) is not
+        unique`), so where a number is needed it must be a number (NULL only beside one: `NULL + 1`)."""
+        if typed.kind in (kind, ANY) or (typed.kind == NULL and (kind != NUMBER or null_ok)):
             return
-        if typed.kind == TEXT and _text_fits(typed.literal or "", kind):
+        if typed.kind == TEXT and kind != NUMBER and _text_fits(typed.literal or "", kind):
             return
-        raise type_error(f"{what} needs {_NEEDS.get(kind, kind)}; {typed.what}.", node, typed)
+        shown = "NULL has no type here" if typed.kind == NULL else typed.what
+        raise type_error(f"{what} needs {_NEEDS.get(kind, kind)}; {shown}.", node, typed)
 
     def condition(self, typed: Typed, node: n.Node, what: str) -> Typed:
         self.expect(typed, BOOLEAN, node, what)
@@ -219,10 +223,10 @@ class _Types:
             self.ordered(self.unify(left, right, node, op, comparison=True), node, op)
             return Typed(BOOLEAN, f"{op} gives a boolean")
         # + - * / %: numbers only (the compiler has no date arithmetic)
-        for operand in (left, right):
+        for operand, other in ((left, right), (right, left)):
             if operand.kind == TEXT:
                 raise type_error(f"Arithmetic ({op}) needs numbers; {operand.what}.", node, operand)
-            self.expect(operand, NUMBER, node, f"Arithmetic ({op})")
+            self.expect(operand, NUMBER, node, f"Arithmetic ({op})", null_ok=other.kind in (NUMBER, ANY))
         return Typed(NUMBER, f"the result of {op} is a number")
 
     def call(self, node: n.Call) -> Typed:
@@ -235,14 +239,16 @@ class _Types:
                 return Typed(NUMBER, f"{function}(*) is a number")
             typed = self.of(values[0])
             accepts, gives = AGGREGATE_ACCEPTS[function]
-            if typed.kind == TEXT and gives is None:
-                typed = Typed(STRING, typed.what)
-            if typed.kind not in (*accepts, NULL, ANY) and not (
-                typed.kind == TEXT and any(_text_fits(typed.literal or "", k) for k in accepts)
-            ):
+            if function == "COUNT":
+                return Typed(NUMBER, "COUNT(...) gives a number")
+            if typed.kind == ANY:
+                return _gives(f"{function}(...)", Typed(gives or ANY, ""))
+            # An aggregate of a bare 'string' or NULL: PostgreSQL cannot tell which aggregate (sum(unknown)).
+            if typed.kind not in accepts:
                 kinds = sorted(accepts)
                 needs = _NEEDS.get(kinds[0]) if len(kinds) == 1 else "a " + ", a ".join(kinds[:-1]) + " or " + kinds[-1]
-                raise type_error(f"{function} needs {needs}; {typed.what}.", node, typed)
+                shown = "NULL has no type here" if typed.kind == NULL else typed.what
+                raise type_error(f"{function} needs {needs}; {shown}.", node, typed)
             return _gives(f"{function}(...)", Typed(gives or typed.kind, ""))
         if function in ("AT_START", "AT_END"):
             return _gives(f"{function}(...)", self.of(node.args[0]))
