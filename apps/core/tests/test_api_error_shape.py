@@ -45,6 +45,22 @@ HOSTILE = [
         None,
     ),
     (
+        "json over DATA_UPLOAD_MAX_MEMORY_SIZE",
+        "post",
+        "/api/v1/ontology/entities/",
+        {"data": b'{"code": "' + b"x" * 3_000_000 + b'"}', "content_type": "application/json"},
+        413,
+        "payload_too_large",
+    ),
+    (
+        "too many form fields",
+        "post",
+        "/api/v1/ontology/entities/",
+        {"data": b"&".join(b"f%d=1" % n for n in range(1500)), "content_type": "application/x-www-form-urlencoded"},
+        400,
+        None,
+    ),
+    (
         "form over DATA_UPLOAD_MAX_MEMORY_SIZE",
         "post",
         "/api/v1/ontology/entities/",
