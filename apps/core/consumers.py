@@ -210,7 +210,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self._error(
                 "unknown_action",
                 "Actions are 'subscribe', 'unsubscribe' and 'ping'.",
-                action=action if isinstance(action, str | int | float | bool | None) else repr(action),
+                action=action if isinstance(action, str | int | float | bool | None) else f"<{type(action).__name__}>",
             )
             return
         try:
