@@ -11,6 +11,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.core.routing import websocket_urlpatterns  # noqa: E402
 from apps.core.ws_auth import WebSocketAuthMiddleware  # noqa: E402
+from apps.core.ws_server import websocket_fail_cleanly  # noqa: E402
+
+websocket_fail_cleanly()  # a frame over daphne's limit: a close frame with a reason, not a TCP reset
 
 application = ProtocolTypeRouter(
     {

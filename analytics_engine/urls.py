@@ -27,3 +27,9 @@ urlpatterns = [
     path("api/v1/", include("apps.streams.api.urls")),
     path("", include("apps.web.urls")),
 ]
+
+# Under /api/ these answer the API's JSON error shape; elsewhere Django's pages (apps/core/api/error_pages.py).
+handler400 = "apps.core.api.error_pages.bad_request"
+handler403 = "apps.core.api.error_pages.permission_denied"
+handler404 = "apps.core.api.error_pages.page_not_found"
+handler500 = "apps.core.api.error_pages.server_error"

@@ -7,7 +7,7 @@ from typing import Any
 
 from apps.calculations.compiler.statement import measures_compile
 from apps.calculations.orchestrator import query_validate
-from apps.calculations.runner import json_value, sql_run
+from apps.calculations.runner import finite_value, json_value, sql_run
 from apps.calculations.types import AccessContext, MetricQuery
 from apps.ontology.catalog import catalog_load
 
@@ -27,4 +27,12 @@ def adhoc_query_run(
     catalog = catalog_load(client_id=context.client_id)
     compiled = measures_compile(catalog=catalog, entity=entity, measures=measures, query=query, context=context)
     rows = sql_run(compiled.sql, compiled.params, using=READ_ALIAS)
-    return QueryResult(compiled.columns, [[json_value(v) for v in row] for row in rows])
+    keys = len(compiled.columns) - len(measures)  # bucket and group-by values, then one value per measure
+    names = list(measures)
+    return QueryResult(
+        compiled.columns,
+        [
+            [json_value(v) for v in row[:keys]] + [finite_value(v, metric=names[i]) for i, v in enumerate(row[keys:])]
+            for row in rows
+        ],
+    )

@@ -11,6 +11,7 @@ requests that still had to connect failed (docs/benchmarks.md, concurrency).
 Queued, the same work finishes as fast, and every request gets its answer."""
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +77,43 @@ def calculation_slot() -> Iterator[None]:
         slots.release()
 
 
+# SQLSTATEs of a statement whose types do not fit (no such function or operator for these types, types that
+# cannot be matched or cast): answered like a data error, never a 500.
+_TYPE_ERRORS = (
+    pg_errors.UndefinedFunction,
+    pg_errors.DatatypeMismatch,
+    pg_errors.CannotCoerce,
+    pg_errors.IndeterminateDatatype,
+    pg_errors.AmbiguousFunction,
+    pg_errors.AmbiguousParameter,
+)
+
+
+def calculation_failed(reason: str, *, metric: str | None = None) -> AppError:
+    """The 422 for a calculation the database could not finish or whose value is not a finite number."""
+    subject = f"Metric {metric!r} could not be calculated" if metric else "The calculation failed"
+    return AppError(
+        f"{subject}: {reason.rstrip('.')}.",
+        code="calculation_failed",
+        status_code=422,
+        details={"metric": metric} if metric else {},
+    )
+
+
+def finite_value(value: Any, *, metric: str | None = None) -> float | None:
+    """A computed value as the float the API sends, or the 422 when it is not
+    a finite number (NaN, an overflow to infinity, a value of another type)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise calculation_failed(f"its value {str(value)[:40]!r} is not a number", metric=metric) from None
+    if not math.isfinite(number):
+        raise calculation_failed(f"its value ({value}) is not a finite number", metric=metric)
+    return number
+
+
 def sql_run(sql: str, params: dict[str, Any], *, using: str | None = None) -> list[tuple]:
     """Rows of one SELECT, or an AppError a person can act on (a 503 with
     Retry-After when the database or this process cannot take it now)."""
@@ -101,12 +139,10 @@ def _sql_run(sql: str, params: dict[str, Any], *, using: str | None) -> list[tup
                 code="query_timeout",
                 status_code=503,
             ) from exc
-        if isinstance(cause, pg_errors.DataError):
-            raise AppError(
-                f"The calculation failed on the data: {cause.diag.message_primary or cause}.",
-                code="calculation_failed",
-                status_code=422,
-            ) from exc
+        if isinstance(cause, (pg_errors.DataError, *_TYPE_ERRORS)):
+            # Formulas are type-checked when defined and again when compiled; what still fails here is
+            # the data (a value out of range, an overflow) or a definition older than the checks.
+            raise calculation_failed(f"{cause.diag.message_primary or cause}") from exc
         if isinstance(cause, pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
             raise AppError(
                 "The entity's table does not match its definition; run the drift check "
@@ -141,7 +177,14 @@ def json_value(value: Any) -> Any:
 
 def compiled_run(compiled: CompiledQuery, *, using: str | None = None) -> tuple[Point, ...]:
     """The series a compiled metric query answers: (bucket, dims, value) rows."""
-    rows = sql_run(compiled.sql, compiled.params, using=using)
+    metric = compiled.metric.code
+    try:
+        rows = sql_run(compiled.sql, compiled.params, using=using)
+    except AppError as exc:
+        if exc.code == "calculation_failed":
+            exc.message = exc.message.replace("The calculation failed", f"Metric {metric!r} could not be calculated")
+            exc.details = {**exc.details, "metric": metric}
+        raise
     points = []
     for row in rows:
         bucket, *dims, value = row
@@ -149,7 +192,7 @@ def compiled_run(compiled: CompiledQuery, *, using: str | None = None) -> tuple[
             Point(
                 bucket=bucket.astimezone(UTC) if bucket is not None else None,
                 dims={path: json_value(v) for path, v in zip(compiled.dims, dims, strict=True)},
-                value=float(value) if value is not None else None,
+                value=finite_value(value, metric=metric),
             )
         )
     return tuple(points)

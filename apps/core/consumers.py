@@ -193,6 +193,9 @@ class RealtimeConsumer(RevocableSocket, AsyncJsonWebsocketConsumer):
         except ValueError as exc:
             await self._error("invalid_json", f"The message is not JSON: {exc}.")
             return
+        except RecursionError:  # arrays or objects nested deeper than the parser goes (`[[[[...`)
+            await self._error("invalid_json", "The message is not usable JSON: it is nested too deeply.")
+            return
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
@@ -209,7 +212,7 @@ class RealtimeConsumer(RevocableSocket, AsyncJsonWebsocketConsumer):
             await self._error(
                 "unknown_action",
                 "Actions are 'subscribe', 'unsubscribe' and 'ping'.",
-                action=action if isinstance(action, str | int | float | bool | None) else repr(action),
+                action=action if isinstance(action, str | int | float | bool | None) else f"<{type(action).__name__}>",
             )
             return
         try:

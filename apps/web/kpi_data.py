@@ -306,7 +306,7 @@ def formula_check(*, client_id: int, code: str, formula: str) -> FormulaCheck:
     try:
         parsed = formula_parse(
             formula,
-            attributes=set(),
+            attribute_types={},
             is_metric=lambda name: name in own or catalog.metric_by_reference(name) is not None,
             entity=None,
         )

@@ -109,8 +109,9 @@ def compile_node(node: n.Node, scope: Scope) -> exp.Expression:
         if node.op == "/":
             return exp.Paren(this=safe_divide(left, right))
         if node.op == "%":
-            divisor = exp.Nullif(this=right, expression=exp.Literal.number(0))
-            return exp.Anonymous(this="MOD", expressions=[left, divisor])
+            # In numeric, as `/`: PostgreSQL has no mod(bigint, double precision) (COUNT % PERCENTILE).
+            divisor = exp.Nullif(this=numeric(right), expression=exp.Literal.number(0))
+            return exp.Anonymous(this="MOD", expressions=[numeric(left), divisor])
         return exp.Paren(this=_COMPARISONS[node.op](this=left, expression=right))
     if isinstance(node, n.IsNull):
         test = exp.Is(this=compile_node(node.operand, scope), expression=exp.Null())

@@ -187,7 +187,7 @@ def _metric(build: Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> Compon
     entity = build.catalog.entities.get(spec.entity) if spec.entity else None
     formula = formula_parse(
         spec.formula,
-        attributes=set(entity.attributes) if entity else set(),
+        attribute_types={code: a.data_type for code, a in entity.attributes.items()} if entity else {},
         is_metric=lambda name: build.catalog.metric_by_reference(name) is not None,
         entity=entity.code if entity else None,
     )

@@ -3,7 +3,9 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -40,6 +42,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         # The message the client gets names no host; the log keeps the cause.
         logger.warning("%s, answered 503: %s", unavailable.code, exc)
         exc = unavailable
+    if isinstance(exc, RequestDataTooBig):  # a form body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = AppError(
+            f"The request body is too large: at most {limit} bytes.",
+            code="payload_too_large",
+            details={"max_bytes": limit},
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, AppError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         return error_response(exc.code, exc.message, exc.details, exc.status_code, headers)

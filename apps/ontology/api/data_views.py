@@ -54,29 +54,48 @@ def _body_read(request: Request) -> bytes:
     if declared > limit:
         raise _too_large(limit, declared)
     stream = request.stream
+    if stream is None and not declared:
+        # DRF offers no stream without a Content-Length, but a chunked body (Transfer-Encoding: chunked)
+        # is there all the same: read it from Django's request, under the same limit.
+        stream = request._request
     body = stream.read(limit + 1) if stream is not None else b""
     if len(body) > limit:
         raise _too_large(limit)
     return body
 
 
+# Python codecs that are text encodings but not character sets of a document: they encode host names
+# (idna, punycode), escape sequences (unicode_escape) or nothing at all (undefined).
+_NOT_CHARSETS = {"undefined", "idna", "punycode", "unicode_escape", "raw_unicode_escape", "mbcs", "oem"}
+
+
+def _unsupported_charset(charset: str, why: str) -> AppError:
+    return AppError(
+        f"Unsupported charset {charset!r}: {why}; send UTF-8 (or another text encoding such as latin-1).",
+        code="unsupported_charset",
+        details={"charset": charset},
+        status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    )
+
+
 def _csv_text(body: bytes, charset: str) -> str:
     try:
-        codec = codecs.lookup(charset).name
-    except LookupError:
-        raise AppError(
-            f"Unknown charset {charset!r}; send UTF-8.",
-            code="unsupported_charset",
-            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        ) from None
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: a name with NUL
+        raise _unsupported_charset(charset, "no such character encoding") from None
+    # rot13, base64, zlib, hex, bz2, uu, quopri: codecs between bytes (or between strings), not charsets.
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("-", "_") in _NOT_CHARSETS:
+        raise _unsupported_charset(charset, "it is not a character encoding of text")
     try:
-        return body.decode("utf-8-sig" if codec == "utf-8" else codec)  # Excel starts UTF-8 with a BOM
+        return body.decode("utf-8-sig" if info.name == "utf-8" else info.name)  # Excel starts UTF-8 with a BOM
     except UnicodeDecodeError as exc:
         raise AppError(
             f"The CSV is not valid {charset} text at byte {exc.start}: {exc.reason}.",
             code="invalid_encoding",
             details={"byte": exc.start},
         ) from None
+    except (UnicodeError, ValueError, TypeError) as exc:
+        raise AppError(f"The CSV is not valid {charset} text: {exc}.", code="invalid_encoding") from None
 
 
 class EntityRowsView(APIView):

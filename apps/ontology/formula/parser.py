@@ -23,7 +23,7 @@ far as a condition can; parenthesise a filtered aggregate to combine it with
 others: `(COUNT(policy_id) WHERE status = 'Active') / COUNT(policy_id)`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from sqlglot.tokens import Token, TokenType
@@ -31,6 +31,7 @@ from sqlglot.tokens import Token, TokenType
 from apps.core.errors import AppError
 from apps.ontology.formula import nodes as n
 from apps.ontology.formula.tokens import formula_error, formula_tokens
+from apps.ontology.formula.typecheck import formula_type_check
 
 AGGREGATES = frozenset({"SUM", "AVG", "COUNT", "COUNT_DISTINCT", "MIN", "MAX", "FIRST", "LAST", "PERCENTILE"})
 PERIOD_WRAPPERS = frozenset({"AT_START", "AT_END"})  # semi-additive: the aggregate at the period's first/last time
@@ -348,15 +349,20 @@ def formula_parse(
     attributes: set[str] | frozenset[str] = frozenset(),
     is_metric: Callable[[str], bool] = lambda name: False,
     entity: str | None = None,
+    attribute_types: Mapping[str, str] | None = None,
 ) -> n.Formula:
     """Parse and check `text`. `attributes` are the entity's attribute codes;
-    `is_metric(name)` says whether a name refers to another metric. Raises
-    AppError naming the offending token, function or attribute."""
+    `is_metric(name)` says whether a name refers to another metric. With
+    `attribute_types` (code -> ontology data type; its codes are attributes
+    too) the formula is also type-checked (typecheck.py). Raises AppError
+    naming the offending token, function or attribute."""
     root = _Parser(formula_tokens(text)).formula()
-    checker = _Checker(set(attributes), is_metric, entity)
+    checker = _Checker(set(attributes) | set(attribute_types or ()), is_metric, entity)
     checker.visit(root, "top")
     if not checker.aggregates and not checker.metrics:
         raise AppError(
             "A formula needs at least one aggregate (SUM, COUNT, ...) or another metric.", code="invalid_formula"
         )
+    if attribute_types is not None:
+        formula_type_check(root, {code: attribute_types.get(code) for code in checker.attribute_codes})
     return n.Formula(root, frozenset(checker.attributes), frozenset(checker.metrics), frozenset(checker.functions))

@@ -139,19 +139,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+JSON_TOO_DEEP = "The JSON value is nested too deeply (arrays or objects within each other about 1000 levels deep)."
 _json_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default)
 
 
 def _json_stored(value: Any) -> Jsonb:
     try:
         text = _json_encoder.encode(value)
+    except RecursionError:
+        raise _Invalid(JSON_TOO_DEEP) from None
     except ValueError:
         raise _Invalid("JSON cannot hold NaN or Infinity.") from None
     except TypeError:
         raise _Invalid(f"Not a JSON value: {_shown(value)}.") from None
     # jsonb refuses NUL even escaped; a literal backslash can fool the text test, so confirm on the value.
-    if "\\u0000" in text and _contains_nul(value):
-        raise _Invalid(NUL_CHARACTER)
+    try:
+        if "\\u0000" in text and _contains_nul(value):
+            raise _Invalid(NUL_CHARACTER)
+    except RecursionError:
+        raise _Invalid(JSON_TOO_DEEP) from None
     if not text.isascii():
         try:
             text.encode()
@@ -178,6 +184,8 @@ def json_constant_reject(name: str) -> Any:
 def _json_from_text(text: str) -> Jsonb:
     try:
         value = json.loads(text, parse_constant=json_constant_reject)
+    except RecursionError:  # as the JSON body's parser (services/data_load.py json_rows_parse) refuses it
+        raise _Invalid(JSON_TOO_DEEP) from None
     except ValueError as exc:
         raise _Invalid(f"Expected a JSON value: {exc}.") from None
     return _json_stored(value)

@@ -77,14 +77,14 @@ def _resolve(client_id: int, data: MetricInput) -> ResolvedMetric:
         entity = EntityDefinition.objects.filter(client_id=client_id, code=data.entity).first()
         if entity is None:
             raise AppError(f"Unknown entity {data.entity!r}.", code="unknown_entity", details={"entity": data.entity})
-    attribute_codes = set(entity.attributes.values_list("code", flat=True)) if entity else set()
+    attribute_types = dict(entity.attributes.values_list("code", "data_type")) if entity else {}
 
     def refers_to_self(name: str) -> bool:
         return data.code in (name, snake_case(name))
 
     formula = formula_parse(
         data.formula,
-        attributes=attribute_codes,
+        attribute_types=attribute_types,
         is_metric=lambda name: refers_to_self(name) or _metric_by_reference(client_id, name) is not None,
         entity=entity.code if entity else None,
     )
