@@ -138,6 +138,7 @@ def _sql_run(sql: str, params: dict[str, Any], *, using: str | None) -> list[tup
                 "narrow the range, use a coarser granularity or fewer group-by attributes.",
                 code="query_timeout",
                 status_code=503,
+                retry_after=BUSY_RETRY_AFTER_SECONDS,
             ) from exc
         if isinstance(cause, (pg_errors.DataError, *_TYPE_ERRORS)):
             # Formulas are type-checked when defined and again when compiled; what still fails here is

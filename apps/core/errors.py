@@ -16,6 +16,10 @@ _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
 _QUERY_CANCELED = "57014"
 DATABASE_RETRY_AFTER_SECONDS = 5
 REDIS_RETRY_AFTER_SECONDS = 5
+# A 429 or 503 always means "try later" (RFC 9110 15.6.4): one raised without
+# its own estimate still tells the client when (apps.core.api.exceptions).
+DEFAULT_RETRY_AFTER_SECONDS = 5
+TRY_LATER_STATUSES = (429, 503)
 # Redis not answering, raised by redis-py (cache, throttle counters, Channels,
 # our own clients; BusyLoadingError is a ConnectionError) or by kombu around
 # it (Celery's broker: a task that could not be queued).

@@ -45,7 +45,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from apps.core.errors import AppError
+from apps.core.errors import REDIS_RETRY_AFTER_SECONDS, AppError
 from apps.messaging.envelope import Envelope
 from apps.messaging.schemas import payload_validate
 
@@ -71,6 +71,7 @@ T = TypeVar("T")
 class BusUnavailable(AppError):
     status_code = 503
     code = "bus_unavailable"
+    retry_after = REDIS_RETRY_AFTER_SECONDS
 
 
 class InvalidTopic(AppError):

@@ -14,6 +14,7 @@ pattern to be POSTed, signed, to a URL (docs/webhooks.md).
 Sending, signing, retries and the circuit breaker live in webhook_delivery.py.
 """
 
+import math
 import re
 import secrets
 import uuid
@@ -304,7 +305,11 @@ def webhook_redeliver(*, dead_letter: DeadLetter) -> DeliveryOutcome:
             dead_letter.refresh_from_db()
             return DeliveryOutcome("delivered", status_code=delivery.last_status_code)
         if delivery.status == WebhookDelivery.Status.PENDING:
-            raise Conflict("This event is already being retried for this subscription.", code="in_progress")
+            raise Conflict(
+                "This event is already being retried for this subscription.",
+                code="in_progress",
+                retry_after=_seconds_until(delivery.next_attempt_at),
+            )
         webhook_delivery_reset(delivery=delivery, envelope=dead_letter.envelope)
     outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
     dead_letter.refresh_from_db()
@@ -320,4 +325,11 @@ def webhook_redeliver(*, dead_letter: DeadLetter) -> DeliveryOutcome:
         code="replay_failed",
         details={"dead_letter": dead_letter.pk, "delivery": delivery.pk, "status_code": outcome.status_code},
         status_code=409,
+        # Retries continue: the next one says whether it got through.
+        retry_after=None if outcome.retry_in is None else max(1, math.ceil(outcome.retry_in)),
     )
+
+
+def _seconds_until(moment) -> int:
+    """Whole seconds from now to `moment`, at least 1 (a Retry-After)."""
+    return max(1, math.ceil((moment - timezone.now()).total_seconds()))

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.core.api.authentication import RevocableJWTAuthentication
+from apps.core.errors import DEFAULT_RETRY_AFTER_SECONDS
 from apps.observability.metrics import CONTENT_TYPE_LATEST, metrics_render
 from apps.observability.selectors import health_report
 
@@ -22,8 +23,12 @@ def health(request):
     report = health_report()
     status = 200 if report.ok else 503
     if request.method == "HEAD":
-        return HttpResponse(status=status, content_type="application/json")
-    return JsonResponse(report.as_dict(), status=status)
+        response = HttpResponse(status=status, content_type="application/json")
+    else:
+        response = JsonResponse(report.as_dict(), status=status)
+    if not report.ok:  # a balancer or a person probes again then
+        response["Retry-After"] = str(DEFAULT_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _metrics_refusal(request) -> HttpResponse | None:

@@ -94,6 +94,7 @@ class AutomatedMigrationManager:
 
     # Serialises apply() across processes (two web workers, a deploy hook).
     LOCK_KEY = "warehouse.migrations.apply"
+    BUSY_RETRY_AFTER_SECONDS = 30  # a migrate run takes seconds to minutes
 
     def __init__(self, *, using: str = DEFAULT_DB_ALIAS) -> None:
         self.using = using
@@ -259,7 +260,11 @@ class AutomatedMigrationManager:
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [self.LOCK_KEY])
             if not cursor.fetchone()[0]:
-                raise Conflict("Migrations are being applied by another process; try again shortly.", code="busy")
+                raise Conflict(
+                    "Migrations are being applied by another process; try again shortly.",
+                    code="busy",
+                    retry_after=self.BUSY_RETRY_AFTER_SECONDS,
+                )
         try:
             yield
         finally:

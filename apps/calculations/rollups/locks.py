@@ -11,6 +11,9 @@ from django.db import connection
 from apps.core.errors import Conflict
 
 _KEY = "calculations.rollup:{}"
+# A refresh commits slice by slice (seconds each); asking again after a few
+# slices is soon enough, and a refresh that is still running answers again.
+REFRESH_RETRY_AFTER_SECONDS = 10
 
 
 class RefreshRunning(Conflict):
@@ -19,6 +22,7 @@ class RefreshRunning(Conflict):
             f"Rollup {rollup_id} is being refreshed; try again when the refresh is done.",
             code="refresh_running",
             details={"rollup": rollup_id},
+            retry_after=REFRESH_RETRY_AFTER_SECONDS,
         )
 
 

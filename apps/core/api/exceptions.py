@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import AppError, dependency_unavailable
+from apps.core.errors import DEFAULT_RETRY_AFTER_SECONDS, TRY_LATER_STATUSES, AppError, dependency_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, AppError):
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        retry_after = exc.retry_after
+        if retry_after is None and exc.status_code in TRY_LATER_STATUSES:
+            retry_after = DEFAULT_RETRY_AFTER_SECONDS
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return error_response(exc.code, exc.message, exc.details, exc.status_code, headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -75,4 +78,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(detail, dict) and "code" in detail:
             code = str(detail["code"])
     headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After")}
+    if response.status_code in TRY_LATER_STATUSES:  # a throttle that could not say when (wait() None)
+        headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER_SECONDS))
     return error_response(code, message, details, response.status_code or status.HTTP_400_BAD_REQUEST, headers)

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.errors import DEFAULT_RETRY_AFTER_SECONDS
 from apps.observability.selectors import health_report, worker_roundtrip
 
 
@@ -37,4 +38,6 @@ class SystemHealthView(APIView):
                 ok = False
                 body["status"] = "error"
                 body.setdefault("failed", []).append("worker_roundtrip")
-        return Response(body, status=200 if ok else 503)
+        if ok:
+            return Response(body)
+        return Response(body, status=503, headers={"Retry-After": str(DEFAULT_RETRY_AFTER_SECONDS)})
