@@ -206,5 +206,13 @@ def raw_earliest_sql(entity: EntitySpec) -> sql.Composed:
     )
 
 
+def raw_next_sql(entity: EntitySpec) -> sql.Composed:
+    """The first raw time at or after %(start)s: one index probe (the
+    hypertable's time index), chunks before `start` excluded."""
+    return sql.SQL("SELECT min({t}) FROM {} WHERE {t} >= %(start)s").format(
+        sql.Identifier(entity.schema, entity.table), t=sql.Identifier(entity.time_attribute)
+    )
+
+
 def grain_interval(grain: str) -> str:
     return f"1 {grain}"

@@ -8,6 +8,10 @@ states:
   watermark), rounded out to whole buckets and clipped to the watermark;
 - the refresh window [watermark - start_offset, now - end_offset), rounded
   down to whole buckets (on the first refresh: from the earliest raw row).
+  The window is walked from raw row to raw row: a slice that would hold no
+  raw rows is merged into the next one that does (`_window_slices`), so a
+  rollup over data from years ago catches up to today in as many slices as
+  there is data, not one slice per empty week.
 
 Work is done in slices of at most SLICES[grain] per transaction, oldest
 first, and the watermark advances as each window slice commits, so a long
@@ -22,7 +26,7 @@ refresh are either read by the slice or recorded as an invalidation
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -88,15 +92,43 @@ def _entity(rollup: Rollup) -> EntitySpec:
     return entity
 
 
+def _bucket_of(value: date | datetime | None, grain: str) -> datetime | None:
+    """The bucket a raw time value falls in, whatever the column's type."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):  # a date column: the day at 00:00 UTC
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif value.tzinfo is None:  # a timestamp column: read in the connection's time zone, UTC
+        value = value.replace(tzinfo=UTC)
+    return ddl.bucket_floor(value, grain)
+
+
 def _raw_earliest(entity: EntitySpec, grain: str) -> datetime | None:
     with connection.cursor() as cursor:
         cursor.execute(ddl.raw_earliest_sql(entity))
-        earliest = cursor.fetchone()[0]
-    if earliest is None:
-        return None
-    if not isinstance(earliest, datetime):  # a date column: the day at 00:00 UTC
-        earliest = datetime(earliest.year, earliest.month, earliest.day, tzinfo=UTC)
-    return ddl.bucket_floor(earliest, grain)
+        return _bucket_of(cursor.fetchone()[0], grain)
+
+
+def _raw_next(entity: EntitySpec, grain: str, start: datetime) -> datetime | None:
+    """The bucket of the first raw row at or after `start`, None past the last."""
+    low, _ = ddl.range_bounds(start, start, entity.attributes[entity.time_attribute].data_type)
+    with connection.cursor() as cursor:
+        cursor.execute(ddl.raw_next_sql(entity), {"start": low})
+        return _bucket_of(cursor.fetchone()[0], grain)
+
+
+def _window_slices(entity: EntitySpec, grain: str, window: Range, size: timedelta) -> Iterator[Range]:
+    """`window` cut into slices holding at most `size` of raw time each: a
+    slice starts where the previous one ended and stretches over any empty
+    stretch up to the next raw row, so empty ranges cost no slice of their
+    own. Each slice still covers its whole span (its DELETE clears partials
+    of rows gone since, its INSERT reads rows that landed meanwhile)."""
+    start, end = window
+    while start < end:
+        following = _raw_next(entity, grain, start)
+        stop = end if following is None else min(max(start, following) + size, end)
+        yield start, stop
+        start = stop
 
 
 def _stale_ranges(
@@ -187,7 +219,7 @@ def _refresh(rollup: Rollup, now: datetime) -> RefreshResult:
             rows += _materialize(rollup, entity, piece, advance=False)
             done.append(piece)
     if window is not None:
-        for piece in _slices(window, size):
+        for piece in _window_slices(entity, grain, window, size):
             rows += _materialize(rollup, entity, piece, advance=True)
             done.append(piece)
     new_watermark = target if watermark is None else max(watermark, target)
