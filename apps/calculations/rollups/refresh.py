@@ -8,10 +8,11 @@ states:
   watermark), rounded out to whole buckets and clipped to the watermark;
 - the refresh window [watermark - start_offset, now - end_offset), rounded
   down to whole buckets (on the first refresh: from the earliest raw row).
-  The window is walked from raw row to raw row: a slice that would hold no
-  raw rows is merged into the next one that does (`_window_slices`), so a
-  rollup over data from years ago catches up to today in as many slices as
-  there is data, not one slice per empty week.
+  Ranges are walked from raw row to raw row: a slice that would hold no
+  raw rows is merged into the next one that does (`_data_slices`), so a
+  rollup over data from years ago catches up to today (and a late load
+  spanning years is re-materialized) in as many slices as there is data,
+  not one slice per empty week.
 
 Work is done in slices of at most SLICES[grain] per transaction, oldest
 first, and the watermark advances as each window slice commits, so a long
@@ -36,6 +37,7 @@ from django.utils import timezone
 from apps.calculations.models import Rollup, RollupInvalidation
 from apps.calculations.rollups import ddl
 from apps.calculations.rollups.locks import refresh_lock
+from apps.calculations.routing_state import routing_changed
 from apps.core.errors import AppError
 from apps.ontology.catalog import EntitySpec, catalog_load
 
@@ -117,13 +119,13 @@ def _raw_next(entity: EntitySpec, grain: str, start: datetime) -> datetime | Non
         return _bucket_of(cursor.fetchone()[0], grain)
 
 
-def _window_slices(entity: EntitySpec, grain: str, window: Range, size: timedelta) -> Iterator[Range]:
-    """`window` cut into slices holding at most `size` of raw time each: a
+def _data_slices(entity: EntitySpec, grain: str, span: Range, size: timedelta) -> Iterator[Range]:
+    """`span` cut into slices holding at most `size` of raw time each: a
     slice starts where the previous one ended and stretches over any empty
     stretch up to the next raw row, so empty ranges cost no slice of their
     own. Each slice still covers its whole span (its DELETE clears partials
     of rows gone since, its INSERT reads rows that landed meanwhile)."""
-    start, end = window
+    start, end = span
     while start < end:
         following = _raw_next(entity, grain, start)
         stop = end if following is None else min(max(start, following) + size, end)
@@ -161,13 +163,6 @@ def _stale_ranges(
     return outside
 
 
-def _slices(span: Range, size: timedelta) -> Iterator[Range]:
-    start, end = span
-    while start < end:
-        yield start, min(start + size, end)
-        start = min(start + size, end)
-
-
 def _materialize(rollup: Rollup, entity: EntitySpec, span: Range, *, advance: bool) -> int:
     """Re-materialize the buckets in `span` in one transaction; with
     `advance`, move the watermark up to the span's end. Returns rows written."""
@@ -192,6 +187,7 @@ def _materialize(rollup: Rollup, entity: EntitySpec, span: Range, *, advance: bo
             rows = cursor.rowcount
         if advance and (watermark is None or end > watermark):
             Rollup.objects.filter(pk=rollup.pk).update(watermark=end)
+            routing_changed(rollup.client_id)
     return rows
 
 
@@ -215,16 +211,18 @@ def _refresh(rollup: Rollup, now: datetime) -> RefreshResult:
     done: list[Range] = []
     rows = 0
     for span in stale:
-        for piece in _slices(span, size):
+        for piece in _data_slices(entity, grain, span, size):
             rows += _materialize(rollup, entity, piece, advance=False)
             done.append(piece)
     if window is not None:
-        for piece in _window_slices(entity, grain, window, size):
+        for piece in _data_slices(entity, grain, window, size):
             rows += _materialize(rollup, entity, piece, advance=True)
             done.append(piece)
     new_watermark = target if watermark is None else max(watermark, target)
     with transaction.atomic():
         below = Q(watermark__isnull=True) | Q(watermark__lt=new_watermark)
-        Rollup.objects.filter(below, pk=rollup.pk).update(watermark=new_watermark)
-        RollupInvalidation.objects.filter(pk__in=[pk for pk, _, _ in pending]).delete()
+        moved = Rollup.objects.filter(below, pk=rollup.pk).update(watermark=new_watermark)
+        resolved, _ = RollupInvalidation.objects.filter(pk__in=[pk for pk, _, _ in pending]).delete()
+        if moved or resolved:
+            routing_changed(rollup.client_id)
     return RefreshResult(rollup.pk, watermark=new_watermark, rows=rows, ranges=tuple(done), invalidations=len(pending))

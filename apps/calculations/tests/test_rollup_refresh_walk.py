@@ -90,3 +90,30 @@ def test_a_first_refresh_over_old_data_walks_only_the_slices_that_hold_data(time
     later = rollup_refresh(rollup=rollup, now=NOW + timedelta(days=2))
     assert later.ranges and later.ranges[0][0] > datetime(2026, 1, 1, tzinfo=UTC)
     assert rollup_sums(rollup.table_name) == raw_sums(membership.client_id)
+
+
+def test_a_late_load_spanning_years_is_rematerialized_in_as_many_slices_as_it_has_data():
+    membership = MembershipFactory(role="admin", is_default=True)
+    api = APIClient()
+    api.force_authenticate(membership.user)
+    weather(api, "timestamp")
+    rollup = rollup_create(
+        client_id=membership.client_id,
+        entity="weather",
+        grain="minute",
+        dimensions=["station"],
+        measures=[{"attribute": "tmax", "states": ["sum", "count"]}],
+    )
+    rollup_refresh(rollup=rollup, now=NOW)
+
+    # One load with a row in 2012 and one in 2019: a single stale range of seven years.
+    late = [{"observed": "2012-01-03T00:00:00", "station": "c", "tmax": "1.5"},
+            {"observed": "2019-07-01T00:00:00", "station": "c", "tmax": "2.5"}]  # fmt: skip
+    rows_load(api, "weather", late)
+    result = rollup_refresh(rollup=rollup, now=NOW + timedelta(minutes=5))
+
+    stale = [piece for piece in result.ranges if piece[1] <= datetime(2026, 1, 1, tzinfo=UTC)]
+    assert stale[0][0] <= datetime(2012, 1, 3, tzinfo=UTC) and stale[-1][1] > datetime(2019, 7, 1, tzinfo=UTC)
+    # The data weeks of 2012, the week of 2013 and of 2019 and 2020: not one slice per week of seven years.
+    assert len(stale) <= 8, stale
+    assert rollup_sums(rollup.table_name) == raw_sums(membership.client_id)
