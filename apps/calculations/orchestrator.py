@@ -23,13 +23,13 @@ from django.utils import timezone
 from apps.calculations import cache
 from apps.calculations.compiler import CompiledQuery, metric_compile
 from apps.calculations.history import history_persist
-from apps.calculations.rollups.selectors import rollup_specs
 from apps.calculations.rollups.spec import RollupSpec
+from apps.calculations.routing_state import RoutingState, routing_state
 from apps.calculations.runner import compiled_run
 from apps.calculations.single_flight import single_flight
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
-from apps.ontology.catalog import Catalog, MetricSpec, catalog_get
+from apps.ontology.catalog import Catalog, MetricSpec
 
 logger = logging.getLogger(__name__)
 
@@ -161,15 +161,26 @@ class CalculationOrchestrator:
     they are canonical (no request filters, no row filters), recorded in
     `metric_history`."""
 
-    def __init__(self, *, context: AccessContext, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self, *, context: AccessContext, catalog: Catalog | None = None, routing: RoutingState | None = None
+    ) -> None:
         self.context = context
         self._catalog = catalog
+        self._routing = routing
         self._rollups: dict[str, list[RollupSpec]] = {}
+
+    @property
+    def routing(self) -> RoutingState:
+        """The client's routing metadata, read once per orchestrator (one Redis
+        GET when this process holds the current version: routing_state.py)."""
+        if self._routing is None:
+            self._routing = routing_state(client_id=self.context.client_id)
+        return self._routing
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = catalog_get(client_id=self.context.client_id)
+            self._catalog = self.routing.catalog
         return self._catalog
 
     def metric(self, code: str) -> MetricSpec:
@@ -178,7 +189,7 @@ class CalculationOrchestrator:
     def rollups(self, entity: str) -> list[RollupSpec]:
         """The entity's rollups (read once per orchestrator)."""
         if entity not in self._rollups:
-            self._rollups[entity] = rollup_specs(client_id=self.context.client_id, entity=entity)
+            self._rollups[entity] = self.routing.rollups(entity)
         return self._rollups[entity]
 
     def compile(self, query: MetricQuery) -> CompiledQuery:
@@ -283,12 +294,12 @@ class CalculationOrchestrator:
         """Many metrics at once, at most `parallelism` (AE_CALC_BATCH_PARALLELISM)
         running together, each on its own database connection; one failing
         metric does not stop the others. Results come back in request order."""
-        catalog = self.catalog
+        catalog, routing = self.catalog, self.routing
 
         def one(query: MetricQuery) -> BatchItem:
             close_old_connections()
             try:
-                orchestrator = CalculationOrchestrator(context=self.context, catalog=catalog)
+                orchestrator = CalculationOrchestrator(context=self.context, catalog=catalog, routing=routing)
                 return BatchItem(query, result=orchestrator.calculate(query, persist=persist))
             except AppError as exc:
                 return BatchItem(query, error=exc)

@@ -131,3 +131,22 @@ def on_entity_deleting(callback: Callable[[EntityDeleting], None]) -> Callable[[
 
 def entity_deleting_listeners() -> list[Callable[[EntityDeleting], None]]:
     return list(_entity_deleting)
+
+
+# Definitions changing: called inside the transaction that changes them
+# (apps.ontology.versioning.revision) with the client ids it changed, or None
+# when they are not known (every client may have). A listener defers to the
+# commit what must not happen before it (transactions.after_commit).
+_definitions_changed: list[Callable[[frozenset[int] | None], None]] = []
+
+
+def on_definitions_changed(
+    callback: Callable[[frozenset[int] | None], None],
+) -> Callable[[frozenset[int] | None], None]:
+    if callback not in _definitions_changed:
+        _definitions_changed.append(callback)
+    return callback
+
+
+def definitions_changed_listeners() -> list[Callable[[frozenset[int] | None], None]]:
+    return list(_definitions_changed)

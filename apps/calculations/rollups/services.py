@@ -28,6 +28,7 @@ from apps.calculations.rollups.locks import (
 )
 from apps.calculations.rollups.refresh import RefreshResult, rollup_refresh
 from apps.calculations.rollups.spec import GRAINS, STATES
+from apps.calculations.routing_state import routing_changed
 from apps.core.errors import AppError, Conflict
 from apps.ontology.catalog import EntitySpec, catalog_load
 from apps.warehouse.services import ddl_execute, table_drop_ddl
@@ -203,6 +204,7 @@ def rollup_create(
     )
     rollup.save()
     _table_create(rollup, spec)
+    routing_changed(client_id)
     return rollup
 
 
@@ -247,6 +249,7 @@ def rollup_update(
     if not structural:
         with transaction.atomic():
             Rollup.objects.filter(pk=rollup.pk).update(**changes, updated_at=timezone.now())
+            routing_changed(rollup.client_id)
         rollup.refresh_from_db()
         return rollup
     with refresh_lock(rollup.pk) as acquired:
@@ -261,6 +264,7 @@ def rollup_update(
             rollup.save()
             rollup.invalidations.all().delete()
             _table_create(rollup, spec)
+            routing_changed(rollup.client_id)
     return rollup
 
 
@@ -271,6 +275,7 @@ def rollup_delete(*, rollup: Rollup) -> None:
             raise RefreshRunning(rollup.pk)
         with transaction.atomic():
             ddl_execute([table_drop_ddl(schema=settings.ANALYTICS_SCHEMA, table=rollup.table_name)])
+            routing_changed(rollup.client_id)
             rollup.delete()
 
 
@@ -301,6 +306,7 @@ def rollups_delete_for_entity(*, client_id: int, entity: str) -> int:
     )
     ddl_execute([table_drop_ddl(schema=settings.ANALYTICS_SCHEMA, table=table) for table in sorted(tables)])
     Rollup.objects.filter(pk__in=[rollup.pk for rollup in rollups]).delete()
+    routing_changed(client_id)
     return len(rollups)
 
 
@@ -331,6 +337,8 @@ def rollup_invalidate(*, client_id: int, entity: str, time_min: datetime, time_m
             else:
                 continue
             recorded += 1
+        if recorded:
+            routing_changed(client_id)
     return recorded
 
 
