@@ -19,9 +19,9 @@ medians are reported):
 - **raw route**: the orchestrator with `route="raw"`, the way `?route=raw`
   asks for it: the compiled statement scans the hypertable;
 - **router, per request**: a fresh orchestrator per run, as an API request
-  makes one (the catalog's version checked, the rollups read, the compiled
-  statement reused or compiled, the statement run): the router picks the
-  day rollup;
+  makes one (the routing version read from Redis, the catalog and rollups
+  this process keeps under it reused or read, the compiled statement reused
+  or compiled, the statement run): the router picks the day rollup;
 - **router, compile + run**: one orchestrator reused (catalog and rollups
   read once), so what is left is the compile and the statement; two lines
   under it split that: the compile alone (Python, no database) and the
@@ -39,8 +39,8 @@ otherwise add rollups of its own to the entity).
 The result cache is bypassed (`use_cache=False`) and nothing is written to
 `metric_history`. Every path's answer is checked against the raw route's.
 Prints the table and the ratios (targets: router >= 50x faster than the raw
-route, <= 1.5x the hand-written SQL), then drops everything it created. Not
-a test: it prints numbers (docs/benchmarks.md).
+route, <= 1.3x the hand-written SQL per request), then drops everything it
+created. Not a test: it prints numbers (docs/benchmarks.md).
 """
 
 import argparse
@@ -150,6 +150,10 @@ def main() -> None:
     parser.add_argument("--fast-repeat", type=int, default=50, help="timed rounds of the rollup paths")
     args = parser.parse_args()
     settings.AE_CALC_STATEMENT_TIMEOUT_MS = 600_000  # the raw scans are the point here, not the API's limit
+    # The read side's sessions start with the calculation timeout (settings/base.py): this one.
+    options = connections[READ_ALIAS].settings_dict.setdefault("OPTIONS", {})
+    options["options"] = f"-c statement_timeout={settings.AE_CALC_STATEMENT_TIMEOUT_MS}"
+    connections[READ_ALIAS].close()
     end = START + timedelta(days=args.days)
 
     client = Client.objects.create(code=f"bench_{uuid.uuid4().hex[:10]}", name="Rollup benchmark (throwaway)")
@@ -281,13 +285,13 @@ def report(args, rows, raw_size, rollups, timings, agreed) -> None:
     print(f"router speedup over the raw route: {median['raw'] / median['router']:,.0f}x (target >= 50x)")
     print(
         f"router / hand-written SQL on the rollup: {median['router'] / median['hand']:.2f} per request, "
-        f"{median['compiled'] / median['hand']:.2f} compile + run (target <= 1.5)"
+        f"{median['compiled'] / median['hand']:.2f} compile + run (target <= 1.3 per request)"
     )
     print(
         f"the router's SQL alone / hand-written SQL: {median['statement'] / median['hand']:.2f}; "
         f"the rest is Python: compile {median['compile'] * 1000:.1f} ms, runner and result "
-        f"{(median['compiled'] - median['compile'] - median['statement']) * 1000:.1f} ms, catalog and rollup "
-        f"specs per request {(median['router'] - median['compiled']) * 1000:.1f} ms"
+        f"{(median['compiled'] - median['compile'] - median['statement']) * 1000:.1f} ms, routing metadata "
+        f"(version check, catalog and rollup specs) per request {(median['router'] - median['compiled']) * 1000:.1f} ms"
     )
     print(f"hand-written SQL: rollup {median['hand_raw'] / median['hand']:,.0f}x faster than the raw rows")
     print()

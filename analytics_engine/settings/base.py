@@ -450,6 +450,11 @@ AE_MAX_REPORTED_REJECTIONS = env.int("AE_MAX_REPORTED_REJECTIONS", default=1000)
 # Metric calculations (docs/metrics-api.md): where they read, and their limits.
 AE_CALC_DATABASE = env("AE_CALC_DATABASE", default="readonly")
 AE_CALC_STATEMENT_TIMEOUT_MS = env.int("AE_CALC_STATEMENT_TIMEOUT_MS", default=30_000)
+if AE_CALC_DATABASE != "default":
+    # The read side runs calculations only: their timeout is its sessions' from connect, so a
+    # statement needs no transaction of its own to set it (apps.calculations.runner).
+    _options = DATABASES[AE_CALC_DATABASE].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c statement_timeout={AE_CALC_STATEMENT_TIMEOUT_MS}".strip()
 AE_CALC_MAX_BUCKETS = env.int("AE_CALC_MAX_BUCKETS", default=10_000)
 AE_CALC_MAX_ROWS = env.int("AE_CALC_MAX_ROWS", default=200_000)
 AE_CALC_DEFAULT_RANGE_DAYS = env.int("AE_CALC_DEFAULT_RANGE_DAYS", default=30)
