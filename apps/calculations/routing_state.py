@@ -27,6 +27,7 @@ import itertools
 import logging
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -43,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 _ALL_KEY = f"{cache.PREFIX}:routing:all"
 STATES_SIZE = 256  # clients whose state a process keeps
-_REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+REDIS_AWAY_SECONDS = 5.0
+_REDIS_ERRORS = (redis.RedisError,)  # any: the database is the fallback, never a 500
 
 
 def _client_key(client_id: int) -> str:
@@ -72,6 +74,7 @@ class RoutingState:
 _states: OrderedDict[tuple[int, str], RoutingState] = OrderedDict()
 _lock = threading.Lock()
 _loads = itertools.count(1)
+_redis_away_until = 0.0  # monotonic time before which the version is not asked for (Redis just failed)
 _owed: set[int | None] = set()  # bumps Redis did not take: made at the next call that reaches it
 
 
@@ -102,6 +105,9 @@ def routing_state(*, client_id: int) -> RoutingState:
 
 
 def _version_get(client_id: int) -> str | None:
+    global _redis_away_until
+    if time.monotonic() < _redis_away_until:
+        return None
     connection = cache.cache_connection()
     keys = [_ALL_KEY, _client_key(client_id)]
     try:
@@ -117,6 +123,8 @@ def _version_get(client_id: int) -> str | None:
     except _REDIS_ERRORS as exc:
         logger.warning("routing version unreadable (Redis: %s); metadata read from the database", exc)
         _forget(None)
+        # A paused Redis costs its socket timeout: one request pays it, the next ones for a while do not.
+        _redis_away_until = time.monotonic() + REDIS_AWAY_SECONDS
         return None
     return b":".join(values).decode()
 
