@@ -21,7 +21,10 @@ Why it is never stale:
   cache existed) and the process drops what it kept; a bump that failed is
   owed and made at the next Redis call of that process;
 - a key Redis lost (restart, flush) is recreated from a random 62-bit
-  number, never a value a process may have kept a state under."""
+  number, never a value a process may have kept a state under.
+
+What it does not see: a write that bypasses the services (SQL on the
+definition or rollup tables). Such a write must call `routing_changed`."""
 
 import itertools
 import logging
