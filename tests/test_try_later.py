@@ -130,8 +130,11 @@ def health_down(settings):
 
 def system_health_down(settings):
     api, _ = _admin()
-    settings.CELERY_BROKER_URL = settings.REDIS_URL.rsplit("/", 1)[0] + "/10"  # no worker listens there
-    return api.get("/api/v1/system/health")
+    # Redis away (a broker database nobody listens on would leave Celery's control mailbox bound to it).
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    response = api.get("/api/v1/system/health")
+    assert "redis" in response.json().get("failed", []), response.content  # the view's answer, naming it
+    return response
 
 
 TRY_LATER: list[tuple[Callable, int, str | None]] = [
