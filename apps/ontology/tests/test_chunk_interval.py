@@ -146,3 +146,15 @@ def test_a_bad_change_is_a_400_and_keeps_the_interval(analyst_client, analyst):
     assert response.status_code == 400 and "chunk_interval" in response.json()["error"]["details"]
     assert analyst_client.get(URL + "daily_weather").json()["chunk_interval"] == "1 month"
     assert _time_interval(f"c{analyst.client_id}_daily_weather") == timedelta(days=30)
+
+
+def test_reverting_the_entity_brings_back_its_interval(analyst_client, analyst):
+    analyst_client.post(URL, WEATHER, format="json")
+    analyst_client.patch(URL + "daily_weather", {"chunk_interval": "1 year"}, format="json")
+    created = analyst_client.get(URL + "daily_weather/history").json()[-1]
+
+    response = analyst_client.post(URL + f"daily_weather/history/{created['id']}/revert")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["chunk_interval"] == "1 month"
+    assert _time_interval(f"c{analyst.client_id}_daily_weather") == timedelta(days=30)
