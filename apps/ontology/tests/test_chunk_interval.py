@@ -158,3 +158,16 @@ def test_reverting_the_entity_brings_back_its_interval(analyst_client, analyst):
     assert response.status_code == 200, response.content
     assert response.json()["chunk_interval"] == "1 month"
     assert _time_interval(f"c{analyst.client_id}_daily_weather") == timedelta(days=30)
+
+
+def test_the_error_names_the_culprit_as_the_docs_show(analyst_client):
+    response = analyst_client.post(URL, _entity(chunk_interval="36 hours"), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid_chunk_interval",
+            "message": "chunk_interval '36 hours' must be whole days: the time column is a date.",
+            "details": {"chunk_interval": "36 hours"},
+        }
+    }
