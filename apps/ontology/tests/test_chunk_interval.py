@@ -142,8 +142,9 @@ def test_a_bad_change_is_a_400_and_keeps_the_interval(analyst_client, analyst):
     analyst_client.post(URL, WEATHER, format="json")
     response = analyst_client.patch(URL + "daily_weather", {"chunk_interval": "100 years"}, format="json")
     assert response.status_code == 400 and response.json()["error"]["details"] == {"chunk_interval": "100 years"}
-    response = analyst_client.patch(URL + "daily_weather", {"chunk_interval": ["1 day"]}, format="json")
-    assert response.status_code == 400 and "chunk_interval" in response.json()["error"]["details"]
+    for bad in (["1 day"], {"days": 1}, "1 day\x00", 7):
+        response = analyst_client.patch(URL + "daily_weather", {"chunk_interval": bad}, format="json")
+        assert response.status_code == 400 and "chunk_interval" in response.json()["error"]["details"], bad
     assert analyst_client.get(URL + "daily_weather").json()["chunk_interval"] == "1 month"
     assert _time_interval(f"c{analyst.client_id}_daily_weather") == timedelta(days=30)
 
