@@ -25,6 +25,7 @@ from apps.warehouse.archival_events import (
     ARCHIVAL_EVENTS_TOPIC,
     ArchivalConfirmation,
     ArchivalEvent,
+    ArchivalFailure,
     ChunkRef,
 )
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
@@ -406,7 +407,8 @@ def archival_confirmation_apply(confirmation: ArchivalConfirmation) -> Confirmat
             logger.warning("Confirmation for %s refers to event %s, the chunk's request is %s: ignored",
                            where, c.event_id, entry.event_id)  # fmt: skip
             return ConfirmationOutcome("ignored", "another request")
-        if entry.status != ChunkArchival.Status.REQUESTED:
+        # A FAILED chunk may still be confirmed: a replay of the parked event succeeded.
+        if entry.status not in (ChunkArchival.Status.REQUESTED, ChunkArchival.Status.FAILED):
             logger.info("Confirmation for %s again (status %s): nothing to do", where, entry.status)
             return ConfirmationOutcome("ignored", f"already {entry.status}")
 
@@ -443,6 +445,29 @@ def archival_confirmation_apply(confirmation: ArchivalConfirmation) -> Confirmat
         entry.save()
         logger.info("Archived chunk %s dropped (%d rows, files %s)", where, c.verified_row_count, c.files)
         return ConfirmationOutcome("dropped")
+
+
+def archival_failure_apply(failure: ArchivalFailure) -> ConfirmationOutcome:
+    """The worker gave up on a chunk we requested: mark it failed with the
+    worker's error (the chunk is kept; the next scan requests it again).
+    A failure of another request, or of a chunk no longer requested, is ignored."""
+    f = failure
+    where = f"{f.chunk_schema}.{f.chunk_name} of {f.table_schema}.{f.table_name}"
+    with transaction.atomic():
+        entry = (
+            ChunkArchival.objects.select_for_update()
+            .filter(chunk_schema=f.chunk_schema, chunk_name=f.chunk_name, event_id=f.event_id)
+            .first()
+        )
+        if entry is None or entry.status not in (ChunkArchival.Status.REQUESTED, ChunkArchival.Status.FAILED):
+            logger.info("Archival failure for %s ignored (%s)", where, entry.status if entry else "not requested")
+            return ConfirmationOutcome("ignored", entry.status if entry else "not requested")
+        entry.status = ChunkArchival.Status.FAILED
+        entry.error = f"archival failed after {f.attempts} attempt(s): {f.error}"[:4000]
+        entry.save()
+    alert_raise("archival_failed", f"Chunk {where} could not be archived: {f.error}",
+                event_id=str(f.event_id), chunk=f.chunk_name, table=f"{f.table_schema}.{f.table_name}")  # fmt: skip
+    return ConfirmationOutcome("failed", entry.error)
 
 
 def _mismatch(entry: ChunkArchival, c: ArchivalConfirmation) -> str | None:
