@@ -13,6 +13,7 @@ PERCENTILE reads its t-digest with `percentile_cont`'s definition
 The old reading (the extension's `tdigest_percentile`, ranks (i - 0.5) / n)
 was 16% off on monthly p95s of 30 daily wind speeds."""
 
+import importlib
 import math
 import random
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
@@ -28,6 +30,7 @@ from psycopg import sql
 from apps.calculations.models import Rollup
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_refresh
+from apps.calculations.rollups.spec import TDIGEST_COMPRESSION
 from apps.calculations.tests.scenarios import created, rows_load
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.tests.factories import ClientFactory, MembershipFactory
@@ -260,3 +263,90 @@ def test_the_metrics_api_answers_the_same_by_month_and_category_in_both_modes(ap
     assert len(exact_points) == 6 and approximate_points.keys() == exact_points.keys()
     for key, value in exact_points.items():
         assert approximate_points[key] == pytest.approx(value, rel=EPSILON), key
+
+
+def test_rollups_with_digests_of_the_old_compression_are_rematerialized(weather):
+    """calculations migration 0005: a rollup holding compression-100 digests
+    (materialized before this change) is invalidated from its first such
+    bucket to its watermark, answered from the raw rows meanwhile, and its
+    next refresh rebuilds the digests at compression 500."""
+    rng = random.Random(5)
+    load(weather, {(month, station): wind_speeds(rng, 40) for month in MONTHS for station in STATIONS})
+    (rollup,) = Rollup.objects.filter(client_id=weather.client_id)
+    table = sql.Identifier("analytics_data", rollup.table_name)
+    with connection.cursor() as cursor:  # what a refresh before this change stored
+        cursor.execute(sql.SQL("UPDATE {} SET m0_tdigest = (SELECT tdigest(1.0::float8, 100))").format(table))
+    migration = importlib.import_module("apps.calculations.migrations.0005_rollup_tdigests_rematerialize")
+    with connection.schema_editor() as editor:
+        migration.invalidate_old_digests(django_apps, editor)
+    (invalidation,) = rollup.invalidations.all()
+    assert (invalidation.time_min, invalidation.time_max) == (MARCH, rollup.watermark)
+
+    orchestrator = CalculationOrchestrator(context=AccessContext(weather.client_id))
+    query = MetricQuery(metric="wind_p0_95", start=MARCH, end=MAY, granularity=Granularity.MONTH, group_by=("station",))
+    exact = orchestrator.calculate(replace(query, mode="exact"), use_cache=False, persist=False).series
+    stale = orchestrator.calculate(replace(query, mode="approximate"), use_cache=False, persist=False)
+    assert stale.route == "raw" and [p.value for p in stale.series] == [p.value for p in exact]
+
+    rollup_refresh(rollup=rollup, now=MAY + timedelta(days=1))
+    assert not rollup.invalidations.exists()
+    fresh = CalculationOrchestrator(context=AccessContext(weather.client_id)).calculate(
+        replace(query, mode="approximate"), use_cache=False, persist=False
+    )
+    assert fresh.route == "rollup" and [p.value for p in fresh.series] == [p.value for p in exact]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT DISTINCT (tdigest_double_array(m0_tdigest))[3] FROM {}").format(table))
+        assert cursor.fetchall() == [(500.0,)]
+    with connection.schema_editor() as editor:  # nothing old left: nothing to invalidate
+        migration.invalidate_old_digests(django_apps, editor)
+    assert not rollup.invalidations.exists()
+
+
+def mixed(rng: random.Random) -> float:
+    """Normal, heavy-tailed or one of a few repeated values."""
+    return rng.choice((rng.gauss(0, 1e3), rng.paretovariate(1.2), float(rng.randint(-3, 3))))
+
+
+def test_a_digest_keeps_every_value_up_to_130_rows_and_answers_as_percentile_cont(db):
+    """Where exactness ends: at compression 500 the compaction merges no two
+    values of up to 130 rows (whatever the values: it looks at counts only),
+    and the 131st row lets it merge two."""
+    rng = random.Random(130)
+    with connection.cursor() as cursor:
+        for n in (1, 2, 5, 50, 100, 130, 131):
+            values = [
+                rng.choice([rng.gauss(0, 1e3), rng.paretovariate(1.2), float(rng.randint(-3, 3))]) for _ in range(n)
+            ]
+            cursor.execute(
+                "SELECT (tdigest_double_array(tdigest(x, %s)))[4] FROM unnest(%s::float8[]) AS x",
+                [TDIGEST_COMPRESSION, values],
+            )
+            kept = cursor.fetchone()[0]
+            assert kept == n if n <= 130 else kept < n, (n, kept)
+            if n > 130:
+                continue
+            for p in FRACTIONS:
+                cursor.execute(
+                    "SELECT ae_tdigest_percentile_cont(tdigest(x, %s), %s), "
+                    "percentile_cont(%s) WITHIN GROUP (ORDER BY x) FROM unnest(%s::float8[]) AS x",
+                    [TDIGEST_COMPRESSION, p, p, values],
+                )
+                approximate, exact = cursor.fetchone()
+                assert approximate == exact, (n, p, approximate, exact)
+
+
+def test_a_filtered_percentile_agrees_and_a_bucket_without_rows_is_empty_in_both_modes(weather):
+    formula = "PERCENTILE(wind, 0.95) WHERE station = 'north'"
+    north = MetricInput(code="north_p95", name="north p95", formula=formula, entity="weather")
+    metric = metric_create(client_id=weather.client_id, data=north)
+    rng = random.Random(6)
+    load(weather, {(MARCH, "north"): wind_speeds(rng, 30), (MONTHS[1], "south"): wind_speeds(rng, 30)})
+    orchestrator = CalculationOrchestrator(context=AccessContext(weather.client_id))
+    query = MetricQuery(metric="north_p95", start=MARCH, end=MAY, granularity=Granularity.MONTH)
+    answered = {}
+    for mode in ("exact", "approximate"):
+        result = orchestrator.calculate(replace(query, mode=mode), use_cache=False, persist=False)
+        answered[mode] = {p.bucket: p.value for p in result.series}
+    metric_delete(metric=metric)
+    assert answered["approximate"] == answered["exact"]
+    assert answered["exact"][MARCH] is not None and answered["exact"].get(MONTHS[1]) is None
