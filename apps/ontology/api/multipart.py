@@ -35,10 +35,6 @@ class _InMemory(MemoryFileUploadHandler):
 
 
 def _parsed(request: Request, body_read: Callable[[], bytes]):
-    django_request = request._request
-    if hasattr(django_request, "_files"):
-        # Django parsed it already: a session's CSRF check reads the form before any view runs.
-        return django_request.POST, django_request.FILES
     _, params = parse_header_parameters(request.content_type)
     boundary = params.get("boundary")
     if not boundary:
@@ -46,7 +42,7 @@ def _parsed(request: Request, body_read: Callable[[], bytes]):
     body = body_read()
     if f"--{boundary}--".encode("latin-1", "replace") not in body:
         raise malformed_multipart(f"the body does not end with its closing boundary --{boundary}-- (truncated?)")
-    meta = {**django_request.META, "CONTENT_TYPE": request.content_type, "CONTENT_LENGTH": str(len(body))}
+    meta = {**request._request.META, "CONTENT_TYPE": request.content_type, "CONTENT_LENGTH": str(len(body))}
     try:
         return MultiPartParser(meta, io.BytesIO(body), [_InMemory()]).parse()
     except (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, RequestDataTooBig) as exc:
@@ -57,6 +53,13 @@ def multipart_csv(request: Request, body_read: Callable[[], bytes], *, max_bytes
     """The bytes of the one file in the field `file`, and the charset its
     part declares (None: not declared)."""
     fields, files = _parsed(request, body_read)
+    if FILE_FIELD in fields:
+        raise AppError(
+            f"The form field {FILE_FIELD!r} holds text, not a file: attach the file "
+            f"(curl -F {FILE_FIELD}=@data.csv, with the @).",
+            code="missing_file",
+            details={"field": FILE_FIELD},
+        )
     others = sorted({*fields, *(name for name in files if name != FILE_FIELD)})
     if others:
         raise AppError(
@@ -81,4 +84,5 @@ def multipart_csv(request: Request, body_read: Callable[[], bytes], *, max_bytes
             details={"max_bytes": max_bytes},
             status_code=413,
         )
-    return upload.read(), upload.charset
+    charset = upload.charset  # bytes or str, as Django's parser found it in the part's header
+    return upload.read(), charset.decode("latin-1") if isinstance(charset, bytes) else charset
