@@ -230,13 +230,26 @@ class RowValidator:
             details["missing_columns"] = missing
         if problems:
             details["attributes"] = list(self.codes)
+            hint = self._delimiter_hint(header)
+            if hint:
+                details["hint"] = hint
             raise AppError(
                 f"The CSV header does not match the entity: {'; '.join(problems)}. "
-                f"Its attributes are: {', '.join(self.codes)}.",
+                f"Its attributes are: {', '.join(self.codes)}.{' ' + hint if hint else ''}",
                 code="invalid_csv_header",
                 details=details,
             )
         return columns
+
+    def _delimiter_hint(self, header: Sequence[str]) -> str:
+        """A header read as one column that another delimiter would split: the
+        commonest first mistake with a downloaded file."""
+        if len(header) != 1:
+            return ""
+        for name, delimiter in ((";", ";"), ("tab", "\t"), ("|", "|"), (",", ",")):
+            if delimiter != self.options.delimiter and delimiter in header[0]:
+                return f"The header is one column holding {name!r}: is the file separated by it? Add delimiter={name}."
+        return ""
 
     def csv_rows(
         self,

@@ -133,6 +133,10 @@ def test_without_the_parameters_the_same_file_loads_nothing_and_says_why(analyst
 
     error = assert_error(response, 400, "invalid_csv_header")
     assert error["details"]["unknown_columns"] == ["Datum;Station;Temp;Niederschlag"]
+    assert (
+        error["details"]["hint"]
+        == "The header is one column holding ';': is the file separated by it? Add delimiter=;."
+    )
     assert day_rows(weather) == []
 
 
