@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from apps.ontology.models import DataType
 from apps.ontology.row_validation.options import DEFAULT_OPTIONS, LoadOptions
+from apps.ontology.row_validation.patterns import pattern_reader
 
 ROW_ERROR_KEY = "_row"  # attribute codes never start with "_" (identifiers.py)
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -147,12 +148,12 @@ def _date_reader(options: LoadOptions) -> Converter:
     pattern = options.date_format
     if pattern is None:
         return _date_from_text
-    strptime = datetime.strptime
+    strptime = pattern_reader(pattern)
     example = _example(datetime(2026, 1, 31, tzinfo=UTC), pattern)
 
     def read(text: str) -> date:
         try:
-            return strptime(text.strip(), pattern).date()
+            return strptime(text.strip()).date()
         except ValueError:
             raise _Invalid(f"Expected a date as {pattern} (e.g. {example}), got {_shown(text)}.") from None
 
@@ -198,12 +199,12 @@ def _timestamp_reader(options: LoadOptions) -> Converter:
             return localize(moment)
 
         return read
-    strptime = datetime.strptime
+    strptime = pattern_reader(pattern)
     example = _example(datetime(2026, 1, 31, 9, 30, tzinfo=UTC), pattern)
 
     def read_pattern(text: str) -> datetime:
         try:
-            moment = strptime(text.strip(), pattern)
+            moment = strptime(text.strip())
         except ValueError:
             raise _Invalid(f"Expected a timestamp as {pattern} (e.g. {example}), got {_shown(text)}.") from None
         return localize(moment)
