@@ -97,6 +97,7 @@ class RowValidator:
         self._known = frozenset(self.codes)
         self._renames = options.renames
         self.renames_check()
+        self.options_check()
         self._json = tuple(json_converter(rule, options) for rule in self.rules)
         self._json_row = _row_converter(
             self._json, [f"get({code!r})" for code in self.codes], parameter="row", prelude="get = row.get"
@@ -109,6 +110,26 @@ class RowValidator:
         ]
         is_series = entity.kind == EntityDefinition.Kind.TIME_SERIES
         return cls(rules, time_attribute=entity.time_attribute if is_series else None, options=options)
+
+    def options_check(self) -> None:
+        """Refuse (400) a reading parameter this entity has no attribute for:
+        `date_format` on an entity of timestamps is a mistake that would
+        otherwise show only as every row rejected."""
+        applies = {
+            "date_format": (self.options.date_format is not None, DataType.DATE),
+            "timestamp_format": (self.options.timestamp_format is not None, DataType.TIMESTAMP),
+            "timezone": (self.options.timezone is not None, DataType.TIMESTAMP),
+            "decimal": (self.options.decimal != ".", DataType.DECIMAL),
+        }
+        for parameter, (given, data_type) in applies.items():
+            if given and not any(rule.data_type == data_type for rule in self.rules):
+                others = ", ".join(f"{rule.code} ({rule.data_type})" for rule in self.rules)
+                value = getattr(self.options, parameter)
+                raise invalid_parameter(
+                    parameter,
+                    getattr(value, "key", value),
+                    f"applies to {data_type} attributes, and this entity has none: {others}.",
+                )
 
     def renames_check(self) -> None:
         """Refuse (400) a `map` onto an attribute the entity does not have."""

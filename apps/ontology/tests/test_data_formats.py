@@ -383,6 +383,24 @@ def test_csv_only_parameters_are_refused_on_json(analyst_client, weather, parame
     assert day_rows(weather) == []
 
 
+@pytest.mark.parametrize(
+    ("url", "params", "parameter", "says"),
+    [
+        (HOUR_URL, {"date_format": "%d.%m.%Y"}, "date_format", "applies to date attributes, and this entity has none"),
+        (DAY_URL, {"timestamp_format": "%d.%m.%Y %H:%M"}, "timestamp_format", "applies to timestamp attributes"),
+        (DAY_URL, {"timezone": "Europe/Berlin"}, "timezone", "applies to timestamp attributes"),
+    ],
+)
+def test_a_parameter_with_nothing_to_apply_to_is_a_400_naming_it(
+    analyst_client, weather, hourly, url, params, parameter, says
+):
+    response = post_csv(analyst_client, url, "day,station\n2026-03-01,S\n", params)
+
+    error = assert_error(response, 400, "invalid_parameter")
+    assert error["details"]["parameter"] == parameter
+    assert says in error["message"]
+
+
 def test_a_map_of_a_header_the_file_does_not_have_is_a_400_naming_it(analyst_client, weather):
     response = post_csv(analyst_client, DAY_URL, WEATHER_CSV, {**WEATHER_PARAMS, "map": "Datum:day,Stadion:station"})
 
