@@ -117,7 +117,9 @@ class BodyLeftUnread(BaseParser):
 
 class EntityRowsView(APIView):
     """Load rows into an entity: a JSON array of objects, or CSV with a header
-    row. Valid rows are stored in one transaction, invalid ones reported."""
+    row (the body, or the file `file` of a form). Query parameters read files
+    as they come (data_params.py). Valid rows are stored in one transaction,
+    invalid ones reported."""
 
     permission_classes = [IsAuthenticated, CanLoadData]
     parser_classes = [BodyLeftUnread]  # the body is read and parsed here, with the load's own limits
