@@ -11,6 +11,8 @@ trigger archival of January; the archival worker runs on the real bus.
 - policies: an unknown table is a 400 naming it once (no doubled schema),
   an entity code names its table."""
 
+import importlib
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +22,7 @@ from apps.archival.tests.arch_fixtures import LOCAL_BACKEND
 from apps.core.tests.factories import MembershipFactory, UserFactory
 from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
 WEATHER = {
     "code": "temperatures",
@@ -30,7 +32,7 @@ WEATHER = {
     "attributes": [
         {"code": "observed_at", "data_type": "timestamp", "nullable": False},
         {"code": "station", "data_type": "string"},
-        {"code": "temp", "data_type": "decimal"},
+        {"code": "reading", "data_type": "decimal"},
     ],
 }
 JOBS = "/api/v1/database/retention/jobs/"
@@ -38,7 +40,7 @@ JOBS = "/api/v1/database/retention/jobs/"
 
 def weather_rows() -> list[dict]:
     start = datetime(2020, 1, 1, 12, tzinfo=UTC)
-    return [{"observed_at": (start + timedelta(days=d)).isoformat(), "station": "s1", "temp": d} for d in range(60)]
+    return [{"observed_at": (start + timedelta(days=d)).isoformat(), "station": "s1", "reading": d} for d in range(60)]
 
 
 def tenant(name: str) -> tuple[APIClient, str]:
@@ -128,7 +130,12 @@ def test_a_working_archival_ends_with_the_chunks_dropped_in_the_jobs_list(
     tmp_path,
 ):
     settings.LAKEHOUSE_TARGETS = {"default": {"BACKEND": LOCAL_BACKEND, "ROOT": str(tmp_path / "lake")}}
-    _, table = tenant("east")
+    api, table = tenant("east")
+    metric = {"code": "reading_total", "name": "Total", "formula": "SUM(reading)", "entity": "temperatures"}
+    assert api.post("/api/v1/ontology/metrics/", metric, format="json").status_code == 201
+    query = {"start": "2020-01-01", "end": "2020-03-01", "granularity": "month", "route": "raw"}
+    before = api.get("/api/v1/metrics/reading_total", query).json()
+    assert before["archived"] == [] and api.get("/api/v1/metrics/reading_total", query).json()["cached"] is True
     chunks = january_archive(staff, table)
     assert {job["state"] for job in staff.get(JOBS, {"table": table}).json()["results"]} == {"requested"}
 
@@ -141,6 +148,14 @@ def test_a_working_archival_ends_with_the_chunks_dropped_in_the_jobs_list(
     dropped = staff.get(JOBS, {"table": table, "status": "dropped"}).json()
     assert [job["chunk_name"] for job in dropped["results"]] == chunks
     assert all(job["dropped_at"] for job in dropped["results"])
+
+    # Item 7: the answer cached before the drop is not served; the new one says what was archived.
+    after = api.get("/api/v1/metrics/reading_total", query).json()
+    assert after["cached"] is False
+    first, last = dropped["results"][0], dropped["results"][-1]
+    assert after["archived"] == [{"start": "2020-01-01T00:00:00Z", "end": last["range_end"]}]
+    assert first["range_start"] <= "2020-01-01T00:00:00Z"
+    assert after["series"][0]["value"] < before["series"][0]["value"]
 
 
 def test_retention_inputs_name_the_culprit_once(staff):
@@ -185,3 +200,29 @@ def test_retention_inputs_name_the_culprit_once(staff):
     assert "failed" in bad.json()["error"]["message"] and "broken" in bad.json()["error"]["message"]
     assert staff.get(JOBS, {"entity": "temperatures"}).json()["count"] == 0
     assert staff.get(JOBS, {"entity": "hourly_temp"}).json()["error"]["code"] == "unknown_entity"
+
+
+def test_the_migration_gives_dead_letters_parked_without_a_client_their_client():
+    from django.apps import apps as django_apps
+
+    from apps.messaging.models import DeadLetter
+
+    backfill = importlib.import_module("apps.messaging.migrations.0006_dead_letter_client_backfill").client_backfill
+    api, table = tenant("upland")
+    client = api.client_record
+    stored = {}
+    for name, envelope in (
+        ("by_tenant", {"tenant": client.code, "payload": {}}),
+        ("by_table", {"tenant": None, "payload": {"table_name": table.split(".")[1]}}),
+        ("platform", {"tenant": None, "payload": {"table_name": "not_an_entity"}}),
+        ("undecodable", {"undecodable": True, "fields": {}}),
+    ):
+        stored[name] = DeadLetter.objects.create(
+            kind="handler", topic="archival.events", event_id=uuid.uuid4(), envelope=envelope, error="x", attempts=3
+        )
+
+    backfill(django_apps, None)
+
+    clients = {name: DeadLetter.objects.get(pk=letter.pk).client_id for name, letter in stored.items()}
+    assert clients == {"by_tenant": client.pk, "by_table": client.pk, "platform": None, "undecodable": None}
+    assert api.get("/api/v1/messaging/dead-letters/").json()["count"] == 2
