@@ -85,5 +85,10 @@ def test_a_drop_is_listed_in_the_answer_and_invalidates_the_cached_result(api):
     assert after["explain"]["archived"] == archived
     assert answer(api)["cached"] is True and answer(api)["archived"] == archived  # cached with its ranges
 
+    # The example of docs/metrics-api.md ("Archived ranges"), with the ontology's 7-day chunks.
+    assert archived == [{"start": "2020-01-01T00:00:00Z", "end": "2020-01-30T00:00:00Z"}]
+    assert after["series"][0] == {"bucket": "2020-01-01T00:00:00Z", "dims": {}, "value": 59.0}
+    assert (after["route"], after["explain"]["route"]) == ("raw", "raw")
+
     february = answer(api, start="2020-02-01")
     assert february["archived"] == [] and values(february) == {"2020-02": sum(range(31, 60))}
