@@ -230,18 +230,31 @@ class CalculationOrchestrator:
         }
 
     def archived(self, compiled: CompiledQuery, query: MetricQuery) -> tuple[ArchivedRange, ...]:
-        """The parts of [start, end) whose raw rows retention archived and
-        dropped, over every entity the statement reads (merged, in time order).
-        The raw route answers without them; a rollup keeps their buckets."""
+        """The parts of [start, end) that the statement reads from raw rows
+        retention has archived and dropped (merged, in time order). Only raw
+        reads can miss them: a rollup scan reads the partial states the rollup
+        materialized, which outlive the chunks (and asking costs a round trip
+        the rollup route does not pay). A rollup+raw scan reads raw rows from
+        its watermark on."""
+        windows: dict[str, datetime] = {}
+        for scan in compiled.routes:
+            if scan.get("route") == "rollup":
+                continue
+            start = query.start
+            if scan.get("route") == "rollup+raw" and scan.get("watermark"):
+                start = max(start, datetime.fromisoformat(scan["watermark"]))
+            entity = scan.get("entity")
+            if entity and start < query.end:
+                windows[entity] = min(windows.get(entity, start), start)
         spans: list[ArchivedRange] = []
-        for code in sorted(compiled.entities):
+        for code, start in sorted(windows.items()):
             entity = self.catalog.entities.get(code)
             if entity is None or not entity.is_time_series:
                 continue
             for span in archived_ranges(
-                table_schema=entity.schema, table_name=entity.table, start=query.start, end=query.end
+                table_schema=entity.schema, table_name=entity.table, start=start, end=query.end
             ):
-                spans.append(ArchivedRange(max(span.start, query.start), min(span.end, query.end)))
+                spans.append(ArchivedRange(max(span.start, start), min(span.end, query.end)))
         merged: list[ArchivedRange] = []
         for span in sorted(spans, key=lambda s: (s.start, s.end)):
             if merged and span.start <= merged[-1].end:

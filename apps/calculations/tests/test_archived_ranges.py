@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from apps.calculations.models import Rollup
+from apps.calculations.rollups.services import rollup_refresh
 from apps.calculations.tests.scenarios import created, rows_load
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.retention import RetentionManager
@@ -43,7 +45,8 @@ def api(api_client, analyst):
 
 
 def answer(api, **params) -> dict:
-    response = api.get("/api/v1/metrics/temp_total", {**RANGE, **params})
+    query = {key: value for key, value in {**RANGE, **params}.items() if value is not None}
+    response = api.get("/api/v1/metrics/temp_total", query)
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -92,3 +95,23 @@ def test_a_drop_is_listed_in_the_answer_and_invalidates_the_cached_result(api):
 
     february = answer(api, start="2020-02-01")
     assert february["archived"] == [] and values(february) == {"2020-02": sum(range(31, 60))}
+
+
+def test_a_rollup_materialized_before_the_drop_still_answers_the_archived_months(api):
+    rollup = {"entity": "temperatures", "grain": "day", "measures": [{"attribute": "reading", "states": ["sum"]}]}
+    created(api.post("/api/v1/calculations/rollups/", rollup, format="json"))
+    for spec in Rollup.objects.all():
+        rollup_refresh(rollup=spec, now=datetime(2020, 3, 5, tzinfo=UTC))
+    table = api.get("/api/v1/ontology/entities/temperatures").json()["table"].split(".")[1]
+    policy = RetentionPolicy.objects.create(
+        table_name=table, keep_for=timedelta(days=1), action=RetentionPolicy.Action.DROP
+    )
+    assert RetentionManager().policy_apply(policy, older_than=datetime(2020, 2, 1, tzinfo=UTC)).dropped
+
+    routed = answer(api, route=None, explain="1")
+    raw = answer(api)
+    assert (routed["route"], raw["route"]) == ("rollup", "raw")
+    # The rollup kept January's partial states: nothing is missing, nothing is listed.
+    assert values(routed) == {"2020-01": sum(range(31)), "2020-02": sum(range(31, 60))}
+    assert routed["archived"] == routed["explain"]["archived"] == []
+    assert values(raw)["2020-01"] == 59.0 and raw["archived"] != []
