@@ -12,6 +12,7 @@ trigger archival of January; the archival worker runs on the real bus.
   an entity code names its table."""
 
 import importlib
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -226,3 +227,20 @@ def test_the_migration_gives_dead_letters_parked_without_a_client_their_client()
     clients = {name: DeadLetter.objects.get(pk=letter.pk).client_id for name, letter in stored.items()}
     assert clients == {"by_tenant": client.pk, "by_table": client.pk, "platform": None, "undecodable": None}
     assert api.get("/api/v1/messaging/dead-letters/").json()["count"] == 2
+
+
+def test_the_policy_file_may_name_an_entity_of_a_client(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from apps.warehouse.models import RetentionPolicy
+
+    _, table = tenant("coast")
+    path = tmp_path / "retention.json"
+    path.write_text(json.dumps({"policies": [{"entity": "hourly_temp", "client": "coast", "keep_for": "1 day"}]}))
+    with pytest.raises(CommandError, match=r"policies\[0\]: no entity 'hourly_temp' in client 'coast'"):
+        call_command("retention_load", str(path))
+
+    path.write_text(json.dumps({"policies": [{"entity": "temperatures", "client": "coast", "keep_for": "30 days"}]}))
+    call_command("retention_load", str(path))
+    policy = RetentionPolicy.objects.get()
+    assert f"{policy.table_schema}.{policy.table_name}" == table

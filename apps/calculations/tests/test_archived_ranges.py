@@ -10,8 +10,8 @@ import pytest
 from apps.calculations.models import Rollup
 from apps.calculations.rollups.services import rollup_refresh
 from apps.calculations.tests.scenarios import created, rows_load
-from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.retention import RetentionManager
+from apps.warehouse.selectors import archived_ranges
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -55,6 +55,25 @@ def values(body: dict) -> dict[str, float]:
     return {point["bucket"][:7]: point["value"] for point in body["series"]}
 
 
+def january_drop(table: str) -> list:
+    """What an action=drop policy does to the chunks wholly before February."""
+    return (
+        RetentionManager()
+        .run(
+            table_schema="analytics_data",
+            table_name=table,
+            action="drop",
+            older_than=datetime(2020, 2, 1, tzinfo=UTC),
+            range_start=None,
+            range_end=None,
+            lakehouse_target="default",
+            batch_size=10,
+            policy=None,
+        )
+        .dropped
+    )
+
+
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -66,14 +85,11 @@ def test_a_drop_is_listed_in_the_answer_and_invalidates_the_cached_result(api):
     assert answer(api)["cached"] is True
 
     table = api.get("/api/v1/ontology/entities/temperatures").json()["table"].split(".")[1]
-    policy = RetentionPolicy.objects.create(
-        table_name=table, keep_for=timedelta(days=1), action=RetentionPolicy.Action.DROP
-    )
-    dropped = RetentionManager().policy_apply(policy, older_than=datetime(2020, 2, 1, tzinfo=UTC)).dropped
+    dropped = january_drop(table)
     assert dropped
     # The ledger's ranges, as a person reads them: adjacent chunks are one archived range.
-    ledger = ChunkArchival.objects.filter(table_name=table, status="dropped").order_by("range_start")
-    gone_from, gone_to = ledger.first().range_start, ledger.last().range_end
+    [gone] = archived_ranges(table_schema="analytics_data", table_name=table)
+    gone_from, gone_to = gone.start, gone.end
     assert gone_from <= FIRST < gone_to <= datetime(2020, 2, 1, tzinfo=UTC)
 
     after = answer(api, explain="true")
@@ -103,10 +119,7 @@ def test_a_rollup_materialized_before_the_drop_still_answers_the_archived_months
     for spec in Rollup.objects.all():
         rollup_refresh(rollup=spec, now=datetime(2020, 3, 5, tzinfo=UTC))
     table = api.get("/api/v1/ontology/entities/temperatures").json()["table"].split(".")[1]
-    policy = RetentionPolicy.objects.create(
-        table_name=table, keep_for=timedelta(days=1), action=RetentionPolicy.Action.DROP
-    )
-    assert RetentionManager().policy_apply(policy, older_than=datetime(2020, 2, 1, tzinfo=UTC)).dropped
+    assert january_drop(table)
 
     routed = answer(api, route=None, explain="1")
     raw = answer(api)
