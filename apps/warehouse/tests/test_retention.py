@@ -345,3 +345,12 @@ def test_config_loader_refuses_a_table_that_does_not_exist_naming_it_once(tmp_pa
     path.write_text(json.dumps({"policies": entries[:1]}))
     call_command("retention_load", str(path))
     assert RetentionPolicy.objects.get().table_name == table  # the qualified name, split
+
+
+def test_a_qualified_table_name_is_split_not_prefixed_again():
+    from apps.warehouse.selectors import table_ref_parse
+
+    assert table_ref_parse("analytics_data.c1_weather") == ("analytics_data", "c1_weather")
+    assert table_ref_parse(" c1_weather ") == ("analytics_data", "c1_weather")
+    assert table_ref_parse("c1_weather", schema="other") == ("other", "c1_weather")
+    assert table_ref_parse("staging.c1_weather", schema="other") == ("staging", "c1_weather")
