@@ -112,6 +112,10 @@ def test_a_drop_is_listed_in_the_answer_and_invalidates_the_cached_result(api):
     february = answer(api, start="2020-02-01")
     assert february["archived"] == [] and values(february) == {"2020-02": sum(range(31, 60))}
 
+    # The history keeps January as computed from all its rows, before the drop.
+    history = api.get("/api/v1/metrics/temp_total/history", {"granularity": "month"}).json()["results"]
+    assert {p["bucket"][:7]: p["value"] for p in history} == {"2020-01": 465.0, "2020-02": 1305.0}
+
 
 def test_a_rollup_materialized_before_the_drop_still_answers_the_archived_months(api):
     rollup = {"entity": "temperatures", "grain": "day", "measures": [{"attribute": "reading", "states": ["sum"]}]}
