@@ -84,6 +84,14 @@ class Point:
 
 
 @dataclass(frozen=True)
+class ArchivedRange:
+    """Raw rows in [start, end) were archived and dropped by retention."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
 class MetricResult:
     """A computed series, as the API returns it (API.md, Metrics)."""
 
@@ -97,3 +105,4 @@ class MetricResult:
     domain: str = ""
     entities: tuple[str, ...] = ()  # entity codes the value was computed from (cache invalidation)
     mode: str = "exact"  # which mode answered: exact, or approximate (hll / t-digest)
+    archived: tuple[ArchivedRange, ...] = ()  # parts of the range whose raw rows were archived (dropped)

@@ -9,6 +9,11 @@ class PointSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
 
 
+class ArchivedRangeSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
 class MetricResultSerializer(serializers.Serializer):
     metric = serializers.CharField()
     unit = serializers.CharField(allow_blank=True)
@@ -18,6 +23,7 @@ class MetricResultSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField()
     mode = serializers.ChoiceField(choices=["exact", "approximate"])
     series = PointSerializer(many=True)
+    archived = ArchivedRangeSerializer(many=True)
 
 
 class ScanExplainSerializer(serializers.Serializer):
@@ -35,6 +41,7 @@ class ExplainSerializer(serializers.Serializer):
     mode = serializers.CharField()
     scans = ScanExplainSerializer(many=True)
     sql = serializers.CharField()
+    archived = ArchivedRangeSerializer(many=True)
 
 
 class ExplainedMetricResultSerializer(MetricResultSerializer):
