@@ -13,7 +13,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, Tokenizer, TokenType
 
 from apps.core.errors import AppError
-from apps.ontology.identifiers import FORMULA_KEYWORDS
+from apps.ontology.identifiers import FORMULA_KEYWORDS, RESERVED
 
 FUNCTIONS = frozenset(
     {
@@ -62,11 +62,14 @@ def formula_tokens(formula: str) -> list[Token]:
         raise AppError(f"The formula does not parse: {exc}", code="invalid_formula") from exc
 
     for token in tokens:
-        # A word that is not one of the language's key words is a name (or a function before "(").
+        # A word that is not one of the language's key words is a name (or a function before "("),
+        # unless no code can be it (an SQL reserved word: SELECT, FROM, ...), which stays refused below.
+        word = token.text.lower()
         if (
             token.token_type not in _NOT_WORDS
             and _WORD.fullmatch(token.text)
-            and token.text.lower() not in FORMULA_KEYWORDS
+            and word not in FORMULA_KEYWORDS
+            and word not in RESERVED
         ):
             token.token_type = TokenType.VAR
     depth = 0
