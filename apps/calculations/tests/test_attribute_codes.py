@@ -1,10 +1,12 @@
 """Issue 14 item 1: every attribute code the ontology accepts works in
-formulas, `group_by=`, `filter[<code>]=` and the ad-hoc query. Codes are drawn
-from every key word PostgreSQL (pg_get_keywords()) and sqlglot know, plus
-random identifiers; the entity validator decides which are accepted, and each
-accepted one must then compute, against the real database."""
+formulas, `group_by=`, `filter[<code>]=`, the ad-hoc query and rollups. Codes
+are drawn from every key word PostgreSQL (pg_get_keywords()) and sqlglot
+know, the formula's function names, and random identifiers; the entity
+validator decides which are accepted, and each accepted one must then
+compute, against the real database."""
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -12,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot.tokens import Tokenizer
 
+from apps.calculations.rollups.services import rollup_create, rollup_refresh
 from apps.calculations.tests.scenarios import created, rows_load
+from apps.calculations.tests.test_rollups import admin_api
 from apps.core.errors import AppError
-from apps.ontology.formula import formula_parse
+from apps.ontology.formula import FUNCTIONS, formula_parse
 from apps.ontology.identifiers import code_validate
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -36,6 +40,7 @@ def key_words() -> list[str]:
         cursor.execute("SELECT word FROM pg_get_keywords()")
         words = {row[0] for row in cursor.fetchall()}
     words |= {word.lower() for word in Tokenizer.KEYWORDS if word.replace("_", "").isalnum()}
+    words |= {name.lower() for name in FUNCTIONS}  # `sum`, `count`, `min`: names unless "(" follows
     return sorted(words)
 
 
@@ -165,3 +170,40 @@ def test_any_accepted_code_computes_in_formulas_group_by_filters_and_queries(api
         assert [row[1:] for row in adhoc.json()["rows"]] == [["b", 2.0]], names
 
     check()
+
+
+def test_rollups_over_key_word_codes_answer_like_the_raw_rows():
+    """Hourly temperatures as downloaded: `time`, `text`, `temp`, rolled up by hour and read by day."""
+    api, client_id = admin_api()
+    entity = {
+        "code": "hourly_temps", "name": "Hourly temperatures", "kind": "time_series", "time_attribute": "time",
+        "attributes": [
+            {"code": "time", "data_type": "timestamp", "nullable": False},
+            {"code": "text", "data_type": "string"},
+            {"code": "temp", "data_type": "decimal"},
+        ],
+    }  # fmt: skip
+    created(api.post("/api/v1/ontology/entities/", entity, format="json"))
+    rows = [
+        {"time": f"2026-03-02T{hour:02d}:00:00+00:00", "text": "rain" if hour % 3 else "sun", "temp": str(hour)}
+        for hour in range(24)
+    ]
+    rows_load(api, "hourly_temps", rows)
+    payload = {"code": "temp_sum", "name": "temp_sum", "formula": "SUM(temp)", "entity": "hourly_temps"}
+    created(api.post("/api/v1/ontology/metrics/", payload, format="json"))
+    rollup = rollup_create(
+        client_id=client_id,
+        entity="hourly_temps",
+        grain="hour",
+        dimensions=["text"],
+        measures=[{"attribute": "temp", "states": ["sum", "count"]}],
+    )
+    rollup_refresh(rollup=rollup, now=datetime(2026, 3, 4, tzinfo=UTC))
+    query = {**DAY, "group_by": "text", "explain": "1"}
+    rolled = api.get("/api/v1/metrics/temp_sum", query)
+    raw = api.get("/api/v1/metrics/temp_sum", {**query, "route": "raw"})
+    assert rolled.status_code == 200 and raw.status_code == 200, (rolled.content, raw.content)
+    assert rolled.json()["route"] == "rollup", rolled.json()["explain"]
+    expected = [({"text": "rain"}, float(sum(h for h in range(24) if h % 3))), ({"text": "sun"}, 84.0)]
+    for body in (rolled.json(), raw.json()):
+        assert [(p["dims"], p["value"]) for p in body["series"]] == expected
