@@ -33,4 +33,4 @@ def extent_compile(*, catalog: Catalog, entity: str, context: AccessContext) -> 
     select = joins_apply(build, select, resolver)
     if where:
         select = select.where(exp.and_(*where))
-    return select.sql(dialect="postgres"), build.params.values
+    return select.sql(dialect="postgres", pretty=True), build.params.values
