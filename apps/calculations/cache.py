@@ -159,7 +159,9 @@ def generations(*, client_id: int, entities: Iterable[str]) -> tuple[int, ...]:
 
 
 def result_encode(result: MetricResult) -> str:
-    data = {field.name: getattr(result, field.name) for field in fields(result) if field.name != "cached"}
+    # range and extent describe one answer (orchestrator.answer_describe), not the cached value.
+    skipped = ("cached", "range", "extent")
+    data = {field.name: getattr(result, field.name) for field in fields(result) if field.name not in skipped}
     data["format"] = FORMAT
     data["computed_at"] = result.computed_at.isoformat()
     data["series"] = [

@@ -22,12 +22,20 @@ from django.utils import timezone
 
 from apps.calculations import cache
 from apps.calculations.compiler import CompiledQuery, metric_compile
+from apps.calculations.extent import data_extent
 from apps.calculations.history import history_persist
 from apps.calculations.rollups.selectors import rollup_specs
 from apps.calculations.rollups.spec import RollupSpec
 from apps.calculations.runner import compiled_run
 from apps.calculations.single_flight import single_flight
-from apps.calculations.types import AccessContext, ArchivedRange, Granularity, MetricQuery, MetricResult
+from apps.calculations.types import (
+    AccessContext,
+    ArchivedRange,
+    Granularity,
+    MetricQuery,
+    MetricResult,
+    TimeRange,
+)
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, MetricSpec, catalog_get
 from apps.warehouse.selectors import archived_ranges
@@ -273,8 +281,23 @@ class CalculationOrchestrator:
         """Compute (or read from the cache) one metric query. `use_cache=False`
         computes fresh; with `refresh_cache` that fresh result is also stored in
         the cache, replacing what a read before a load may have left there (the
-        live recalculation does so: the next dashboard read is a hit)."""
+        live recalculation does so: the next dashboard read is a hit). The
+        answer carries the range it computed and, when empty, the data's extent."""
         compiled = self.compile(query)
+        result = self._calculate(compiled, query, use_cache=use_cache, persist=persist, refresh_cache=refresh_cache)
+        return self.answer_describe(result, query, entities=result.entities or compiled.entities)
+
+    def answer_describe(self, result: MetricResult, query: MetricQuery, *, entities: tuple[str, ...]) -> MetricResult:
+        """`result` with the range it computed and, when its series is empty,
+        the extent of the data of `entities` (so an empty answer says why)."""
+        extent = None
+        if not result.series:
+            extent = data_extent(catalog=self.catalog, entities=entities, context=self.context)
+        return replace(result, range=TimeRange(query.start, query.end), extent=extent)
+
+    def _calculate(
+        self, compiled: CompiledQuery, query: MetricQuery, *, use_cache: bool, persist: bool, refresh_cache: bool
+    ) -> MetricResult:
         spec = compiled.metric
         handler = handler_for(spec.domain)
         if not cache.cache_enabled() or not (use_cache or refresh_cache):
