@@ -55,6 +55,7 @@ from psycopg import sql  # noqa: E402
 from apps.calculations.models import Rollup  # noqa: E402
 from apps.calculations.orchestrator import CalculationOrchestrator  # noqa: E402
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_refresh  # noqa: E402
+from apps.calculations.rollups.spec import TDIGEST_COMPRESSION  # noqa: E402
 from apps.calculations.types import AccessContext, Granularity, MetricQuery  # noqa: E402
 from apps.core.models import Client  # noqa: E402
 from apps.ontology.catalog import Catalog, MetricSpec, catalog_load  # noqa: E402
@@ -229,7 +230,8 @@ def report(args, rows: int, results: dict[str, list[tuple]], rollups: list[tuple
             f"(target <= {target:.1%}: {verdict})"
         )
     print()
-    print(f"{'rollup (region; hll, tdigest(100))':<40}{'rows':>12}{'size':>12}{'refresh s':>12}{'bytes/row':>12}")
+    label = f"rollup (region; hll, tdigest({TDIGEST_COMPRESSION}))"
+    print(f"{label:<40}{'rows':>12}{'size':>12}{'refresh s':>12}{'bytes/row':>12}")
     for grain, seconds, count, size in rollups:
         per_row = size / count if count else 0
         print(f"{grain:<40}{count:>12,}{size / 2**20:>10.1f} M{seconds:>12.1f}{per_row:>12,.0f}")

@@ -6,6 +6,7 @@ class ArchivalConfig(AppConfig):
     verbose_name = "Archival (lakehouse)"
 
     def ready(self) -> None:
+        from apps.archival import selectors  # noqa: F401 - shows the worker's jobs in the retention API
         from apps.archival.lakehouse.checks import lakehouse_check, lakehouse_check_enabled
         from apps.core.health import health_check_register
 

@@ -31,8 +31,9 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
-from apps.calculations.types import AccessContext, MetricQuery, MetricResult, Point
+from apps.calculations.types import AccessContext, ArchivedRange, MetricQuery, MetricResult, Point
 from apps.ontology.hooks import RowsLoaded, on_rows_loaded
+from apps.warehouse.hooks import ChunkDropped, on_chunk_dropped, table_owner
 
 logger = logging.getLogger(__name__)
 
@@ -158,13 +159,16 @@ def generations(*, client_id: int, entities: Iterable[str]) -> tuple[int, ...]:
 
 
 def result_encode(result: MetricResult) -> str:
-    data = {field.name: getattr(result, field.name) for field in fields(result) if field.name != "cached"}
+    # range and extent describe one answer (orchestrator.answer_describe), not the cached value.
+    skipped = ("cached", "range", "extent")
+    data = {field.name: getattr(result, field.name) for field in fields(result) if field.name not in skipped}
     data["format"] = FORMAT
     data["computed_at"] = result.computed_at.isoformat()
     data["series"] = [
         [p.bucket.isoformat() if p.bucket else None, p.dims, None if p.value is None else float(p.value)]
         for p in result.series
     ]
+    data["archived"] = [[a.start.isoformat(), a.end.isoformat()] for a in result.archived]
     # default=str: dimension values that are dates or decimals come back as strings.
     return json.dumps(data, separators=(",", ":"), default=str)
 
@@ -183,7 +187,13 @@ def result_decode(raw: bytes) -> MetricResult | None:
     )
     computed_at = datetime.fromisoformat(data.pop("computed_at"))
     entities = tuple(data.pop("entities"))
-    return MetricResult(**data, cached=True, computed_at=computed_at, series=series, entities=entities)
+    archived = tuple(
+        ArchivedRange(datetime.fromisoformat(start), datetime.fromisoformat(end))
+        for start, end in data.pop("archived", ())
+    )
+    return MetricResult(
+        **data, cached=True, computed_at=computed_at, series=series, entities=entities, archived=archived
+    )
 
 
 def result_get(key: str) -> MetricResult | None:
@@ -273,3 +283,17 @@ def results_invalidate_on_rows_loaded(event: RowsLoaded) -> None:
     """Rows loaded in this process: invalidate at once, before the bus event
     reaches the calculations consumer."""
     results_invalidate(client_id=event.client_id, entity=event.entity, time_min=event.time_min, time_max=event.time_max)
+
+
+@on_chunk_dropped
+def results_invalidate_on_chunk_dropped(event: ChunkDropped) -> None:
+    """Retention dropped a chunk (told after the drop committed): the results
+    over its range were computed with its rows, and their `archived` ranges
+    no longer hold. Whichever process drops (the warehouse's confirmation
+    handler, a beat scan) invalidates here; the cache is shared in Redis."""
+    owner = table_owner(table_schema=event.table_schema, table_name=event.table_name)
+    if owner is None:
+        return  # not an entity's table: no metric reads it
+    results_invalidate(
+        client_id=owner.client_id, entity=owner.entity, time_min=event.range_start, time_max=event.range_end
+    )

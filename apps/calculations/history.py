@@ -4,7 +4,7 @@ package's services/selectors modules re-export these."""
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -13,7 +13,7 @@ from django.db.models.functions import RowNumber
 from psycopg import sql
 
 from apps.calculations.models import MetricHistory
-from apps.calculations.types import MetricResult
+from apps.calculations.types import ArchivedRange, Granularity, MetricResult
 
 
 def _dims_json(dims: dict[str, Any]) -> str:
@@ -56,14 +56,36 @@ _UPSERT = sql.SQL(
 )
 
 
+_STEPS = {Granularity.MINUTE: timedelta(minutes=1), Granularity.HOUR: timedelta(hours=1),
+          Granularity.DAY: timedelta(days=1), Granularity.WEEK: timedelta(weeks=1)}  # fmt: skip
+_MONTHS = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}
+
+
+def _bucket_end(bucket: datetime, granularity: str) -> datetime:
+    unit = Granularity(granularity)
+    if unit in _STEPS:
+        return bucket + _STEPS[unit]
+    years, month = divmod(bucket.month - 1 + _MONTHS[unit], 12)
+    return bucket.replace(year=bucket.year + years, month=month + 1)
+
+
+def _partly_archived(bucket: datetime, granularity: str, archived: tuple[ArchivedRange, ...]) -> bool:
+    end = _bucket_end(bucket, granularity)
+    return any(span.start < end and span.end > bucket for span in archived)
+
+
 def history_persist(*, client_id: int, result: MetricResult) -> int:
     """Record every point of `result` that has a bucket, replacing what an
     earlier computation stored for the same bucket and dimension set. Points
     without a bucket (a value over the whole range) have no place in a time
-    series and are skipped. Returns the number of rows written."""
+    series and are skipped, and so are buckets whose raw rows were partly
+    archived (`result.archived`): the value computed before the drop, from
+    all the rows, stays. Returns the number of rows written."""
     rows: dict[tuple[str, datetime], tuple[str, float | None]] = {}
     for point in result.series:
         if point.bucket is None:
+            continue
+        if result.archived and _partly_archived(point.bucket, result.granularity, result.archived):
             continue
         text = _dims_json(point.dims)
         key = hashlib.sha256(text.encode()).hexdigest()

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,14 +22,23 @@ from django.utils import timezone
 
 from apps.calculations import cache
 from apps.calculations.compiler import CompiledQuery, metric_compile
+from apps.calculations.extent import data_extent
 from apps.calculations.history import history_persist
 from apps.calculations.rollups.spec import RollupSpec
 from apps.calculations.routing_state import RoutingState, routing_state
 from apps.calculations.runner import compiled_run
 from apps.calculations.single_flight import single_flight
-from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
+from apps.calculations.types import (
+    AccessContext,
+    ArchivedRange,
+    Granularity,
+    MetricQuery,
+    MetricResult,
+    TimeRange,
+)
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, MetricSpec
+from apps.warehouse.selectors import archived_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +239,52 @@ class CalculationOrchestrator:
     def explain(self, query: MetricQuery) -> dict:
         """How `query` is answered: the route of each fact scan and why, and the statement."""
         compiled = self.compile(query)
-        return {"route": compiled.route, "mode": compiled.mode, "scans": list(compiled.routes), "sql": compiled.sql}
+        archived = [{"start": a.start, "end": a.end} for a in self.archived(compiled, query)]
+        return {
+            "route": compiled.route,
+            "mode": compiled.mode,
+            "scans": list(compiled.routes),
+            "sql": compiled.sql,
+            "archived": archived,
+        }
+
+    def archived(self, compiled: CompiledQuery, query: MetricQuery) -> tuple[ArchivedRange, ...]:
+        """The parts of [start, end) that the statement reads from raw rows
+        retention has archived and dropped (merged, in time order). Only raw
+        reads can miss them: a rollup scan reads the partial states the rollup
+        materialized, which outlive the chunks (and asking costs a round trip
+        the rollup route does not pay). A rollup+raw scan reads raw rows from
+        its watermark on."""
+        windows: dict[str, datetime] = {}
+        for scan in compiled.routes:
+            if scan.get("route") == "rollup":
+                continue
+            start = query.start
+            if scan.get("route") == "rollup+raw" and scan.get("watermark"):
+                start = max(start, datetime.fromisoformat(scan["watermark"]))
+            entity = scan.get("entity")
+            if entity and start < query.end:
+                windows[entity] = min(windows.get(entity, start), start)
+        spans: list[ArchivedRange] = []
+        for code, start in sorted(windows.items()):
+            entity = self.catalog.entities.get(code)
+            if entity is None or not entity.is_time_series:
+                continue
+            for span in archived_ranges(
+                table_schema=entity.schema, table_name=entity.table, start=start, end=query.end
+            ):
+                spans.append(ArchivedRange(max(span.start, start), min(span.end, query.end)))
+        merged: list[ArchivedRange] = []
+        for span in sorted(spans, key=lambda s: (s.start, s.end)):
+            if merged and span.start <= merged[-1].end:
+                merged[-1] = ArchivedRange(merged[-1].start, max(merged[-1].end, span.end))
+            else:
+                merged.append(span)
+        return tuple(merged)
+
+    def _compute(self, compiled: CompiledQuery, query: MetricQuery, handler: DomainHandler) -> MetricResult:
+        result = handler.compute(compiled=compiled, query=query)
+        return replace(result, archived=self.archived(compiled, query))
 
     def calculate(
         self, query: MetricQuery, *, use_cache: bool = True, persist: bool = True, refresh_cache: bool = False
@@ -238,12 +292,27 @@ class CalculationOrchestrator:
         """Compute (or read from the cache) one metric query. `use_cache=False`
         computes fresh; with `refresh_cache` that fresh result is also stored in
         the cache, replacing what a read before a load may have left there (the
-        live recalculation does so: the next dashboard read is a hit)."""
+        live recalculation does so: the next dashboard read is a hit). The
+        answer carries the range it computed and, when empty, the data's extent."""
         compiled = self.compile(query)
+        result = self._calculate(compiled, query, use_cache=use_cache, persist=persist, refresh_cache=refresh_cache)
+        return self.answer_describe(result, query, entities=result.entities or compiled.entities)
+
+    def answer_describe(self, result: MetricResult, query: MetricQuery, *, entities: tuple[str, ...]) -> MetricResult:
+        """`result` with the range it computed and, when its series is empty,
+        the extent of the data of `entities` (so an empty answer says why)."""
+        extent = None
+        if not result.series:
+            extent = data_extent(catalog=self.catalog, entities=entities, context=self.context)
+        return replace(result, range=TimeRange(query.start, query.end), extent=extent)
+
+    def _calculate(
+        self, compiled: CompiledQuery, query: MetricQuery, *, use_cache: bool, persist: bool, refresh_cache: bool
+    ) -> MetricResult:
         spec = compiled.metric
         handler = handler_for(spec.domain)
         if not cache.cache_enabled() or not (use_cache or refresh_cache):
-            result = handler.compute(compiled=compiled, query=query)
+            result = self._compute(compiled, query, handler)
         elif not use_cache:
             result = self._compute_and_store(self._result_key(compiled, query), compiled, query, handler)
         else:
@@ -275,7 +344,7 @@ class CalculationOrchestrator:
         """Compute and cache under `key` for the domain's TTL (unless a load
         since the computation started made it stale: cache.result_store)."""
         seen = cache.generations(client_id=self.context.client_id, entities=compiled.entities)
-        result = handler.compute(compiled=compiled, query=query)
+        result = self._compute(compiled, query, handler)
         cache.result_store(
             key=key,
             result=result,

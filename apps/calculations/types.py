@@ -84,6 +84,30 @@ class Point:
 
 
 @dataclass(frozen=True)
+class ArchivedRange:
+    """Raw rows in [start, end) were archived and dropped by retention."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The range an answer computed: [start, end), the defaults when the request gave none."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class DataExtent:
+    """The first and last time value of the data an answer reads (None: no rows)."""
+
+    first: datetime | None
+    last: datetime | None
+
+
+@dataclass(frozen=True)
 class MetricResult:
     """A computed series, as the API returns it (API.md, Metrics)."""
 
@@ -97,3 +121,6 @@ class MetricResult:
     domain: str = ""
     entities: tuple[str, ...] = ()  # entity codes the value was computed from (cache invalidation)
     mode: str = "exact"  # which mode answered: exact, or approximate (hll / t-digest)
+    archived: tuple[ArchivedRange, ...] = ()  # parts of the range whose raw rows were archived (dropped)
+    range: TimeRange | None = None  # set on every answer (not cached: the request's own)
+    extent: DataExtent | None = None  # set on an empty answer, read at answer time (not cached)

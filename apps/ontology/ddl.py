@@ -39,6 +39,7 @@ def entity_table_spec(entity: EntityDefinition) -> TableSpec:
         columns=[ColumnSpec(a.code, a.data_type, a.nullable) for a in attributes],
         time_column=entity.time_attribute if is_series else None,
         indexes=relationship_key_columns(entity),
+        chunk_interval=entity.chunk_interval or None,
     )
 
 

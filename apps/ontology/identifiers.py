@@ -1,6 +1,12 @@
 """Rules for the codes users give definitions. Codes become table and column
 names in `analytics_data`, so they are lower snake case, short enough to fit
-Postgres' 63-byte names once prefixed, and never an SQL reserved word."""
+Postgres' 63-byte names once prefixed, and never an SQL reserved word.
+
+One identifier rule for definitions and formulas: every code this module
+accepts is a name wherever a formula has a name (`SUM(temp)`, `date = 'a'`,
+`group_by=range`). The formula language's own key words (FORMULA_KEYWORDS)
+are the only words a formula reads as key words; a code may not be one of
+them (`between`), so no code is accepted here and refused in a formula."""
 
 import re
 
@@ -28,6 +34,14 @@ RESERVED = frozenset(
         "ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"
     }
 )  # fmt: skip
+# The formula language's key words (docs/formulas.md); the formula tokenizer
+# reads every other word as a name (or a function, when "(" follows).
+FORMULA_KEYWORDS = frozenset(
+    {
+        "and", "or", "not", "is", "null", "in", "between", "like", "case", "when", "then", "else", "end", "true",
+        "false", "where",
+    }
+)  # fmt: skip
 
 
 def code_validate(value: object, *, what: str, max_length: int = MAX_CODE) -> str:
@@ -45,9 +59,9 @@ def code_validate(value: object, *, what: str, max_length: int = MAX_CODE) -> st
             code="invalid_code",
             details={"code": value},
         )
-    if value in RESERVED or value.startswith("pg_") or value.startswith("_"):
+    if value in RESERVED or value in FORMULA_KEYWORDS or value.startswith("pg_") or value.startswith("_"):
         raise AppError(
-            f"The {what} code {value!r} is reserved (an SQL key word or system name); choose another.",
+            f"The {what} code {value!r} is reserved (an SQL or formula key word, or a system name); choose another.",
             code="reserved_code",
             details={"code": value},
         )

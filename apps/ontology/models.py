@@ -44,6 +44,10 @@ class EntityDefinition(Definition):
     time_attribute = models.CharField(max_length=63, blank=True, default="")
     # Fixed at creation: `c<client id>_<code>` in analytics_data.
     table_name = models.CharField(max_length=63, editable=False)
+    # The hypertable's chunk interval (a PostgreSQL interval, as given); empty
+    # for reference entities. Set at creation from the time attribute's type
+    # unless given; a change applies to chunks created afterwards.
+    chunk_interval = models.CharField(max_length=40, blank=True, default="")
 
     class Meta(Definition.Meta):
         constraints = _unique_code("entity")

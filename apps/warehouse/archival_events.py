@@ -6,6 +6,9 @@ the archival worker (apps.archival): payload models of the two topics.
 - `archival.confirmations` (ArchivalConfirmation, version 1): the worker says
   one chunk was written and verified; the warehouse drops the chunk only when
   the verified row count equals the chunk's current row count.
+- `archival.failures` (ArchivalFailure, version 1): the worker gave up on one
+  chunk (its attempts are spent); the warehouse marks the chunk failed with
+  the error instead of leaving it requested for ever, and keeps it.
 
 This module imports nothing from Django models so both sides can import it.
 """
@@ -19,6 +22,7 @@ from apps.messaging.schemas import register_schema
 
 ARCHIVAL_EVENTS_TOPIC = "archival.events"
 ARCHIVAL_CONFIRMATIONS_TOPIC = "archival.confirmations"
+ARCHIVAL_FAILURES_TOPIC = "archival.failures"
 
 
 class ChunkRef(BaseModel):
@@ -61,5 +65,21 @@ class ArchivalConfirmation(BaseModel):
     confirmed_at: datetime
 
 
+class ArchivalFailure(BaseModel):
+    """Payload of `archival.failures` (version 1): one chunk could not be
+    archived after `attempts` attempts; `error` says why. `event_id` is the
+    ArchivalEvent's event_id."""
+
+    event_id: UUID
+    table_schema: str
+    table_name: str
+    chunk_schema: str
+    chunk_name: str
+    error: str
+    attempts: int = Field(ge=0)
+    failed_at: datetime
+
+
 register_schema(ARCHIVAL_EVENTS_TOPIC, 1, ArchivalEvent)
 register_schema(ARCHIVAL_CONFIRMATIONS_TOPIC, 1, ArchivalConfirmation)
+register_schema(ARCHIVAL_FAILURES_TOPIC, 1, ArchivalFailure)

@@ -1,5 +1,6 @@
 """Events the warehouse consumes: archival confirmations (drop the chunk when
-it was archived exactly and completely). The handler runs inside the
+it was archived exactly and completely) and archival failures (mark the chunk
+failed with the worker's error). The handler runs inside the
 consumer's transaction and is idempotent: the ledger row of the chunk says
 whether there is anything left to do."""
 
@@ -7,8 +8,13 @@ import logging
 
 from apps.messaging.envelope import Envelope
 from apps.messaging.registry import handler
-from apps.warehouse.archival_events import ARCHIVAL_CONFIRMATIONS_TOPIC, ArchivalConfirmation
-from apps.warehouse.retention import archival_confirmation_apply
+from apps.warehouse.archival_events import (
+    ARCHIVAL_CONFIRMATIONS_TOPIC,
+    ARCHIVAL_FAILURES_TOPIC,
+    ArchivalConfirmation,
+    ArchivalFailure,
+)
+from apps.warehouse.retention import archival_confirmation_apply, archival_failure_apply
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +30,10 @@ def archival_confirmed(envelope: Envelope) -> None:
         outcome.status,
         outcome.reason,
     )
+
+
+@handler(ARCHIVAL_FAILURES_TOPIC, group="warehouse")
+def archival_failed(envelope: Envelope) -> None:
+    failure = ArchivalFailure.model_validate(envelope.payload)
+    outcome = archival_failure_apply(failure)
+    logger.info("Archival failure %s for chunk %s: %s", envelope.event_id, failure.chunk_name, outcome.status)

@@ -47,13 +47,16 @@ class ChunkArchival(TimestampedModel):
     """One chunk's way out: requested (an ArchivalEvent was published),
     dropped (confirmed with a matching row count, then dropped; or dropped by
     an action=drop policy), refused (a confirmation did not match: chunk kept),
-    confirmed (confirmed, but the chunk was already gone)."""
+    confirmed (confirmed, but the chunk was already gone), failed (the worker
+    gave up on it: `error` says why; chunk kept, requested again by the next
+    scan)."""
 
     class Status(models.TextChoices):
         REQUESTED = "requested"
         CONFIRMED = "confirmed"
         DROPPED = "dropped"
         REFUSED = "refused"
+        FAILED = "failed"
 
     policy = models.ForeignKey(RetentionPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     table_schema = models.CharField(max_length=63)

@@ -19,15 +19,19 @@ from django.utils import timezone
 from psycopg import sql
 
 from apps.core.errors import AppError, NotFound
+from apps.core.transactions import after_commit
 from apps.messaging.bus import publish_on_commit
 from apps.warehouse.alerts import alert_raise
 from apps.warehouse.archival_events import (
     ARCHIVAL_EVENTS_TOPIC,
     ArchivalConfirmation,
     ArchivalEvent,
+    ArchivalFailure,
     ChunkRef,
 )
+from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners, table_owner
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
+from apps.warehouse.retention_jobs import retention_jobs_summary
 from apps.warehouse.selectors import hypertable_get
 
 logger = logging.getLogger(__name__)
@@ -141,6 +145,14 @@ def chunk_drop(*, chunk_schema: str, chunk_name: str) -> None:
         cursor.execute(
             sql.SQL("DROP TABLE {}").format(sql.Identifier(chunk_schema, chunk_name)).as_string(cursor.connection)
         )
+
+
+def _chunk_dropped_tell(*, table_schema: str, table_name: str, ref: ChunkRef) -> None:
+    """After the drop commits, tell the listeners (the calculation engine drops
+    the cached results over the range: they were computed with its rows)."""
+    dropped = ChunkDropped(table_schema, table_name, ref.range_start, ref.range_end)
+    for listener in chunk_dropped_listeners():
+        after_commit(listener, dropped)
 
 
 def _table_lock(*, table_schema: str, table_name: str) -> None:
@@ -329,7 +341,9 @@ class RetentionManager:
                 confirmed_at=None,
                 dropped_at=None,
             )
-        publish_on_commit(ARCHIVAL_EVENTS_TOPIC, event)
+        # The table's client is the event's tenant: a failure parks it in that client's dead letters.
+        owner = table_owner(table_schema=table_schema, table_name=table_name)
+        publish_on_commit(ARCHIVAL_EVENTS_TOPIC, event, tenant=owner.client_code if owner else None)
         logger.info(
             "Requested archival of %d chunk(s) of %s.%s (event %s)",
             len(event.chunks),
@@ -351,6 +365,7 @@ class RetentionManager:
             event_id=None,
             dropped_at=timezone.now(),
         )
+        _chunk_dropped_tell(table_schema=table_schema, table_name=table_name, ref=ref)
         logger.info("Dropped chunk %s.%s of %s.%s (%d rows, no archive)", ref.chunk_schema, ref.chunk_name,
                     table_schema, table_name, ref.row_count)  # fmt: skip
         return ref
@@ -406,7 +421,8 @@ def archival_confirmation_apply(confirmation: ArchivalConfirmation) -> Confirmat
             logger.warning("Confirmation for %s refers to event %s, the chunk's request is %s: ignored",
                            where, c.event_id, entry.event_id)  # fmt: skip
             return ConfirmationOutcome("ignored", "another request")
-        if entry.status != ChunkArchival.Status.REQUESTED:
+        # A FAILED chunk may still be confirmed: a replay of the parked event succeeded.
+        if entry.status not in (ChunkArchival.Status.REQUESTED, ChunkArchival.Status.FAILED):
             logger.info("Confirmation for %s again (status %s): nothing to do", where, entry.status)
             return ConfirmationOutcome("ignored", f"already {entry.status}")
 
@@ -441,8 +457,37 @@ def archival_confirmation_apply(confirmation: ArchivalConfirmation) -> Confirmat
         entry.error = ""
         entry.dropped_at = timezone.now()
         entry.save()
+        _chunk_dropped_tell(
+            table_schema=c.table_schema,
+            table_name=c.table_name,
+            ref=ChunkRef(chunk_schema=c.chunk_schema, chunk_name=c.chunk_name, range_start=entry.range_start,
+                         range_end=entry.range_end, row_count=c.verified_row_count),
+        )  # fmt: skip
         logger.info("Archived chunk %s dropped (%d rows, files %s)", where, c.verified_row_count, c.files)
         return ConfirmationOutcome("dropped")
+
+
+def archival_failure_apply(failure: ArchivalFailure) -> ConfirmationOutcome:
+    """The worker gave up on a chunk we requested: mark it failed with the
+    worker's error (the chunk is kept; the next scan requests it again).
+    A failure of another request, or of a chunk no longer requested, is ignored."""
+    f = failure
+    where = f"{f.chunk_schema}.{f.chunk_name} of {f.table_schema}.{f.table_name}"
+    with transaction.atomic():
+        entry = (
+            ChunkArchival.objects.select_for_update()
+            .filter(chunk_schema=f.chunk_schema, chunk_name=f.chunk_name, event_id=f.event_id)
+            .first()
+        )
+        if entry is None or entry.status not in (ChunkArchival.Status.REQUESTED, ChunkArchival.Status.FAILED):
+            logger.info("Archival failure for %s ignored (%s)", where, entry.status if entry else "not requested")
+            return ConfirmationOutcome("ignored", entry.status if entry else "not requested")
+        entry.status = ChunkArchival.Status.FAILED
+        entry.error = f"archival failed after {f.attempts} attempt(s): {f.error}"[:4000]
+        entry.save()
+    alert_raise("archival_failed", f"Chunk {where} could not be archived: {f.error}",
+                event_id=str(f.event_id), chunk=f.chunk_name, table=f"{f.table_schema}.{f.table_name}")  # fmt: skip
+    return ConfirmationOutcome("failed", entry.error)
 
 
 def _mismatch(entry: ChunkArchival, c: ArchivalConfirmation) -> str | None:
@@ -473,6 +518,7 @@ def retention_status(*, table_schema: str = settings.ANALYTICS_SCHEMA, table_nam
     ledger: dict[str, dict[tuple[str, str], ChunkArchival]] = {}
     for entry in ChunkArchival.objects.filter(table_schema=table_schema, table_name__in=tables):
         ledger.setdefault(entry.table_name, {})[(entry.chunk_schema, entry.chunk_name)] = entry
+    summary = retention_jobs_summary(table_schema=table_schema, table_names=tables)
     body = []
     for table in tables:
         sizes = chunk_sizes(table_schema=table_schema, table_name=table)
@@ -519,6 +565,8 @@ def retention_status(*, table_schema: str = settings.ANALYTICS_SCHEMA, table_nam
                     }
                     for e in gone
                 ],
+                "states": summary[table]["states"],
+                "failed_chunks": summary[table]["failed_chunks"],
             }
         )
     return body

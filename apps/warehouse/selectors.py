@@ -1,9 +1,12 @@
 """Reads about storage: TimescaleDB edition, hypertables."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connections
+
+from apps.warehouse.models import ChunkArchival
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,44 @@ def index_names(*, table: str, schema: str = settings.ANALYTICS_SCHEMA, using: s
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s", [schema, table])
         return {row[0] for row in cursor.fetchall()}
+
+
+def table_ref_parse(name: str, *, schema: str = settings.ANALYTICS_SCHEMA) -> tuple[str, str]:
+    """(schema, table) from a table name as a person writes it: `c1_weather`,
+    or qualified as the ontology shows it, `analytics_data.c1_weather`. Messages
+    then print `schema.table` once, never `analytics_data.analytics_data.x`."""
+    qualifier, dot, table = name.strip().partition(".")
+    if dot and qualifier and table:
+        return qualifier, table
+    return schema, name.strip()
+
+
+@dataclass(frozen=True)
+class ArchivedRange:
+    """Rows of a hypertable in [start, end) were archived (or dropped) by retention."""
+
+    start: datetime
+    end: datetime
+
+
+def archived_ranges(
+    *, table_schema: str, table_name: str, start: datetime | None = None, end: datetime | None = None
+) -> list[ArchivedRange]:
+    """The ranges of the table's chunks retention has dropped that overlap
+    [start, end), in time order, adjacent chunks merged into one range."""
+    entries = ChunkArchival.objects.filter(
+        table_schema=table_schema,
+        table_name=table_name,
+        status__in=(ChunkArchival.Status.DROPPED, ChunkArchival.Status.CONFIRMED),
+    )
+    if start is not None:
+        entries = entries.filter(range_end__gt=start)
+    if end is not None:
+        entries = entries.filter(range_start__lt=end)
+    merged: list[ArchivedRange] = []
+    for low, high in entries.order_by("range_start").values_list("range_start", "range_end"):
+        if merged and low <= merged[-1].end:
+            merged[-1] = ArchivedRange(merged[-1].start, max(merged[-1].end, high))
+        else:
+            merged.append(ArchivedRange(low, high))
+    return merged

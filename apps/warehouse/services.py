@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
 from apps.core.errors import AppError
@@ -27,6 +27,12 @@ COLUMN_TYPES = {
     "json": "jsonb",
 }
 TIME_TYPES = {"date", "timestamp"}
+# A hypertable's chunk interval when none is given, by the time column's type.
+# Dates come at most one row per day and series: one month per chunk (30 days
+# for TimescaleDB) keeps a daily table of four years at ~50 chunks instead of
+# ~210 weekly ones. Timestamps keep TimescaleDB's own default, 7 days.
+DEFAULT_CHUNK_INTERVALS = {"date": "1 month", "timestamp": "7 days"}
+CHUNK_INTERVAL_MIN, CHUNK_INTERVAL_MAX = "1 hour", "1 year"
 MAX_IDENTIFIER_BYTES = 63  # Postgres silently truncates longer names; we refuse them.
 
 
@@ -46,7 +52,7 @@ class TableSpec:
     time_column: str | None = None
     primary_key: Sequence[str] = ()
     indexes: Sequence[Sequence[str]] = field(default_factory=tuple)
-    chunk_interval: str = "7 days"
+    chunk_interval: str | None = None  # None: DEFAULT_CHUNK_INTERVALS of the time column's type
     schema: str = settings.ANALYTICS_SCHEMA
 
 
@@ -139,11 +145,13 @@ def table_ddl(spec: TableSpec) -> list[sql.Composed]:
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(qualified, sql.SQL(", ").join(column_sql)),
     ]
     if spec.time_column:
+        time_type = next(c.data_type for c in spec.columns if c.name == spec.time_column)
+        interval = spec.chunk_interval or DEFAULT_CHUNK_INTERVALS[time_type]
         statements.append(
             sql.SQL("SELECT create_hypertable({}::regclass, by_range({}, {}::interval), if_not_exists => true)").format(
                 sql.Literal(f"{spec.schema}.{sql_identifier_text(spec.table)}"),
                 sql.Literal(spec.time_column),
-                sql.Literal(spec.chunk_interval),
+                sql.Literal(interval),
             )
         )
     for columns in spec.indexes:
@@ -155,6 +163,55 @@ def table_ddl(spec: TableSpec) -> list[sql.Composed]:
             )
         )
     return statements
+
+
+def chunk_interval_validate(value: object, *, time_type: str) -> str:
+    """`value` if PostgreSQL reads it as an interval between 1 hour and 1 year
+    (whole days for a `date` time column, which has no finer unit); else a
+    400 naming `chunk_interval`."""
+    what = {"chunk_interval": value}
+    if not isinstance(value, str) or not value.strip() or len(value) > 40:
+        raise AppError(
+            "chunk_interval must be a PostgreSQL interval such as '1 month' or '7 days'.",
+            code="invalid_chunk_interval",
+            details=what,
+        )
+    try:
+        with transaction.atomic(), connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT extract(epoch FROM v), extract(epoch FROM %s::interval), extract(epoch FROM %s::interval),"
+                " justify_hours(v) = date_trunc('day', justify_hours(v))"
+                " FROM (SELECT %s::interval AS v) AS given",
+                [CHUNK_INTERVAL_MIN, CHUNK_INTERVAL_MAX, value],
+            )
+            seconds, low, high, whole_days = cursor.fetchone()
+    except DatabaseError as exc:
+        raise AppError(
+            f"chunk_interval {value!r} is not a PostgreSQL interval (e.g. '1 month', '7 days', '12 hours').",
+            code="invalid_chunk_interval",
+            details=what,
+        ) from exc
+    if not low <= seconds <= high:
+        raise AppError(
+            f"chunk_interval {value!r} must be between {CHUNK_INTERVAL_MIN} and {CHUNK_INTERVAL_MAX}.",
+            code="invalid_chunk_interval",
+            details=what,
+        )
+    if time_type == "date" and not whole_days:
+        raise AppError(
+            f"chunk_interval {value!r} must be whole days: the time column is a date.",
+            code="invalid_chunk_interval",
+            details=what,
+        )
+    return value.strip()
+
+
+def chunk_interval_ddl(*, schema: str, table: str, interval: str) -> sql.Composed:
+    """Change the hypertable's chunk interval; TimescaleDB applies it to chunks
+    created from now on (existing chunks keep their range)."""
+    return sql.SQL("SELECT set_chunk_time_interval({}::regclass, {}::interval)").format(
+        sql.Literal(f"{sql_identifier_text(schema)}.{sql_identifier_text(table)}"), sql.Literal(interval)
+    )
 
 
 def sql_identifier_text(name: str) -> str:
@@ -187,7 +244,7 @@ def hypertable_create(
     columns: Sequence[ColumnSpec],
     time_column: str,
     primary_key: Sequence[str] = (),
-    chunk_interval: str = "7 days",
+    chunk_interval: str | None = None,
     schema: str = settings.ANALYTICS_SCHEMA,
     using: str = "default",
 ) -> None:

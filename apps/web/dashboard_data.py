@@ -7,12 +7,13 @@ only; plus the formatting the page shares with static/js/dashboard.js."""
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest
 
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.selectors import history_list, history_recent
-from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.calculations.types import AccessContext, DataExtent, Granularity, MetricQuery
 from apps.core.errors import AppError, NotFound
 
 WIDGET_LIMIT = 12  # live widgets on the page, in metric-code order
@@ -244,7 +245,22 @@ def trend_series(request: HttpRequest, orchestrator: CalculationOrchestrator, fo
         "buckets": [b.date().isoformat() for b in buckets],
         "series": series,
         "groups_total": len(groups),
+        "extent": result.extent,
     }
+
+
+def extent_days(metric: str, extent: DataExtent | None, group_by: str = "") -> dict | None:
+    """For an empty answer: the days the metric's data runs over (`first`,
+    `last`), and the trend choices that show it (`query`: its last
+    MAX_RANGE_DAYS days at most, from `start`). None when it has no rows."""
+    if extent is None or extent.first is None or extent.last is None:
+        return None
+    first, last = extent.first.astimezone(UTC).date(), extent.last.astimezone(UTC).date()
+    start = max(first, last - timedelta(days=MAX_RANGE_DAYS - 1))
+    choices = {"metric": metric, "start": start.isoformat(), "end": last.isoformat()}
+    if group_by:
+        choices["group_by"] = group_by
+    return {"first": first, "last": last, "start": start, "query": urlencode(choices)}
 
 
 def trend_context(request: HttpRequest) -> tuple[dict, int]:
@@ -272,6 +288,7 @@ def trend_context(request: HttpRequest) -> tuple[dict, int]:
     except AppError as exc:
         context["trend_error"] = exc.message
         return context, 422
+    context["extent"] = extent_days(form.metric, trend.pop("extent"), form.group_by)
     context["trend"] = trend
     context["trend_rows"] = [
         (day, [value_format(s["values"][i], trend["unit"]) for s in trend["series"]])

@@ -21,6 +21,7 @@ from apps.ontology.formula import AGGREGATES, formula_parse, snake_case
 from apps.ontology.hooks import MetricCandidate, metric_check_listeners
 from apps.ontology.identifiers import code_validate
 from apps.ontology.versioning import versions_for
+from apps.web.dashboard_data import extent_days
 
 UNASSIGNED = "Unassigned"
 GROUPINGS = {"industry": "Industries", "value_chain": "Value chains", "domain": "Domains"}
@@ -141,6 +142,7 @@ class Series:
     unit: str = ""
     route: str = ""
     error: str = ""
+    extent: dict | None = None  # an empty window: the days the data runs over (dashboard_data.extent_days)
 
     @property
     def latest(self) -> float | None:
@@ -172,7 +174,13 @@ def metric_series(*, client_id: int, code: str) -> Series:
     if not values and result.series:  # a metric over a reference entity: one value, no time
         only = result.series[-1].value
         values = {days[-1]: only}
-    return Series(labels=days, values=[values.get(day) for day in days], unit=result.unit, route=result.route)
+    return Series(
+        labels=days,
+        values=[values.get(day) for day in days],
+        unit=result.unit,
+        route=result.route,
+        extent=extent_days(code, result.extent),
+    )
 
 
 def metric_explain(*, client_id: int, code: str) -> dict:
@@ -240,7 +248,8 @@ def metric_benchmarks(*, client_id: int, code: str) -> list[dict]:
             "labels": [row["value"] for row in rows],
             "values": [row["mean"] for row in rows],
         }
-        benchmarks.append({"dimension": dimension, "rows": rows, "chart": chart, "error": ""})
+        extent = extent_days(code, result.extent)
+        benchmarks.append({"dimension": dimension, "rows": rows, "chart": chart, "error": "", "extent": extent})
     return benchmarks
 
 

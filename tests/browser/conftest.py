@@ -27,8 +27,21 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes around it are ordinary synchronous ones.
+    # test makes around it are ordinary synchronous ones. Only while the browser
+    # lives: later tests' subprocesses must not inherit the switch (check --deploy
+    # rightly refuses it).
+    earlier = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _chromium(sync_playwright)
+    finally:
+        if earlier is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = earlier
+
+
+def _chromium(sync_playwright):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

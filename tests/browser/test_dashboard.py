@@ -138,6 +138,15 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     page.get_by_role("button", name="Last 7 days").click()
     page.get_by_test_id("trend-empty").wait_for()
     assert "No data in this range" in page.get_by_test_id("trend-empty").inner_text()
+    # It says where the data is, and one click shows those days (issue 14 item 6).
+    assert page.get_by_test_id("trend-extent").inner_text() == "Data runs from 1 Mar 2026 to 4 Mar 2026."
+    page.get_by_test_id("trend-show-extent").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#trend-chart svg').length === 1 && "
+        "JSON.parse(document.getElementById('trend-data').textContent).buckets.join() === "
+        "'2026-03-01,2026-03-02,2026-03-03,2026-03-04'"
+    )
+    assert page.locator("#trend-start").input_value() == "2026-03-01"
 
     # Theme: the toggle switches to dark and the choice survives a reload.
     page.get_by_role("button", name="Switch to dark theme").click()

@@ -49,8 +49,10 @@ from apps.core.errors import AppError
 from apps.messaging.bus import publish_message
 from apps.warehouse.archival_events import (
     ARCHIVAL_CONFIRMATIONS_TOPIC,
+    ARCHIVAL_FAILURES_TOPIC,
     ArchivalConfirmation,
     ArchivalEvent,
+    ArchivalFailure,
     ChunkRef,
 )
 from apps.warehouse.selectors import hypertable_get, table_columns
@@ -115,9 +117,14 @@ def archive_path(*, table_name: str, chunk_name: str, range_start) -> str:
     """Hive-style partitions of the chunk's start day (UTC); one file per chunk,
     named after it, so a re-run overwrites instead of adding a file. The
     leading underscores of `_hyper_1_2_chunk` go: Spark, DuckDB and Arrow
-    datasets skip files whose names start with `_` or `.`."""
+    datasets skip files whose names start with `_` or `.`.
+
+    Partition values are written without zero padding (`month=1`, not
+    `month=01`): DuckDB and Spark infer a folder's type from its text, and
+    `01` is read as a string, so `WHERE month = 1` found nothing. Restore
+    still reads the zero-padded folders written before."""
     day = range_start.astimezone(UTC)
-    return f"{table_name}/year={day:%Y}/month={day:%m}/day={day:%d}/{chunk_name.lstrip('_.')}.parquet"
+    return f"{table_name}/year={day.year}/month={day.month}/day={day.day}/{chunk_name.lstrip('_.')}.parquet"
 
 
 def job_ensure(
@@ -219,6 +226,8 @@ def chunk_archive(*, job: ArchivalJob) -> ArchivalJob:
             logger.warning(
                 "archiving %s failed (attempt %d of %d): %s", job.chunk_name, job.attempts, max_attempts(), exc
             )
+            if failed:
+                _failure_publish(job)
             raise
         job = _job_update(
             job.pk,
@@ -344,6 +353,26 @@ def _verify(lakehouse: Lakehouse, path: str, *, schema: pa.Schema, keys: list[st
         check.update(batch)
     if check.rows != extracted.rows or check.hexdigest() != extracted.hexdigest():
         raise ArchivalVerifyError(f"{path}: the key-column checksum read back differs from the extracted one.")
+
+
+def _failure_publish(job: ArchivalJob) -> None:
+    """Tell the database side that this chunk's attempts are spent, so its
+    ledger says failed (with the error) instead of requested for ever. Sent at
+    once, not on commit: the handler's transaction is about to roll back."""
+    payload = ArchivalFailure(
+        event_id=job.event_id,
+        table_schema=job.table_schema,
+        table_name=job.table_name,
+        chunk_schema=job.chunk_schema,
+        chunk_name=job.chunk_name,
+        error=job.error,
+        attempts=job.attempts,
+        failed_at=timezone.now(),
+    )
+    try:
+        publish_message(ARCHIVAL_FAILURES_TOPIC, payload, tenant=job.tenant, correlation_id=job.correlation_id or None)
+    except Exception:  # the job row keeps the failure; the original error is the one to raise
+        logger.exception("could not publish the archival failure of %s", job.chunk_name)
 
 
 def _confirm(job: ArchivalJob, attributes: dict) -> None:

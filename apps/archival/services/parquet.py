@@ -5,7 +5,10 @@ Types (platform type -> Arrow):
 string -> string, integer -> int64, decimal -> decimal128(38, 10) (or string,
 see `decimal_fits`), double -> float64, boolean -> bool, date -> date32,
 timestamp -> timestamp('us', tz='UTC'), json -> string (the JSON text).
-A column of a type we never create is archived as its text (string)."""
+A `timestamp without time zone` column (tables made outside the ontology, or
+loaded as downloaded) -> timestamp('us') without a zone: its values are wall
+clock times and stay so. Any other type we never create is archived as its
+text (string)."""
 
 import hashlib
 from dataclasses import dataclass
@@ -32,6 +35,11 @@ ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "json": pa.string(),
 }
+# PostgreSQL types that are no platform type but keep a typed Arrow column
+# (information_schema names): the time column of a hypertable must stay a time.
+PG_ARROW_TYPES = {
+    "timestamp without time zone": ("timestamp", pa.timestamp("us")),
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,11 @@ class ArchiveColumn:
 def archive_columns(columns: list[ColumnInfo], *, decimals_as_text: set[str] = frozenset()) -> list[ArchiveColumn]:
     result = []
     for column in columns:
-        data_type = column.data_type or "text"
-        arrow_type = ARROW_TYPES.get(data_type, pa.string())
+        if column.pg_type in PG_ARROW_TYPES:
+            data_type, arrow_type = PG_ARROW_TYPES[column.pg_type]
+        else:
+            data_type = column.data_type or "text"
+            arrow_type = ARROW_TYPES.get(data_type, pa.string())
         if column.name in decimals_as_text:
             arrow_type = pa.string()
         result.append(ArchiveColumn(column.name, data_type, arrow_type))
@@ -81,6 +92,15 @@ def key_columns(columns: list[ArchiveColumn], *, time_column: str) -> list[str]:
     return keys
 
 
+def time_integers(column: pa.Array) -> pa.Array:
+    """A date or timestamp column as int64 (days or microseconds since the
+    epoch). Arrow casts date32 only to its own width (int32): straight to int64
+    it raises "Unsupported cast from date32[day] to int64"."""
+    if pa.types.is_date32(column.type):
+        return column.cast(pa.int32()).cast(pa.int64())
+    return column.cast(pa.int64())
+
+
 class KeyChecksum:
     """SHA-256 of the key columns, one digest per column fed in row order, so
     the result does not depend on how rows were batched. Times hash as their
@@ -103,7 +123,7 @@ class KeyChecksum:
                 column = column.combine_chunks()
             digest, lengths_digest = self._hashes[key, "values"], self._hashes[key, "lengths"]
             if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-                integers = column.cast(pa.int64()).fill_null(-(2**63))
+                integers = time_integers(column).fill_null(-(2**63))
                 start = integers.offset * 8  # the values buffer, native (little-endian) int64
                 digest.update(integers.buffers()[1].to_pybytes()[start : start + len(integers) * 8])
             else:

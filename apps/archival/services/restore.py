@@ -8,7 +8,7 @@ the rows first)."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +19,7 @@ from psycopg import sql
 from apps.archival.lakehouse import lakehouse_from_settings
 from apps.core.errors import AppError, Conflict, NotFound
 from apps.warehouse.copy import rows_copy
-from apps.warehouse.selectors import hypertable_get, table_columns
+from apps.warehouse.selectors import ColumnInfo, hypertable_get, table_columns
 
 RESTORE_BATCH_ROWS = 50_000
 
@@ -39,6 +39,23 @@ def _partition_day(path: str) -> tuple[int, int, int] | None:
         return None
 
 
+def _time_bounds(column: ColumnInfo, range_start: datetime, range_end: datetime) -> tuple:
+    """The range in the time column's own type: dates for `date` (a day is in
+    the range when it starts in it), wall-clock UTC times for `timestamp
+    without time zone` (the chunks' ranges are UTC), aware times otherwise."""
+    if column.data_type == "date":
+        return _day_ceil(range_start), _day_ceil(range_end)
+    if column.pg_type == "timestamp without time zone":
+        return tuple(t.astimezone(UTC).replace(tzinfo=None) for t in (range_start, range_end))
+    return range_start, range_end
+
+
+def _day_ceil(moment: datetime) -> date:
+    utc = moment.astimezone(UTC)
+    day = utc.date()
+    return day if utc.time() == time(0) else day + timedelta(days=1)
+
+
 def archive_restore(
     *, table_schema: str, table_name: str, range_start: datetime, range_end: datetime, target: str | None = None
 ) -> RestoreResult:
@@ -53,8 +70,7 @@ def archive_restore(
     if info is None:
         raise NotFound(f"{table_schema}.{table_name} is not a hypertable.")
     table_cols = {c.name: c for c in table_columns(table=table_name, schema=table_schema)}
-    time_is_date = table_cols[info.time_column].data_type == "date"
-    low, high = (range_start.date(), range_end.date()) if time_is_date else (range_start, range_end)
+    low, high = _time_bounds(table_cols[info.time_column], range_start, range_end)
     lakehouse = lakehouse_from_settings(target)
     result = RestoreResult(table=f"{table_schema}.{table_name}")
 
@@ -72,7 +88,7 @@ def archive_restore(
                     "restoring would duplicate them.",
                     code="restore_range_not_empty",
                 )
-        last_day = range_end.date().timetuple()[:3]
+        last_day = range_end.astimezone(UTC).date().timetuple()[:3]
         for path in lakehouse.list_paths(f"{table_name}/"):
             day = _partition_day(path)
             # A file sits under its chunk's start day: one starting after the range holds none of it.

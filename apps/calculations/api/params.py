@@ -9,6 +9,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.calculations.orchestrator import default_range
 from apps.calculations.types import Granularity, MetricQuery
+from apps.core.api import query_params
+from apps.core.api.query_params import UNLISTED
 from apps.core.errors import AppError
 
 FILTER_RE = re.compile(r"^filter\[([^\]]+)\]$")
@@ -46,14 +48,10 @@ def moment_parse(text: str, *, name: str) -> datetime:
 
 
 def unknown_parameters_refuse(params: QueryDict, known: set[str], *, filters: bool = False) -> None:
-    unknown = sorted(k for k in params if k not in known and not (filters and FILTER_RE.match(k)))
-    if unknown:
-        accepted = sorted(known - {"client", "format"}) + (["filter[<attribute>]"] if filters else [])
-        raise AppError(
-            f"Unknown parameter {unknown[0]!r}; use {', '.join(accepted)}.",
-            code="unknown_parameter",
-            details={"parameters": unknown},
-        )
+    accepted = sorted(known - UNLISTED) + (["filter[<attribute>]"] if filters else [])
+    query_params.unknown_parameters_refuse(
+        params, known, accepted=accepted, allowed=FILTER_RE.match if filters else None
+    )
 
 
 def range_parse(params: QueryDict) -> tuple[datetime, datetime]:

@@ -9,6 +9,16 @@ class PointSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
 
 
+class TimeRangeSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class DataExtentSerializer(serializers.Serializer):
+    first = serializers.DateTimeField(allow_null=True)
+    last = serializers.DateTimeField(allow_null=True)
+
+
 class MetricResultSerializer(serializers.Serializer):
     metric = serializers.CharField()
     unit = serializers.CharField(allow_blank=True)
@@ -18,6 +28,17 @@ class MetricResultSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField()
     mode = serializers.ChoiceField(choices=["exact", "approximate"])
     series = PointSerializer(many=True)
+    archived = TimeRangeSerializer(many=True)
+    range = TimeRangeSerializer(help_text="the range computed: the request's, or the defaults used")
+    extent = DataExtentSerializer(
+        required=False, help_text="only with an empty series: the first and last time of the metric's data"
+    )
+
+    def to_representation(self, instance: dict) -> dict:
+        data = super().to_representation(instance)
+        if data.get("extent") is None:
+            data.pop("extent", None)
+        return data
 
 
 class ScanExplainSerializer(serializers.Serializer):
@@ -35,6 +56,7 @@ class ExplainSerializer(serializers.Serializer):
     mode = serializers.CharField()
     scans = ScanExplainSerializer(many=True)
     sql = serializers.CharField()
+    archived = TimeRangeSerializer(many=True)
 
 
 class ExplainedMetricResultSerializer(MetricResultSerializer):
@@ -95,3 +117,11 @@ class QueryRequestSerializer(serializers.Serializer):
 class QueryResultSerializer(serializers.Serializer):
     columns = serializers.ListField(child=serializers.CharField())
     rows = serializers.ListField(child=serializers.ListField())
+    range = TimeRangeSerializer()
+    extent = DataExtentSerializer(required=False, help_text="only with no rows: the entity's first and last time")
+
+    def to_representation(self, instance: object) -> dict:
+        data = super().to_representation(instance)
+        if data.get("extent") is None:
+            data.pop("extent", None)
+        return data

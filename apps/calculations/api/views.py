@@ -114,4 +114,4 @@ class QueryView(APIView):
         result = adhoc_query_run(
             context=access_context(request), entity=data["entity"], measures=dict(data["measures"]), query=query
         )
-        return Response({"columns": list(result.columns), "rows": result.rows})
+        return Response(s.QueryResultSerializer(result).data)

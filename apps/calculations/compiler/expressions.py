@@ -158,6 +158,11 @@ def _call(node: n.Call, scope: Scope) -> exp.Expression:
     raise AppError(f"Function {function} is not in the formula library.", code="invalid_formula")
 
 
+# percentile_cont's interpolation over a t-digest's centroids (calculations migration 0004):
+# exact while the digest keeps every value, so approximate mode agrees with exact mode.
+PERCENTILE_OF_DIGEST = "ae_tdigest_percentile_cont"
+
+
 def _func(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
@@ -203,7 +208,8 @@ def compile_aggregate(node: n.Call, scope: Scope, *, condition: exp.Expression |
         value = compile_node(args[0], scope)
         if scope.approximate:
             double = exp.Cast(this=value, to=exp.DataType.build("double"))
-            return filtered(_func("tdigest_percentile", double, exp.Literal.number(TDIGEST_COMPRESSION), fraction))
+            digest = filtered(_func("tdigest", double, exp.Literal.number(TDIGEST_COMPRESSION)))
+            return _func(PERCENTILE_OF_DIGEST, digest, fraction)
         return filtered(
             exp.WithinGroup(
                 this=exp.PercentileCont(this=fraction), expression=exp.Order(expressions=[exp.Ordered(this=value)])
@@ -216,7 +222,7 @@ def compile_aggregate(node: n.Call, scope: Scope, *, condition: exp.Expression |
 def _merge(node: n.Call, scope: Scope, filtered: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
     """The aggregate from a rollup's partial states (the router checked the
     rollup carries them): sums of sums and counts, min of mins, unions of
-    hll sketches, t-digest percentiles over merged digests."""
+    hll sketches, percentiles read from the merge of the t-digests."""
     rollup, function = scope.rollup, node.function
     attribute = node.args[0].name if node.args and isinstance(node.args[0], n.Name) else None
 
@@ -241,5 +247,5 @@ def _merge(node: n.Call, scope: Scope, filtered: Callable[[exp.Expression], exp.
         return exp.Coalesce(this=_func("hll_cardinality", union), expressions=[zero])
     if function == "PERCENTILE":
         fraction = exp.Cast(this=compile_node(node.args[1], scope), to=exp.DataType.build("double"))
-        return filtered(_func("tdigest_percentile", state("tdigest"), fraction))
+        return _func(PERCENTILE_OF_DIGEST, filtered(_func("tdigest", state("tdigest"))), fraction)
     raise AppError(f"{function} cannot be answered from a rollup.", code="invalid_route")

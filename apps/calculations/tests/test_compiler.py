@@ -27,6 +27,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from apps.calculations.compiler.extent import extent_compile
 from apps.calculations.compiler.statement import measures_compile, metric_compile
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, RowFilter
 from apps.core.errors import AppError
@@ -487,3 +488,24 @@ def test_an_injected_group_by_path_is_an_unknown_attribute():
     with pytest.raises(AppError) as caught:
         compile_metric("revenue", group_by=('amount"; DROP TABLE t; --',))
     assert caught.value.code == "unknown_group_by_attribute"
+
+
+def test_the_data_extent_reads_the_time_column_under_row_filters_only():
+    """An empty answer's extent (compiler/extent.py): first and last time of the
+    entity, under the caller's row filters (through joins too), never the range."""
+    plain, params = extent_compile(catalog=CATALOG, entity="policy_snapshot", context=ANYONE)
+    assert params == {}
+    assert " ".join(plain.split()) == (
+        'SELECT MIN("e"."snapshot_date") AS "first", MAX("e"."snapshot_date") AS "last" '
+        'FROM "analytics_data"."c7_policy_snapshot" AS "e"'
+    )
+    ruled = AccessContext(CLIENT, (RowFilter("region", "in", ("EU",)),))
+    sql, params = extent_compile(catalog=CATALOG, entity="sales_orders", context=ruled)
+    assert " ".join(sql.split()) == (
+        'SELECT MIN("e"."ordered_at") AS "first", MAX("e"."ordered_at") AS "last" '
+        'FROM "analytics_data"."c7_sales_orders" AS "e" '
+        'LEFT JOIN "analytics_data"."c7_sales_people" AS "j1" ON "e"."salesperson_id" = "j1"."salesperson_id" '
+        'WHERE "j1"."region" = %(p0)s'
+    )
+    assert list(params.values()) == ["EU"]
+    assert extent_compile(catalog=CATALOG, entity="sales_people", context=ANYONE) is None  # a reference entity

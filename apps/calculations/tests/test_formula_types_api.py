@@ -52,6 +52,12 @@ ILL_TYPED = [
     ("SUM(i) * 1e400", ["1E+400", "out of range"]),
     ("SUM(i) * 1" + "0" * 400, ["out of range"]),
     ("SUM(i) * 1e-400", ["out of range"]),
+    # Beside a whole number (an integer attribute, COUNT, MIN of one, 2) PostgreSQL reads a 'literal' as bigint.
+    ("COALESCE(COUNT(*), '2.5')", ["'2.5'", "whole number"]),
+    ("COALESCE(COUNT_DISTINCT(s), '1e3')", ["'1e3'", "whole number"]),
+    ("COUNT(i) WHERE i = '2.5'", ["'2.5'", "whole number", "i (an integer)"]),
+    ("IF(COUNT(*) > 1, MIN(i), '0.5')", ["'0.5'", "whole number"]),
+    ("COUNT(i) WHERE i IN (1, '99999999999999999999')", ["whole number"]),
 ]
 
 
@@ -108,6 +114,10 @@ WELL_TYPED = [
     "SUM(i) / 0",
     "LAST(i) + FIRST(d)",
     "COUNT(*) WHERE COALESCE(s, 'none') = 'none'",
+    "COALESCE(COUNT(*), '2')",
+    "COALESCE(SUM(d), '2.5')",
+    "COALESCE(SUM(i), '2.5')",
+    "COALESCE(MAX(d), '2.5') + COALESCE(1, 2.5)",
 ]
 
 

@@ -146,7 +146,8 @@ def test_a_filter_value_with_sql_is_bound_and_matches_nothing(sales):
     with queries() as seen:
         body = run(sales, {**QUERY, "filters": {"region": ["EU' OR '1'='1"]}})
     assert body["rows"] == []
-    [(alias, sql, params)] = [q for q in seen if ANALYTICS in q[1]]
+    # The other statement reads the entity's data extent for the empty answer (no filter value in it).
+    [(alias, sql, params)] = [q for q in seen if ANALYTICS in q[1] and 'AS "first"' not in q[1]]
     assert alias == "readonly" and "'1'='1" not in sql and "EU' OR '1'='1" in params.values()
 
 

@@ -15,8 +15,8 @@ then asks every metric through the router and through the raw rows:
   issue's target);
 - approximate PERCENTILE lies between the exact order statistics at ranks
   p - 1% and p + 1% of its group, widened by one order statistic either
-  side. A t-digest's error is a rank error: with compression 100 a centroid
-  near p = 0.9 holds at most ~4 n p (1 - p) / 100 = 0.4% of n rows, and the
+  side. A t-digest's error is a rank error: with compression 500 a centroid
+  near p = 0.9 holds at most ~4 n p (1 - p) / 500 = 0.07% of n rows, and the
   answer interpolates between two neighbouring centroids. A bound in value
   terms (1% of the range, the issue's figure at 10 M rows) means nothing
   for a group of three rows; a bound in ranks holds at any size.

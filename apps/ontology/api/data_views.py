@@ -4,9 +4,12 @@ import codecs
 import io
 
 from django.conf import settings
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import BaseParser, DataAndFiles
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +18,9 @@ from rest_framework.views import APIView
 from apps.core.api.permissions import IsClientMember
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
+from apps.ontology.api.data_params import load_options_parse
 from apps.ontology.api.data_serializers import LoadResultSerializer
+from apps.ontology.api.multipart import FILE_FIELD, MULTIPART_TYPE, multipart_csv
 from apps.ontology.selectors import entity_get
 from apps.ontology.services.data_load import entity_csv_load, entity_rows_load, json_rows_parse
 
@@ -98,27 +103,58 @@ def _csv_text(body: bytes, charset: str) -> str:
         raise AppError(f"The CSV is not valid {charset} text: {exc}.", code="invalid_encoding") from None
 
 
+class BodyLeftUnread(BaseParser):
+    """Takes every media type and reads nothing: the view reads the body
+    itself, under the load's limits. With no parser at all, a session's CSRF
+    check, which asks DRF for the form fields of every POST, made DRF answer
+    415 to any load from a signed-in browser."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:
+        return DataAndFiles(QueryDict(), MultiValueDict())
+
+
 class EntityRowsView(APIView):
     """Load rows into an entity: a JSON array of objects, or CSV with a header
-    row. Valid rows are stored in one transaction, invalid ones reported."""
+    row (the body, or the file `file` of a form). Query parameters read files
+    as they come (data_params.py). Valid rows are stored in one transaction,
+    invalid ones reported."""
 
     permission_classes = [IsAuthenticated, CanLoadData]
-    parser_classes: list = []  # the body is read and parsed here, with the load's own limits
+    parser_classes = [BodyLeftUnread]  # the body is read and parsed here, with the load's own limits
 
     @extend_schema(
         operation_id="data_rows_load",
         request={
             "application/json": {"type": "array", "items": {"type": "object"}},
             "text/csv": OpenApiTypes.STR,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
         },
+        parameters=[
+            OpenApiParameter("date_format", str, description="strptime pattern of date cells, e.g. %d.%m.%Y"),
+            OpenApiParameter(
+                "timestamp_format", str, description="strptime pattern of timestamp cells, e.g. %d.%m.%Y %H:%M"
+            ),
+            OpenApiParameter("timezone", str, description="IANA zone of timestamps without an offset (default UTC)"),
+            OpenApiParameter("map", str, description="header:attribute renames, comma-separated: temp:temperature"),
+            OpenApiParameter("delimiter", str, enum=[",", ";", "tab", "|"], description="CSV only; default ,"),
+            OpenApiParameter("decimal", str, enum=[".", ","], description="CSV only; default ."),
+        ],
         responses={
             201: OpenApiResponse(LoadResultSerializer, description="Some rows were stored."),
             200: OpenApiResponse(LoadResultSerializer, description="No row was stored: all were rejected"),
-            400: OpenApiResponse(description="Malformed body, wrong CSV header."),
+            400: OpenApiResponse(
+                description="Malformed body or multipart, wrong CSV header, unknown or invalid parameter."
+            ),
             403: OpenApiResponse(description="Your role may not load data."),
             404: OpenApiResponse(description="No such entity in this client."),
             413: OpenApiResponse(description="Over AE_MAX_LOAD_BYTES or AE_MAX_LOAD_ROWS."),
-            415: OpenApiResponse(description="Neither application/json nor text/csv."),
+            415: OpenApiResponse(description="Neither application/json, text/csv nor multipart/form-data."),
         },
         examples=[
             OpenApiExample(
@@ -133,21 +169,28 @@ class EntityRowsView(APIView):
         entity = entity_get(client_id=request_client(request).client_id, code=entity_code)
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type in JSON_TYPES:
+            options = load_options_parse(request.query_params, csv=False)
             rows = json_rows_parse(_body_read(request))
-            result = entity_rows_load(entity=entity, rows=rows, source="api", user=request.user)
-        elif content_type in CSV_TYPES:
-            body = _body_read(request)
+            result = entity_rows_load(entity=entity, rows=rows, source="api", user=request.user, options=options)
+        elif content_type in CSV_TYPES or content_type == MULTIPART_TYPE:
+            options = load_options_parse(request.query_params, csv=True)
+            if content_type == MULTIPART_TYPE:
+                body, charset = multipart_csv(request, lambda: _body_read(request), max_bytes=_max_bytes())
+            else:
+                body, charset = _body_read(request), None
             if not body.strip():
                 raise AppError("The body is empty: send CSV with a header row.", code="empty_body")
-            charset = request.content_params.get("charset", "utf-8")  # Django parses the header; DRF passes it on
+            if charset is None:
+                charset = request.content_params.get("charset", "utf-8")  # Django parses the header; DRF passes it
             stream = io.StringIO(_csv_text(body, charset), newline="")
-            result = entity_csv_load(entity=entity, stream=stream, source="csv", user=request.user)
+            result = entity_csv_load(entity=entity, stream=stream, source="csv", user=request.user, options=options)
         else:
             raise AppError(
                 f"Unsupported Content-Type {content_type or '(none)'!r}: send application/json "
-                "(an array of objects) or text/csv (a header row, then rows).",
+                "(an array of objects), text/csv (a header row, then rows) or multipart/form-data "
+                f"(the CSV as the file field {FILE_FIELD!r}).",
                 code="unsupported_media_type",
-                details={"supported": sorted(JSON_TYPES | CSV_TYPES)},
+                details={"supported": sorted(JSON_TYPES | CSV_TYPES | {MULTIPART_TYPE})},
                 status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             )
         code = status.HTTP_201_CREATED if result.inserted else status.HTTP_200_OK

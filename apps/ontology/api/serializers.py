@@ -19,6 +19,8 @@ class EntityInputSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     kind = serializers.CharField(max_length=50)
     time_attribute = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
+    # Validated by the service (PostgreSQL reads it; 1 hour .. 1 year): 400 invalid_chunk_interval.
+    chunk_interval = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None)
     attributes = AttributeSerializer(many=True)
 
 
@@ -29,12 +31,16 @@ class EntityOutputSerializer(serializers.Serializer):
     kind = serializers.CharField()
     time_attribute = serializers.SerializerMethodField()
     table = serializers.SerializerMethodField()
+    chunk_interval = serializers.SerializerMethodField()
     attributes = AttributeSerializer(many=True, source="attributes.all")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     def get_time_attribute(self, obj) -> str | None:
         return obj.time_attribute or None
+
+    def get_chunk_interval(self, obj) -> str | None:
+        return obj.chunk_interval or None
 
     def get_table(self, obj) -> str:
         return f"{settings.ANALYTICS_SCHEMA}.{obj.table_name}"

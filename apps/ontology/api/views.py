@@ -132,6 +132,7 @@ class EntityViewSet(DefinitionViewSet):
             description=data["description"],
             kind=data["kind"],
             time_attribute=data.get("time_attribute") or "",
+            chunk_interval=data.get("chunk_interval"),
             attributes=[
                 entities.AttributeInput(
                     code=a["code"],

@@ -1,6 +1,11 @@
 """First line of defence for metric formulas: tokenize (sqlglot's tokenizer)
 and refuse any token outside the formula language, naming it. The parser
-(parser.py) builds the AST from the tokens this accepts."""
+(parser.py) builds the AST from the tokens this accepts.
+
+A word is a key word only when it is one of the formula language's own
+(identifiers.FORMULA_KEYWORDS); every other word sqlglot reads as an SQL key
+word (`date`, `temp`, `range`, `rows`, `filter`, ...) is a name, the same
+rule the attribute-code validator applies (identifiers.py)."""
 
 import re
 
@@ -8,6 +13,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, Tokenizer, TokenType
 
 from apps.core.errors import AppError
+from apps.ontology.identifiers import FORMULA_KEYWORDS, RESERVED
 
 FUNCTIONS = frozenset(
     {
@@ -26,6 +32,14 @@ _ALLOWED = {
     TokenType.END, TokenType.TRUE, TokenType.FALSE,
 }  # fmt: skip
 MAX_FORMULA_LENGTH = 2000
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Kinds that are not words: they keep their kind whatever their text.
+_NOT_WORDS = {TokenType.VAR, TokenType.NUMBER, TokenType.STRING, TokenType.IDENTIFIER}
+
+
+class _FormulaTokenizer(Tokenizer):
+    # No SQL commands: sqlglot reads the text after a leading SHOW, EXECUTE, CALL, ... as one string.
+    COMMANDS: set = set()
 
 
 def formula_error(message: str, token: str, position: int | None = None) -> AppError:
@@ -43,13 +57,20 @@ def formula_tokens(formula: str) -> list[Token]:
     if len(formula) > MAX_FORMULA_LENGTH:
         raise AppError(f"The formula is longer than {MAX_FORMULA_LENGTH} characters.", code="invalid_formula")
     try:
-        tokens = Tokenizer().tokenize(formula)
+        tokens = _FormulaTokenizer().tokenize(formula)
     except TokenError as exc:
         raise AppError(f"The formula does not parse: {exc}", code="invalid_formula") from exc
 
     for token in tokens:
-        # sqlglot reads FIRST as a keyword (NULLS FIRST); in a formula it is a function name.
-        if token.token_type == TokenType.FIRST:
+        # A word that is not one of the language's key words is a name (or a function before "("),
+        # unless no code can be it (an SQL reserved word: SELECT, FROM, ...), which stays refused below.
+        word = token.text.lower()
+        if (
+            token.token_type not in _NOT_WORDS
+            and _WORD.fullmatch(token.text)
+            and word not in FORMULA_KEYWORDS
+            and word not in RESERVED
+        ):
             token.token_type = TokenType.VAR
     depth = 0
     for index, token in enumerate(tokens):

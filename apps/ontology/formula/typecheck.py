@@ -48,6 +48,9 @@ MAX_LITERAL_EXPONENT = 300
 MAX_ROUND_DIGITS = 1000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+INTEGER = "integer"  # the data_type of a whole number: PostgreSQL reads a 'literal' beside it as bigint
 _BOOLEAN_WORDS = {"true", "false", "t", "f", "yes", "no", "y", "n", "on", "off", "1", "0"}
 
 
@@ -86,10 +89,13 @@ def literal_check(node: n.Number) -> None:
         )
 
 
-def _text_fits(text: str, kind: str) -> bool:
-    """Whether PostgreSQL reads the literal `text` as a `kind` without an error."""
+def _text_fits(text: str, kind: str, *, integral: bool = False) -> bool:
+    """Whether PostgreSQL reads the literal `text` as a `kind` (a whole
+    number of bigint's range when `integral`) without an error."""
     stripped = text.strip()
     try:
+        if kind == NUMBER and integral:
+            return bool(_INTEGER.fullmatch(stripped)) and BIGINT_MIN <= int(stripped) <= BIGINT_MAX
         if kind == NUMBER:
             value = Decimal(stripped)
             return value.is_finite() and (value == 0 or abs(value.adjusted()) <= MAX_LITERAL_EXPONENT)
@@ -116,7 +122,8 @@ class _Types:
     def of(self, node: n.Node) -> Typed:
         if isinstance(node, n.Number):
             literal_check(node)
-            return Typed(NUMBER, f"{node.value} is a number")
+            whole = node.value.as_tuple().exponent == 0  # 2 is an integer to PostgreSQL; 2.0 and 2e0 are numeric
+            return Typed(NUMBER, f"{node.value} is a number", data_type=INTEGER if whole else None)
         if isinstance(node, n.String):
             if "\x00" in node.value:
                 raise type_error("A string literal cannot contain the NUL character.", node)
@@ -194,13 +201,15 @@ class _Types:
             if a.kind in (NULL, ANY):
                 return b if b.kind not in (NULL, ANY) else a
             if a.kind == TEXT and b.kind != TEXT:
-                if _text_fits(a.literal or "", b.kind):
+                integral = b.kind == NUMBER and b.data_type == INTEGER
+                if _text_fits(a.literal or "", b.kind, integral=integral):
                     return b
-                noun = "JSON" if b.kind == JSON else f"{b.kind}"
+                noun = "JSON" if b.kind == JSON else "whole number" if integral else f"{b.kind}"
                 hint = " (ISO 8601, e.g. '2026-03-31')" if b.kind in (DATE, TIMESTAMP) else ""
                 raise type_error(f"{a.literal!r} is not a valid {noun}{hint} to use with {b.short}.", node, b)
         if left.kind == right.kind:
-            return left
+            # A whole number only if both are: 1 beside 2.5 is numeric to PostgreSQL.
+            return left if left.data_type == right.data_type or left.kind != NUMBER else _number(left, right)
         if {left.kind, right.kind} == {DATE, TIMESTAMP}:
             return left if left.kind == TIMESTAMP else right
         verb = "compare" if comparison else "combine"
@@ -236,11 +245,11 @@ class _Types:
                 self.condition(self.of(node.filter), node, f"{function}(...) WHERE")
             values = [a for a in node.args if not isinstance(a, n.Star)][:1]
             if not values:
-                return Typed(NUMBER, f"{function}(*) is a number")
+                return Typed(NUMBER, f"{function}(*) is a number", data_type=INTEGER)
             typed = self.of(values[0])
             accepts, gives = AGGREGATE_ACCEPTS[function]
             if function == "COUNT":
-                return Typed(NUMBER, "COUNT(...) gives a number")
+                return Typed(NUMBER, "COUNT(...) gives a number", data_type=INTEGER)
             if typed.kind == ANY:
                 return _gives(f"{function}(...)", Typed(gives or ANY, ""))
             # An aggregate of a bare 'string' or NULL: PostgreSQL cannot tell which aggregate (sum(unknown)).
@@ -249,7 +258,10 @@ class _Types:
                 needs = _NEEDS.get(kinds[0]) if len(kinds) == 1 else "a " + ", a ".join(kinds[:-1]) + " or " + kinds[-1]
                 shown = "NULL has no type here" if typed.kind == NULL else typed.what
                 raise type_error(f"{function} needs {needs}; {shown}.", node, typed)
-            return _gives(f"{function}(...)", Typed(gives or typed.kind, ""))
+            if function == "COUNT_DISTINCT":
+                return Typed(NUMBER, "COUNT_DISTINCT(...) gives a number", data_type=INTEGER)
+            kept = typed.data_type if gives is None else None  # MIN/MAX/FIRST/LAST keep the argument's type
+            return _gives(f"{function}(...)", Typed(gives or typed.kind, "", data_type=kept))
         if function in ("AT_START", "AT_END"):
             return _gives(f"{function}(...)", self.of(node.args[0]))
         if function in ("PERIOD_START", "PERIOD_END"):
@@ -281,7 +293,17 @@ class _Types:
 
 def _gives(what: str, result: Typed) -> Typed:
     kind = STRING if result.kind == TEXT else result.kind
-    return Typed(result.kind, f"{what} gives {'an' if kind[0] in 'aeiou' else 'a'} {kind}", literal=result.literal)
+    return Typed(
+        result.kind,
+        f"{what} gives {'an' if kind[0] in 'aeiou' else 'a'} {kind}",
+        data_type=result.data_type,
+        literal=result.literal,
+    )
+
+
+def _number(left: Typed, right: Typed) -> Typed:
+    """The type of a whole number beside a number that may have decimals: the latter."""
+    return left if left.data_type != INTEGER else right
 
 
 def formula_type_check(root: n.Node, attribute_types: Mapping[str, str | None]) -> None:

@@ -25,9 +25,23 @@ Rules (docs/loading-data.md):
 - date: an ISO 8601 date string (YYYY-MM-DD).
 - timestamp: an ISO 8601 timestamp string; without an offset it means UTC.
 - json: any JSON value; `null` is NULL.
+
+`LoadOptions` (options.py) reads files as they come: strptime patterns for
+dates and timestamps, the zone of naive timestamps, a decimal comma, header
+renames.
 """
 
 from apps.ontology.row_validation.converters import REQUIRED, ROW_ERROR_KEY, json_constant_reject
+from apps.ontology.row_validation.options import DEFAULT_OPTIONS, LoadOptions
 from apps.ontology.row_validation.rows import RowValidator, ValidationRun, too_many_rows
 
-__all__ = ["REQUIRED", "ROW_ERROR_KEY", "RowValidator", "ValidationRun", "json_constant_reject", "too_many_rows"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "REQUIRED",
+    "ROW_ERROR_KEY",
+    "LoadOptions",
+    "RowValidator",
+    "ValidationRun",
+    "json_constant_reject",
+    "too_many_rows",
+]

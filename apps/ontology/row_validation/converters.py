@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
 
 from apps.ontology.models import DataType
+from apps.ontology.row_validation.options import DEFAULT_OPTIONS, LoadOptions
+from apps.ontology.row_validation.patterns import pattern_reader
 
 ROW_ERROR_KEY = "_row"  # attribute codes never start with "_" (identifiers.py)
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -130,6 +133,107 @@ def _timestamp_from_text(text: str) -> datetime:
             raise _Invalid(f"Expected an ISO 8601 timestamp (2026-01-31T09:30:00Z), got {_shown(text)}.") from None
     # Naive means UTC: never the server's or the session's zone.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# --- Files as they come (LoadOptions) ----------------------------------------
+# Used only when a load names a pattern, zone or decimal comma: the default
+# readers above stay the fast path.
+
+
+def _example(moment: datetime, pattern: str) -> str:
+    return (moment if "%z" in pattern else moment.replace(tzinfo=None)).strftime(pattern)
+
+
+def _date_reader(options: LoadOptions) -> Converter:
+    pattern = options.date_format
+    if pattern is None:
+        return _date_from_text
+    strptime = pattern_reader(pattern)
+    example = _example(datetime(2026, 1, 31, tzinfo=UTC), pattern)
+
+    def read(text: str) -> date:
+        try:
+            return strptime(text.strip()).date()
+        except ValueError:
+            raise _Invalid(f"Expected a date as {pattern} (e.g. {example}), got {_shown(text)}.") from None
+
+    return read
+
+
+def _zoned(zone: ZoneInfo) -> Callable[[datetime], datetime]:
+    """A naive moment read as wall-clock time in `zone`. A time the clocks
+    skipped (spring forward) does not exist there and is refused; a time they
+    passed twice (fall back) is the first of the two (fold=0, the offset
+    before the change)."""
+
+    def localize(moment: datetime) -> datetime:
+        if moment.tzinfo is not None:
+            return moment  # an explicit offset wins
+        local = moment.replace(tzinfo=zone)
+        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+            raise _Invalid(
+                f"{moment.isoformat(sep=' ')} does not exist in {zone.key}: "
+                "the clocks skipped that hour (daylight saving time began)."
+            )
+        return local
+
+    return localize
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _timestamp_reader(options: LoadOptions) -> Converter:
+    pattern, zone = options.timestamp_format, options.timezone
+    if pattern is None and zone is None:
+        return _timestamp_from_text
+    localize = _zoned(zone) if zone is not None else _naive_utc
+    if pattern is None:
+
+        def read(text: str) -> datetime:
+            try:
+                moment = datetime.fromisoformat(text.strip())
+            except ValueError:
+                raise _Invalid(f"Expected an ISO 8601 timestamp (2026-01-31T09:30:00), got {_shown(text)}.") from None
+            return localize(moment)
+
+        return read
+    strptime = pattern_reader(pattern)
+    example = _example(datetime(2026, 1, 31, 9, 30, tzinfo=UTC), pattern)
+
+    def read_pattern(text: str) -> datetime:
+        try:
+            moment = strptime(text.strip())
+        except ValueError:
+            raise _Invalid(f"Expected a timestamp as {pattern} (e.g. {example}), got {_shown(text)}.") from None
+        return localize(moment)
+
+    return read_pattern
+
+
+def _decimal_comma_from_text(text: str) -> Decimal:
+    if "." in text:
+        raise _Invalid(
+            f"Expected a number with a decimal comma (12,5), got {_shown(text)}: "
+            "with decimal=, a point is not read (no thousands separators)."
+        )
+    try:
+        return _decimal_from_text(text.replace(",", "."))
+    except _Invalid:
+        raise _Invalid(f"Expected a number with a decimal comma (12,5), got {_shown(text)}.") from None
+
+
+def _from_text(data_type: str, options: LoadOptions) -> Converter:
+    if options is DEFAULT_OPTIONS:
+        return _FROM_TEXT[data_type]
+    if data_type == DataType.DATE:
+        return _date_reader(options)
+    if data_type == DataType.TIMESTAMP:
+        return _timestamp_reader(options)
+    if data_type == DataType.DECIMAL and options.decimal == ",":
+        return _decimal_comma_from_text
+    return _FROM_TEXT[data_type]
 
 
 def _json_default(value: Any) -> Any:
@@ -286,10 +390,12 @@ def _boolean_json(rule: AttributeRule) -> Converter:
     return convert
 
 
-def _date_json(rule: AttributeRule) -> Converter:
+def _date_json(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS) -> Converter:
+    read = _date_reader(options)
+
     def convert(value):
         if type(value) is str:
-            return _date_from_text(value)
+            return read(value)
         if value is None:
             return _null(rule)
         raise _Invalid(f"Expected an ISO 8601 date string (YYYY-MM-DD), got {_shown(value)}.")
@@ -297,7 +403,18 @@ def _date_json(rule: AttributeRule) -> Converter:
     return convert
 
 
-def _timestamp_json(rule: AttributeRule) -> Converter:
+def _timestamp_json(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS) -> Converter:
+    if options.timestamp_format is not None or options.timezone is not None:
+        read = _timestamp_reader(options)
+
+        def convert_read(value):
+            if type(value) is str:
+                return read(value)
+            if value is None:
+                return _null(rule)
+            raise _Invalid(f"Expected a timestamp string, got {_shown(value)}.")
+
+        return convert_read
     parse = datetime.fromisoformat
 
     def convert(value):
@@ -333,16 +450,18 @@ _JSON_CONVERTERS: dict[str, Callable[[AttributeRule], Converter]] = {
 }
 
 
-def json_converter(rule: AttributeRule) -> Converter:
+def json_converter(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS) -> Converter:
     if rule.data_type == DataType.STRING:
         return _string_converter(rule, cells=False)
+    if rule.data_type in (DataType.DATE, DataType.TIMESTAMP):
+        return _JSON_CONVERTERS[rule.data_type](rule, options)
     return _JSON_CONVERTERS[rule.data_type](rule)
 
 
-def csv_converter(rule: AttributeRule) -> Converter:
+def csv_converter(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS) -> Converter:
     if rule.data_type == DataType.STRING:
         return _string_converter(rule, cells=True)
-    from_text = _FROM_TEXT[rule.data_type]
+    from_text = _from_text(rule.data_type, options)
     if rule.nullable:
 
         def convert(cell):

@@ -16,6 +16,7 @@ from apps.ontology.row_validation.converters import (
     csv_converter,
     json_converter,
 )
+from apps.ontology.row_validation.options import DEFAULT_OPTIONS, LoadOptions, invalid_parameter
 
 # --- Validation of a whole load ---------------------------------------------
 
@@ -81,24 +82,67 @@ _TIME_SENTINELS = {
 class RowValidator:
     """Converters for one entity's attributes, built once per load."""
 
-    def __init__(self, rules: Sequence[AttributeRule], *, time_attribute: str | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[AttributeRule],
+        *,
+        time_attribute: str | None = None,
+        options: LoadOptions = DEFAULT_OPTIONS,
+    ) -> None:
         self.rules = list(rules)
         self.by_code = {rule.code: rule for rule in self.rules}
         self.codes = tuple(self.by_code)
         self.time_attribute = time_attribute or None
-        self._json = tuple(json_converter(rule) for rule in self.rules)
+        self.options = options
+        self._known = frozenset(self.codes)
+        self._renames = options.renames
+        self.renames_check()
+        self.options_check()
+        self._json = tuple(json_converter(rule, options) for rule in self.rules)
         self._json_row = _row_converter(
             self._json, [f"get({code!r})" for code in self.codes], parameter="row", prelude="get = row.get"
         )
-        self._known = frozenset(self.codes)
 
     @classmethod
-    def for_entity(cls, entity: EntityDefinition) -> "RowValidator":
+    def for_entity(cls, entity: EntityDefinition, options: LoadOptions = DEFAULT_OPTIONS) -> "RowValidator":
         rules = [
             AttributeRule(a.code, a.data_type, a.nullable, tuple(a.enum_values or ())) for a in entity.attributes.all()
         ]
         is_series = entity.kind == EntityDefinition.Kind.TIME_SERIES
-        return cls(rules, time_attribute=entity.time_attribute if is_series else None)
+        return cls(rules, time_attribute=entity.time_attribute if is_series else None, options=options)
+
+    def options_check(self) -> None:
+        """Refuse (400) a reading parameter this entity has no attribute for:
+        `date_format` on an entity of timestamps is a mistake that would
+        otherwise show only as every row rejected."""
+        applies = {
+            "date_format": (self.options.date_format is not None, DataType.DATE),
+            "timestamp_format": (self.options.timestamp_format is not None, DataType.TIMESTAMP),
+            "timezone": (self.options.timezone is not None, DataType.TIMESTAMP),
+            "decimal": (self.options.decimal != ".", DataType.DECIMAL),
+        }
+        for parameter, (given, data_type) in applies.items():
+            if given and not any(rule.data_type == data_type for rule in self.rules):
+                others = ", ".join(f"{rule.code} ({rule.data_type})" for rule in self.rules)
+                value = getattr(self.options, parameter)
+                raise invalid_parameter(
+                    parameter,
+                    getattr(value, "key", value),
+                    f"applies to {data_type} attributes, and this entity has none: {others}.",
+                )
+
+    def renames_check(self) -> None:
+        """Refuse (400) a `map` onto an attribute the entity does not have."""
+        unknown = [attribute for attribute in self._renames.values() if attribute not in self._known]
+        if unknown:
+            text = ",".join(f"{header}:{attribute}" for header, attribute in self.options.rename)
+            raise invalid_parameter(
+                "map",
+                text,
+                f"maps onto {unknown[0]!r}, which is not an attribute; this entity has: {', '.join(self.codes)}.",
+                unknown_attributes=unknown,
+                attributes=list(self.codes),
+            )
 
     # JSON ---------------------------------------------------------------
 
@@ -117,6 +161,8 @@ class RowValidator:
         time_index = self.codes.index(self.time_attribute) if self.time_attribute else None
         earliest, latest = self._time_sentinels()
         accepted = 0
+        if self._renames:
+            rows = map(self._renamed, rows)  # the default path pays nothing for map
         for index, row in enumerate(rows):
             try:
                 if not row.keys() <= known:
@@ -137,10 +183,23 @@ class RowValidator:
         if accepted and time_index is not None:
             run.time_range_set(earliest, latest)
 
+    def _renamed(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A JSON row with its keys renamed by `map`; a row that gives an
+        attribute twice (under its own name and a mapped one) is refused."""
+        if not isinstance(row, Mapping):
+            return row
+        renames = self._renames
+        out = {renames.get(key, key): value for key, value in row.items()}
+        if len(out) != len(row):
+            return _Clash(row, renames)
+        return out
+
     def json_row_errors(self, row: Any) -> dict[str, str]:
         """Every problem in one JSON row, by attribute."""
         if not isinstance(row, Mapping):
             return {ROW_ERROR_KEY: f"Expected an object (attribute: value), got {_shown(row)}."}
+        if isinstance(row, _Clash):
+            return {ROW_ERROR_KEY: row.reason}
         errors = {
             str(key): f"Unknown attribute; this entity has: {', '.join(self.codes)}."
             for key in row
@@ -162,6 +221,18 @@ class RowValidator:
         columns = [name.strip() for name in header]
         if columns:
             columns[0] = columns[0].lstrip("\ufeff").strip()  # a byte order mark left by Excel
+        if self._renames:
+            absent = [name for name in self._renames if name not in columns]
+            if absent:
+                raise invalid_parameter(
+                    "map",
+                    ",".join(f"{h}:{a}" for h, a in self.options.rename),
+                    f"renames the column {absent[0]!r}, which the CSV header does not have; "
+                    f"its columns are: {', '.join(columns)}.",
+                    absent_columns=absent,
+                    columns=columns,
+                )
+            columns = [self._renames.get(name, name) for name in columns]
         unknown = [name for name in columns if name and name not in self._known]
         duplicates = sorted({name for name in columns if name and columns.count(name) > 1})
         missing = [rule.code for rule in self.rules if not rule.nullable and rule.code not in columns]
@@ -180,13 +251,26 @@ class RowValidator:
             details["missing_columns"] = missing
         if problems:
             details["attributes"] = list(self.codes)
+            hint = self._delimiter_hint(header)
+            if hint:
+                details["hint"] = hint
             raise AppError(
                 f"The CSV header does not match the entity: {'; '.join(problems)}. "
-                f"Its attributes are: {', '.join(self.codes)}.",
+                f"Its attributes are: {', '.join(self.codes)}.{' ' + hint if hint else ''}",
                 code="invalid_csv_header",
                 details=details,
             )
         return columns
+
+    def _delimiter_hint(self, header: Sequence[str]) -> str:
+        """A header read as one column that another delimiter would split: the
+        commonest first mistake with a downloaded file."""
+        if len(header) != 1:
+            return ""
+        for name, delimiter in ((";", ";"), ("tab", "\t"), ("|", "|"), (",", ",")):
+            if delimiter != self.options.delimiter and delimiter in header[0]:
+                return f"The header is one column holding {name!r}: is the file separated by it? Add delimiter={name}."
+        return ""
 
     def csv_rows(
         self,
@@ -211,7 +295,7 @@ class RowValidator:
     def _csv_iter(
         self, reader: "csv._reader", columns: Sequence[str], run: ValidationRun, max_rows: int | None
     ) -> Iterator[tuple]:
-        converters = tuple(csv_converter(self.by_code[c]) for c in columns)
+        converters = tuple(csv_converter(self.by_code[c], self.options) for c in columns)
         convert_cells = _row_converter(converters, [f"cells[{i}]" for i in range(len(columns))], parameter="cells")
         width = len(converters)
         time_index = columns.index(self.time_attribute) if self.time_attribute in columns else None
@@ -273,6 +357,19 @@ class RowValidator:
         if not self.time_attribute:
             return None, None
         return _TIME_SENTINELS[self.by_code[self.time_attribute].data_type]
+
+
+class _Clash(dict):
+    """A JSON row that `map` would give one attribute twice: rejected whole.
+    Its one key, `_row`, is never an attribute, so the row fails the known
+    keys test of the hot loop without a test of its own."""
+
+    def __init__(self, row: Mapping[str, Any], renames: Mapping[str, str]) -> None:
+        given = [key for key in row if key in renames and renames[key] in row]
+        self.reason = "; ".join(
+            f"Both {key!r} (mapped to {renames[key]!r}) and {renames[key]!r} are given." for key in given
+        )
+        super().__init__({ROW_ERROR_KEY: self.reason})
 
 
 def too_many_rows(limit: int, count: int | None = None) -> AppError:

@@ -24,7 +24,14 @@ from django.db import transaction
 from apps.core.errors import AppError, Conflict
 from apps.ontology.events import ingestion_completed_publish
 from apps.ontology.models import EntityDefinition
-from apps.ontology.row_validation import RowValidator, ValidationRun, json_constant_reject, too_many_rows
+from apps.ontology.row_validation import (
+    DEFAULT_OPTIONS,
+    LoadOptions,
+    RowValidator,
+    ValidationRun,
+    json_constant_reject,
+    too_many_rows,
+)
 from apps.warehouse.copy import copy_types, rows_copy
 from apps.warehouse.selectors import table_columns
 
@@ -113,29 +120,45 @@ def json_rows_parse(body: bytes) -> list[dict[str, Any]]:
 
 
 def entity_rows_load(
-    *, entity: EntityDefinition, rows: Sequence[Mapping[str, Any]], source: str = "api", user=None
+    *,
+    entity: EntityDefinition,
+    rows: Sequence[Mapping[str, Any]],
+    source: str = "api",
+    user=None,
+    options: LoadOptions = DEFAULT_OPTIONS,
 ) -> LoadResult:
-    """Load rows given as objects (attribute code -> JSON value)."""
+    """Load rows given as objects (attribute code -> JSON value). `options`
+    reads strings in other date/timestamp forms and renames keys; its CSV
+    settings (delimiter, decimal) do not apply."""
     limit = max_load_rows()
     if len(rows) > limit:
         raise too_many_rows(limit, len(rows))
-    run = RowValidator.for_entity(entity).json_rows(rows, max_reported=_max_reported())
+    run = RowValidator.for_entity(entity, options).json_rows(rows, max_reported=_max_reported())
     return _run_load(entity=entity, run=run, source=source, user=user)
 
 
-def entity_csv_load(*, entity: EntityDefinition, stream: Iterable[str], source: str = "csv", user=None) -> LoadResult:
+def entity_csv_load(
+    *,
+    entity: EntityDefinition,
+    stream: Iterable[str],
+    source: str = "csv",
+    user=None,
+    options: LoadOptions = DEFAULT_OPTIONS,
+) -> LoadResult:
     """Load CSV text (an iterable of lines, e.g. a text file): a header row
-    naming attributes, then one row per record; an empty cell is NULL. The
-    header is checked before anything is written (AppError 400 naming the
-    unknown, duplicate or missing required columns)."""
-    reader = csv.reader(stream)
+    naming attributes (or renamed to them by `options.rename`), then one row
+    per record; an empty cell is NULL. The header is checked before anything
+    is written (AppError 400 naming the unknown, duplicate or missing
+    required columns). `options` gives the delimiter, the decimal mark and
+    the date/timestamp forms."""
+    validator = RowValidator.for_entity(entity, options)  # refuses a map onto unknown attributes first
+    reader = csv.reader(stream, delimiter=options.delimiter)
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise AppError(f"The CSV header could not be read: {exc}.", code="malformed_csv") from None
     if not header:
         raise AppError("The CSV is empty: its first line must name the columns.", code="empty_csv")
-    validator = RowValidator.for_entity(entity)
     columns = validator.csv_columns(header)
     run = validator.csv_rows(reader, columns, max_rows=max_load_rows(), max_reported=_max_reported())
     return _run_load(entity=entity, run=run, source=source, user=user)

@@ -12,14 +12,17 @@ from apps.ontology.hooks import EntityDeleting, entity_deleting_listeners
 from apps.ontology.identifiers import MAX_ENTITY_CODE, code_validate
 from apps.ontology.models import AttributeDefinition, DataType, EntityDefinition
 from apps.ontology.versioning import revision
-from apps.warehouse.services import ColumnSpec as _Column
 from apps.warehouse.services import (
+    DEFAULT_CHUNK_INTERVALS,
+    chunk_interval_ddl,
+    chunk_interval_validate,
     column_add_ddl,
     column_nullable_ddl,
     column_type_ddl,
     ddl_execute,
     table_drop_ddl,
 )
+from apps.warehouse.services import ColumnSpec as _Column
 
 TIME_TYPES = {DataType.DATE, DataType.TIMESTAMP}
 
@@ -42,6 +45,7 @@ class EntityInput:
     attributes: list[AttributeInput] = field(default_factory=list)
     time_attribute: str = ""
     description: str = ""
+    chunk_interval: str | None = None  # None: the current one (at creation: chosen from the time attribute's type)
 
 
 def _attributes_validate(data: EntityInput) -> None:
@@ -117,6 +121,21 @@ def _entity_validate(data: EntityInput) -> None:
             code="invalid_time_attribute",
             details={"time_attribute": data.time_attribute},
         )
+    if data.chunk_interval and data.kind != EntityDefinition.Kind.TIME_SERIES:
+        raise AppError(
+            "Only time_series entities have a chunk_interval.",
+            code="invalid_chunk_interval",
+            details={"chunk_interval": data.chunk_interval},
+        )
+
+
+def _chunk_interval(data: EntityInput) -> str:
+    """The validated chunk interval of a time series (the given one, else the
+    default of its time attribute's type); empty for a reference entity."""
+    if data.kind != EntityDefinition.Kind.TIME_SERIES:
+        return ""
+    time_type = next(a.data_type for a in data.attributes if a.code == data.time_attribute)
+    return chunk_interval_validate(data.chunk_interval or DEFAULT_CHUNK_INTERVALS[time_type], time_type=time_type)
 
 
 def _attribute_rows_save(entity: EntityDefinition, data: EntityInput) -> None:
@@ -161,6 +180,7 @@ def entity_create(*, client_id: int, data: EntityInput, user=None) -> EntityDefi
             kind=data.kind,
             time_attribute=data.time_attribute,
             table_name=entity_table_name(client_id=client_id, code=data.code),
+            chunk_interval=_chunk_interval(data),
         )
         _attribute_rows_save(entity, data)
     entity_schema_apply(entity_ddl(entity))
@@ -237,6 +257,10 @@ def entity_update(*, entity: EntityDefinition, data: EntityInput, user=None) -> 
             statements.append(
                 column_nullable_ddl(schema=schema, table=table, column=attribute.code, nullable=attribute.nullable)
             )
+
+    if data.chunk_interval is not None and data.chunk_interval != entity.chunk_interval:
+        entity.chunk_interval = _chunk_interval(data)
+        statements.append(chunk_interval_ddl(schema=schema, table=table, interval=entity.chunk_interval))
 
     with revision(user=user, comment=f"Changed entity {entity.code}"):
         entity.name = data.name

@@ -46,6 +46,8 @@ def _entity_input(version: Version) -> EntityInput:
         description=fields["description"],
         kind=fields["kind"],
         time_attribute=fields["time_attribute"],
+        # Versions from before the field keep the current interval (None).
+        chunk_interval=fields.get("chunk_interval") or None,
         attributes=[
             AttributeInput(
                 code=a["code"],

@@ -276,6 +276,7 @@ def test_the_beat_task_applies_active_policies_only(table, policy, django_captur
 
 
 def test_config_loader_creates_and_updates_policies(tmp_path, table):
+    hypertable_create(table="ret_other", columns=COLUMNS, time_column="observed_at", chunk_interval="1 day")
     path = tmp_path / "retention.yaml"
     path.write_text(
         "policies:\n"
@@ -325,3 +326,31 @@ def test_a_confirmation_that_does_not_match_the_schema_is_refused_at_publish():
 
     with pytest.raises(PayloadInvalid):
         envelope_build(ARCHIVAL_CONFIRMATIONS_TOPIC, {"event_id": "x", "chunk_name": "c"})
+
+
+def test_config_loader_refuses_a_table_that_does_not_exist_naming_it_once(tmp_path, table):
+    path = tmp_path / "retention.json"
+    entries = [
+        {"table": f"analytics_data.{table}", "keep_for": "1 day"},
+        {"table": "analytics_data.nope", "keep_for": "1 day"},
+    ]
+    path.write_text(json.dumps({"policies": entries}))
+
+    with pytest.raises(CommandError) as raised:
+        call_command("retention_load", str(path))
+    assert "policies[1] (nope): no hypertable analytics_data.nope" in str(raised.value)
+    assert "analytics_data.analytics_data" not in str(raised.value)
+    assert not RetentionPolicy.objects.exists()
+
+    path.write_text(json.dumps({"policies": entries[:1]}))
+    call_command("retention_load", str(path))
+    assert RetentionPolicy.objects.get().table_name == table  # the qualified name, split
+
+
+def test_a_qualified_table_name_is_split_not_prefixed_again():
+    from apps.warehouse.selectors import table_ref_parse
+
+    assert table_ref_parse("analytics_data.c1_weather") == ("analytics_data", "c1_weather")
+    assert table_ref_parse(" c1_weather ") == ("analytics_data", "c1_weather")
+    assert table_ref_parse("c1_weather", schema="other") == ("other", "c1_weather")
+    assert table_ref_parse("staging.c1_weather", schema="other") == ("staging", "c1_weather")

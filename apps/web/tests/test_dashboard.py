@@ -244,6 +244,26 @@ def test_trend_with_no_data_in_the_range_says_so(console, member):
     assert "No data in this range" in html and 'data-testid="trend-empty"' in html and "trend-data" not in html
 
 
+def test_an_empty_trend_names_the_data_extent_and_offers_to_show_it(console, member):
+    """Issue 14 item 6: "No data in this range" says where the data is, and one click shows it."""
+    shop_define(member, history=False)
+    html = console.get(TREND, {"metric": "revenue", "start": "2025-01-01", "end": "2025-01-31"}, **HX).content.decode()
+    assert "No data in this range" in html
+    assert re.search(r'data-testid="trend-extent">Data runs from 1 Mar 2026 to 3 Mar 2026\.<', html), html
+    link = re.search(r'data-testid="trend-empty">.*?hx-get="([^"]+)"[^>]*data-testid="trend-show-extent"', html, re.S)
+    assert link, html
+    target = link.group(1).replace("&amp;", "&")
+    assert target == "/dashboard/trend/?metric=revenue&start=2026-03-01&end=2026-03-03"
+    shown = console.get(target, **HX).content.decode()
+    assert trend_data(shown)["buckets"] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+
+
+def test_an_empty_trend_without_rows_says_there_are_none(console, member):
+    shop_define(member, load=False, history=False)
+    html = console.get(TREND, {"metric": "revenue", "start": "2025-01-01", "end": "2025-01-31"}, **HX).content.decode()
+    assert "Its data has no rows yet" in html and "trend-show-extent" not in html
+
+
 def test_anonymous_visitors_are_sent_to_sign_in(client):
     for url in ("/", WIDGETS, TREND):
         response = client.get(url)

@@ -16,7 +16,7 @@ from apps.ontology.services.metrics import MetricInput, metric_create
 from apps.web.kpi_data import window
 from apps.web.selectors import cart_codes
 from apps.web.services import cart_add
-from apps.web.tests.kpi_fixtures import snapshots_load, value_chain_create
+from apps.web.tests.kpi_fixtures import snapshot_rows, snapshots_load, value_chain_create
 from apps.web.tests.ontology_fixtures import insurer_define
 
 pytestmark = pytest.mark.django_db
@@ -167,6 +167,29 @@ def test_preview_of_a_derived_metric_lists_its_dependencies(console, insurer):
 def test_preview_without_data_says_so(console, insurer):
     html = console.get(reverse("web:kpi_preview", args=["start_count"]), **HX).content.decode()
     assert "No data in the last 30 days." in html and "application/json" not in html
+
+
+@computes
+def test_preview_of_data_that_ended_years_ago_names_its_extent_and_links_to_it(console, insurer):
+    """Issue 14 item 6: the empty window says where the data is."""
+    old = [{**row, "snapshot_date": day} for row in snapshot_rows()[:1] for day in ("2019-01-01", "2019-12-31")]
+    snapshots_load(insurer.client_id, rows=old)
+    html = console.get(reverse("web:kpi_preview", args=["start_count"]), **HX).content.decode()
+    assert "No data in the last 30 days" in html and "application/json" not in html
+    assert "Data runs from 1 Jan 2019 to 31 Dec 2019." in html
+    link = f"{reverse('web:dashboard_trend')}?metric=start_count&amp;start=2019-01-01&amp;end=2019-12-31"
+    assert f'href="{link}" data-testid="show-extent"' in html
+    assert "Show 1 Jan 2019 to 31 Dec 2019" in html
+    overview = console.get(reverse("web:kpi_tab", args=["start_count", "overview"]), **HX).content.decode()
+    assert "No data to draw. " in overview and "Data runs from 1 Jan 2019 to 31 Dec 2019." in overview
+    benchmarks = console.get(reverse("web:kpi_tab", args=["start_count", "benchmarks"]), **HX).content.decode()
+    assert "No data in the last 30 days. " in benchmarks and "Data runs from 1 Jan 2019 to 31 Dec 2019." in benchmarks
+
+
+@computes
+def test_preview_without_any_rows_says_there_are_none(console, insurer):
+    html = console.get(reverse("web:kpi_preview", args=["start_count"]), **HX).content.decode()
+    assert "Its data has no rows yet" in html and "show-extent" not in html
 
 
 @computes

@@ -1,13 +1,15 @@
 """Create or update retention policies from a YAML or JSON file:
 
     policies:
-      - table: c12_claims          # required; schema defaults to analytics_data
+      - table: c12_claims          # or analytics_data.c12_claims; schema defaults to analytics_data
         keep_for: 90 days          # "<n> weeks|days|hours|minutes", ISO 8601 (P90D) or "DD HH:MM:SS"
         action: archive            # archive (default) or drop
         lakehouse_target: default
         batch_size: 10             # chunks per archival event
         active: true
 
+Instead of `table`, an entry may name `entity: claims` with `client: acme`
+(the entity's table in that client). Every table must exist as a hypertable.
 Entries are matched on (schema, table); keys left out keep their current value
 (or the default for a new policy). The whole file is validated first: one bad
 entry, named in the error, and nothing is written.
@@ -25,9 +27,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.dateparse import parse_duration
 
+from apps.core.selectors import client_id_for_code
+from apps.warehouse.hooks import entity_table
 from apps.warehouse.models import RetentionPolicy
+from apps.warehouse.selectors import hypertable_get, table_ref_parse
 
-KEYS = {"table", "schema", "keep_for", "action", "lakehouse_target", "batch_size", "active"}
+KEYS = {"table", "entity", "client", "schema", "keep_for", "action", "lakehouse_target", "batch_size", "active"}
 _UNITS = {"w": "weeks", "week": "weeks", "d": "days", "day": "days", "h": "hours", "hour": "hours",
           "m": "minutes", "min": "minutes", "minute": "minutes"}  # fmt: skip
 _SIMPLE = re.compile(r"^\s*(\d+)\s*([a-z]+?)s?\s*$")
@@ -47,17 +52,21 @@ def entry_validate(entry: Any, index: int) -> dict[str, Any]:
     where = f"policies[{index}]"
     if not isinstance(entry, dict):
         raise CommandError(f"{where}: an entry is a mapping with at least table and keep_for.")
-    table = entry.get("table")
-    if not isinstance(table, str) or not _IDENTIFIER.match(table):
-        raise CommandError(f"{where}: table is required and must be a table name.")
+    schema = entry.get("schema", settings.ANALYTICS_SCHEMA)
+    if not isinstance(schema, str) or not _IDENTIFIER.match(schema):
+        raise CommandError(f"{where}: schema must be a schema name.")
+    if "entity" in entry and "table" not in entry:
+        table = _entity_table(entry, where)
+    else:
+        given = entry.get("table")
+        schema, table = table_ref_parse(given, schema=schema) if isinstance(given, str) else (schema, None)
+        if table is None or not _IDENTIFIER.match(table) or not _IDENTIFIER.match(schema):
+            raise CommandError(f"{where}: table is required and must be a table name.")
     where = f"{where} ({table})"
     unknown = set(entry) - KEYS
     if unknown:
         raise CommandError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(KEYS))}.")
     values: dict[str, Any] = {}
-    schema = entry.get("schema", settings.ANALYTICS_SCHEMA)
-    if not isinstance(schema, str) or not _IDENTIFIER.match(schema):
-        raise CommandError(f"{where}: schema must be a schema name.")
     if "keep_for" not in entry:
         raise CommandError(f"{where}: keep_for is required.")
     keep_for = duration_parse(entry["keep_for"])
@@ -82,6 +91,17 @@ def entry_validate(entry: Any, index: int) -> dict[str, Any]:
             raise CommandError(f"{where}: active must be true or false.")
         values["active"] = entry["active"]
     return {"table_schema": schema, "table_name": table, "values": values}
+
+
+def _entity_table(entry: dict, where: str) -> str:
+    entity, client = entry.get("entity"), entry.get("client")
+    if not isinstance(client, str) or not isinstance(entity, str):
+        raise CommandError(f"{where}: entity needs client (the client's code) to find its table.")
+    client_id = client_id_for_code(code=client)
+    table = entity_table(client_id=client_id, entity=entity) if client_id is not None else None
+    if table is None:
+        raise CommandError(f"{where}: no entity {entity!r} in client {client!r}.")
+    return table
 
 
 class Command(BaseCommand):
@@ -110,6 +130,12 @@ class Command(BaseCommand):
             if key in seen:
                 raise CommandError(f"policies[{index}] ({item['table_name']}): the table appears twice.")
             seen.add(key)
+        for index, item in enumerate(parsed):
+            if hypertable_get(table=item["table_name"], schema=item["table_schema"]) is None:
+                raise CommandError(
+                    f"policies[{index}] ({item['table_name']}): no hypertable "
+                    f"{item['table_schema']}.{item['table_name']}; a policy needs an existing time-series table."
+                )
         created = updated = 0
         with transaction.atomic():
             for item in parsed:
