@@ -26,10 +26,6 @@ MAX_SERIES = 10  # groups drawn in the trend chart (the largest ones)
 GROUPABLE_TYPES = {"string", "boolean", "integer"}
 
 
-def is_fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
-
-
 def orchestrator_for(request: HttpRequest) -> CalculationOrchestrator:
     return CalculationOrchestrator(context=AccessContext(client_id=request.console_client.client_id))
 

@@ -15,7 +15,8 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.observability.selectors import health_report
-from apps.web.dashboard_data import is_fragment, trend_context, widgets_read
+from apps.web.dashboard_data import trend_context, widgets_read
+from apps.web.htmx import is_fragment
 from apps.web.tenancy import client_required, console_client_choose
 
 # --- pages --------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from apps.web import kpi_data
+from apps.web.htmx import is_fragment
 from apps.web.selectors import cart_codes
 from apps.web.tenancy import client_required
-from apps.web.views_kpis import is_fragment
 
 TABS = {
     "overview": "Overview",

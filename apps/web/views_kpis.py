@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.core.errors import AppError
 from apps.ontology.services.metrics import MetricInput, metric_create
 from apps.web import kpi_data
+from apps.web.htmx import is_fragment
 from apps.web.selectors import cart_codes
 from apps.web.services import cart_add as cart_put
 from apps.web.services import cart_remove as cart_take
@@ -25,10 +26,6 @@ from apps.web.tenancy import can_edit, client_required
 MAX_QUERY = 100
 DERIVE_FIELDS = ("name", "code", "formula", "unit", "description")
 FIELD_OF_ERROR = {"invalid_code": "code", "duplicate_code": "code", "invalid_name": "name"}
-
-
-def is_fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
 
 
 def _grouping(request: HttpRequest) -> str:

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from apps.ontology import selectors, uml
+from apps.web.htmx import is_fragment
 from apps.web.object_model import object_model, objects_search, required_objects
 from apps.web.ontology_forms import RELATIONSHIP_KINDS
 from apps.web.selectors import cart_codes
@@ -31,10 +32,6 @@ def _link_metrics(metrics) -> None:
         metric.href = _url("web:kpi_detail", metric.code) or ""
 
 
-def _is_fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
-
-
 @require_GET
 @client_required
 @vary_on_headers("HX-Request")
@@ -43,7 +40,7 @@ def objects(request: HttpRequest) -> HttpResponse:
     client_id = request.console_client.client_id
     query = request.GET.get("q", "").strip()[:MAX_QUERY]
     results = objects_search(client_id=client_id, query=query)
-    if _is_fragment(request):
+    if is_fragment(request):
         return render(request, "web/objects/_search_results.html", {"query": query, "results": results})
     model = object_model(client_id=client_id)
     _link_metrics(model["metrics"])
@@ -70,5 +67,5 @@ def required(request: HttpRequest) -> HttpResponse:
     if analysis:
         _link_metrics(analysis["metrics"])
     context = {"analysis": analysis, "kpis_url": _url("web:kpis")}
-    template = "web/objects/_required.html" if _is_fragment(request) else "web/objects/required.html"
+    template = "web/objects/_required.html" if is_fragment(request) else "web/objects/required.html"
     return render(request, template, context)

@@ -6,8 +6,7 @@ so the table is created or altered, the change versioned and every check run
 exactly as for `POST /api/v1/ontology/entities/`. A refused save comes back
 as the same form with the service's message next to the field it concerns.
 
-Each page serves its HTMX fragment from the same view (`request.htmx and not
-request.htmx.boosted`); a successful POST answers `HttpResponseClientRedirect`
+Each page serves its HTMX fragment from the same view (`apps.web.htmx.is_fragment`); a successful POST answers `HttpResponseClientRedirect`
 (HTMX) or a 303 (plain form)."""
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,11 +23,8 @@ from apps.ontology.services import relationships as relationship_services
 from apps.ontology.services.versions import definition_revert
 from apps.ontology.versioning import version_changes, versions_for
 from apps.web import ontology_forms as forms
+from apps.web.htmx import is_fragment
 from apps.web.tenancy import can_edit, client_required
-
-
-def _is_fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
 
 
 def _client_id(request: HttpRequest) -> int:
@@ -74,7 +70,7 @@ def _studio_context(request: HttpRequest, **extra) -> dict:
 
 def _studio(request: HttpRequest, fragment: str, status: int = 200, **extra) -> HttpResponse:
     """The studio page with `fragment` in its main panel, or the fragment alone for HTMX."""
-    if _is_fragment(request):
+    if is_fragment(request):
         base = {
             "can_edit": can_edit(request),
             "data_types": forms.DATA_TYPES,
@@ -92,7 +88,7 @@ def _studio(request: HttpRequest, fragment: str, status: int = 200, **extra) -> 
 def ontology_studio(request: HttpRequest) -> HttpResponse:
     """Entity list, diagram and relationship builder. Its HTMX fragment is the
     entity list (refreshed after changes elsewhere)."""
-    if _is_fragment(request):
+    if is_fragment(request):
         client_id = _client_id(request)
         return render(
             request, "web/ontology/_entity_list.html", {"entities": selectors.entity_list(client_id=client_id)}

@@ -26,6 +26,7 @@ from apps.simulation import selectors, services
 from apps.simulation.generators import SCENARIOS
 from apps.simulation.tasks import simulation_run_task
 from apps.web.forms_simulation import RunForm, default_range, error_place, param_fields, params_from_post
+from apps.web.htmx import is_fragment
 from apps.web.tenancy import can_edit, client_required
 
 RECENT_RUNS = 15
@@ -126,10 +127,6 @@ class RunView:
         return sorted(((self.run.summary or {}).get("rows") or {}).items())
 
 
-def _partial(request: HttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
-
-
 def _recent_runs(request: HttpRequest) -> list[RunView]:
     now = timezone.now()
     runs = selectors.run_list(client_id=request.console_client.client_id)[:RECENT_RUNS]
@@ -219,7 +216,7 @@ def _start(request: HttpRequest) -> HttpResponse:
             url = reverse("web:simulation_run", args=[run.pk])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = _form_context(request, scenario=scenario, form=form, fields=fields, error=error or "")
-    if _partial(request):
+    if is_fragment(request):
         return render(request, "web/simulation/form.html", context, status=422)
     return _page(request, scenario=scenario, status=422, form_context=context)
 
@@ -246,7 +243,7 @@ def simulation_params(request: HttpRequest) -> HttpResponse:
     """The chosen scenario's parameter inputs (swapped in when the scenario
     changes); the whole page with that scenario picked otherwise."""
     scenario = _scenario_param(request)
-    if not _partial(request):
+    if not is_fragment(request):
         return _page(request, scenario=scenario)
     context = {"fields": param_fields(scenario), "scenario": _scenario_info(scenario), "can_start": can_edit(request)}
     return render(request, "web/simulation/params.html", context)
@@ -257,7 +254,7 @@ def simulation_params(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def simulation_runs(request: HttpRequest) -> HttpResponse:
     """The client's recent runs (refreshed over HTMX); the page otherwise."""
-    if not _partial(request):
+    if not is_fragment(request):
         return _page(request, scenario=_scenario_param(request))
     context = {"runs": _recent_runs(request), "stale_after": STALE_QUEUED_SECONDS}
     return render(request, "web/simulation/runs.html", context)
@@ -271,6 +268,6 @@ def simulation_run(request: HttpRequest, run_id: int) -> HttpResponse:
     the page around it. Another client's run is a 404."""
     run = _run_view(request, run_id)
     context = {"run": run, "stale_after": STALE_QUEUED_SECONDS}
-    if _partial(request):
+    if is_fragment(request):
         return render(request, "web/simulation/run_panel.html", context)
     return render(request, "web/simulation/run_page.html", context)
