@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import AppError
+from apps.core.transactions import after_commit
 from apps.simulation.events import run_publish
 from apps.simulation.generators import scenario_build
 from apps.simulation.generators.base import MAX_RANGE_DAYS, param_error, period_start
@@ -57,6 +58,24 @@ def run_create(
         params=built.params_dump(),
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
+
+
+def run_start(
+    *, client_id: int, scenario: str, start: date, end: date, params: dict[str, Any] | None = None, user=None
+) -> SimulationRun:
+    """A queued run (see run_create), sent to the worker once the caller's
+    transaction commits. The API and the console start runs through here. If
+    the broker cannot take it then, the run stays queued (its page says no
+    worker has picked it up) and the request that created it still succeeds."""
+    run = run_create(client_id=client_id, scenario=scenario, start=start, end=end, params=params, user=user)
+    after_commit(_run_enqueue, run.pk)
+    return run
+
+
+def _run_enqueue(run_id: int) -> None:
+    from apps.simulation.tasks import simulation_run_task  # the tasks module imports this one
+
+    simulation_run_task.delay(run_id)
 
 
 class _ProgressReporter:

@@ -6,7 +6,8 @@ so the table is created or altered, the change versioned and every check run
 exactly as for `POST /api/v1/ontology/entities/`. A refused save comes back
 as the same form with the service's message next to the field it concerns.
 
-Each page serves its HTMX fragment from the same view (`apps.web.htmx.is_fragment`); a successful POST answers `HttpResponseClientRedirect`
+Each page serves its HTMX fragment from the same view (`apps.web.htmx.is_fragment`);
+a successful POST answers `HttpResponseClientRedirect`
 (HTMX) or a 303 (plain form)."""
 
 from django.http import Http404, HttpRequest, HttpResponse

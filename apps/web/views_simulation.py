@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from urllib.parse import urlencode
 
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,7 +23,6 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.core.errors import AppError
 from apps.simulation import selectors, services
 from apps.simulation.generators import SCENARIOS
-from apps.simulation.tasks import simulation_run_task
 from apps.web.forms_simulation import RunForm, default_range, error_place, param_fields, params_from_post
 from apps.web.htmx import is_fragment
 from apps.web.tenancy import can_edit, client_required
@@ -201,7 +199,7 @@ def _start(request: HttpRequest) -> HttpResponse:
     params, error = params_from_post(fields, request.POST)
     if form.is_valid() and error is None:
         try:
-            run = services.run_create(
+            run = services.run_start(
                 client_id=request.console_client.client_id,
                 user=request.user,
                 scenario=form.cleaned_data["scenario"],
@@ -212,7 +210,6 @@ def _start(request: HttpRequest) -> HttpResponse:
         except AppError as exc:
             error = _place_error(form, fields, exc)
         else:
-            transaction.on_commit(lambda: simulation_run_task.delay(run.pk))
             url = reverse("web:simulation_run", args=[run.pk])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = _form_context(request, scenario=scenario, form=form, fields=fields, error=error or "")

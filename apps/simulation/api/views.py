@@ -2,7 +2,6 @@
 scenarios and their parameters. Scoped to the caller's client (another
 client's run answers 404); any member reads, admins and analysts start runs."""
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.request import Request
@@ -13,7 +12,6 @@ from apps.core.api.tenancy import request_client
 from apps.simulation import selectors, services
 from apps.simulation.api import serializers as s
 from apps.simulation.generators import SCENARIOS
-from apps.simulation.tasks import simulation_run_task
 
 
 class SimulationRunViewSet(viewsets.GenericViewSet):
@@ -41,8 +39,7 @@ class SimulationRunViewSet(viewsets.GenericViewSet):
         """Queue a run; follow it at its URL or on its WebSocket `channel`."""
         serializer = s.RunInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = services.run_create(client_id=self.client_id, user=request.user, **serializer.validated_data)
-        transaction.on_commit(lambda: simulation_run_task.delay(run.pk))
+        run = services.run_start(client_id=self.client_id, user=request.user, **serializer.validated_data)
         return Response(s.RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

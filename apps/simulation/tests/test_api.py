@@ -3,11 +3,11 @@ executed (here in-process; test_worker.py runs it on a real Celery worker)
 and followed; bad input is a 400 naming the parameter; runs are per client."""
 
 import pytest
+from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from apps.core.tests.factories import MembershipFactory
-from apps.simulation import services
-from apps.simulation.api import views
+from apps.simulation import services, tasks
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -24,8 +24,20 @@ SMALL = {
 def queued(monkeypatch):
     """Run ids the view enqueued (no worker in these tests)."""
     ids = []
-    monkeypatch.setattr(views.simulation_run_task, "delay", ids.append)
+    monkeypatch.setattr(tasks.simulation_run_task, "delay", ids.append)
     return ids
+
+
+def test_a_broker_that_refuses_the_task_leaves_the_run_queued_and_the_answer_202(api, monkeypatch):
+    # The run committed before the enqueue: the client is told so (a retry
+    # would start a second run) and the run's page says no worker took it.
+    def refuse(run_id):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.simulation_run_task, "delay", refuse)
+    response = api.post(RUNS, SMALL, format="json")
+    assert response.status_code == 202, response.content
+    assert api.get(f"{RUNS}{response.json()['id']}").json()["status"] == "queued"
 
 
 def test_post_queues_a_run_and_get_follows_it_to_the_end(api, queued):
