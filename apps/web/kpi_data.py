@@ -17,9 +17,8 @@ from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
 from apps.ontology import selectors
-from apps.ontology.formula import AGGREGATES, formula_parse, snake_case
-from apps.ontology.hooks import MetricCandidate, metric_check_listeners
-from apps.ontology.identifiers import code_validate
+from apps.ontology.formula import AGGREGATES
+from apps.ontology.services.metrics import metric_formula_check
 from apps.ontology.versioning import versions_for
 from apps.web.dashboard_data import extent_days
 
@@ -306,32 +305,13 @@ class FormulaCheck:
 
 def formula_check(*, client_id: int, code: str, formula: str) -> FormulaCheck:
     """Check a derived KPI's formula (over metric codes, no entity) as the
-    ontology does on save: parse and check references, then every registered
-    metric check (the calculation engine compiles it). Nothing is written."""
+    ontology does on save (ontology.services.metrics.metric_formula_check:
+    references, circular references, every registered metric check). Nothing
+    is written."""
     if not formula.strip():
         return FormulaCheck(False, "Write a formula over metric codes, e.g. new_count / start_count.", "empty")
-    catalog = _orchestrator(client_id).catalog
-    own = {code, snake_case(code)} if code else set()
     try:
-        parsed = formula_parse(
-            formula,
-            attribute_types={},
-            is_metric=lambda name: name in own or catalog.metric_by_reference(name) is not None,
-            entity=None,
-        )
-        if own & set(parsed.metrics) or any(snake_case(name) in own for name in parsed.metrics):
-            raise AppError(f"Metric {code!r} refers to itself.", code="circular_reference")
-        candidate_code = code
-        try:
-            code_validate(code, what="metric")
-        except AppError:
-            candidate_code = "derived_kpi_check"
-        candidate = MetricCandidate(
-            client_id=client_id, code=candidate_code, formula=formula, entity=None, unit="", domain="", mode="exact"
-        )
-        for check in metric_check_listeners():
-            check(candidate)
+        used = metric_formula_check(client_id=client_id, code=code, formula=formula)
     except AppError as exc:
         return FormulaCheck(False, exc.message, exc.code)
-    used = tuple(sorted(catalog.metric_by_reference(name).code for name in parsed.metrics))
     return FormulaCheck(True, "", "", used)

@@ -116,6 +116,22 @@ def _resolve(client_id: int, data: MetricInput) -> ResolvedMetric:
     return ResolvedMetric(entity, metrics, attributes)
 
 
+FORMULA_CHECK_CODE = "formula_check"  # the candidate's code when the one typed is not (yet) a valid code
+
+
+def metric_formula_check(*, client_id: int, code: str, formula: str, entity: str | None = None) -> tuple[str, ...]:
+    """A dry run of a metric's formula exactly as metric_create / metric_update
+    resolve it (references, circular references, types, every registered
+    metric check): raises the AppError they would; nothing is written.
+    Returns the codes of the metrics the formula uses."""
+    try:
+        code_validate(code, what="metric")
+    except AppError:
+        code = FORMULA_CHECK_CODE
+    resolved = _resolve(client_id, MetricInput(code=code, name=code, formula=formula, entity=entity))
+    return tuple(sorted(metric.code for metric in resolved.metrics))
+
+
 def _apply(metric: MetricDefinition, data: MetricInput, resolved: ResolvedMetric) -> None:
     metric.name = data.name
     metric.description = data.description

@@ -285,6 +285,18 @@ def test_formula_check_names_the_unknown_metric_function_or_syntax_issue(console
     assert "Write a formula" in _check(console, "  ")
 
 
+def test_formula_check_finds_a_circular_reference_as_saving_would(console, insurer):
+    # growth reads start_count; start_count over growth would close a loop. The
+    # check is the ontology's own dry run, so it says what saving would say.
+    metric_create(
+        client_id=insurer.client_id,
+        data=MetricInput(code="growth", name="Growth", formula="new_count / start_count"),
+    )
+    html = _check(console, "growth * 2", code="start_count")
+    assert 'class="field-error"' in html
+    assert "Circular reference between metrics: start_count -&gt; growth -&gt; start_count." in html
+
+
 def test_formula_check_accepts_a_formula_over_metrics(console, insurer):
     html = _check(console, "(new_count - start_count) / start_count")
     assert "✓ The formula compiles; it uses new_count, start_count." in html
