@@ -124,3 +124,12 @@ class MetricResult:
     archived: tuple[ArchivedRange, ...] = ()  # parts of the range whose raw rows were archived (dropped)
     range: TimeRange | None = None  # set on every answer (not cached: the request's own)
     extent: DataExtent | None = None  # set on an empty answer, read at answer time (not cached)
+
+
+@dataclass(frozen=True)
+class MetricReadSet:
+    """The entities a metric's statement reads (calculations.selectors.metric_read_sets)."""
+
+    code: str
+    entities: tuple[str, ...]
+    broken: str = ""  # why the statement does not compile (a definition broken since it was saved)

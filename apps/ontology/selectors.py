@@ -4,6 +4,7 @@ from django.db.models import Model, QuerySet, Sum
 
 from apps.core.errors import NotFound
 from apps.ontology import models as m
+from apps.ontology.types import MetricDependencies
 
 
 def definition_get(model: type[Model], *, client_id: int, code: str) -> Model:
@@ -28,6 +29,25 @@ def relationship_list(*, client_id: int) -> QuerySet[m.RelationshipDefinition]:
         .select_related("source_entity", "target_entity")
         .order_by("code")
     )
+
+
+def metric_dependencies(*, client_id: int) -> dict[str, MetricDependencies]:
+    """Every metric of the client with the metrics and attributes its formula
+    refers to directly, by code (one query)."""
+    uses: dict[str, list[str]] = {}
+    through = m.MetricDefinition.depends_on_metrics.through
+    for source, target in through.objects.filter(from_metricdefinition__client_id=client_id).values_list(
+        "from_metricdefinition__code", "to_metricdefinition__code"
+    ):
+        uses.setdefault(source, []).append(target)
+    return {
+        code: MetricDependencies(
+            code=code, metrics=tuple(sorted(uses.get(code, []))), attributes=tuple(attributes or ())
+        )
+        for code, attributes in m.MetricDefinition.objects.filter(client_id=client_id).values_list(
+            "code", "depends_on_attributes"
+        )
+    }
 
 
 def metric_list(*, client_id: int) -> QuerySet[m.MetricDefinition]:

@@ -20,6 +20,7 @@ from apps.ontology import selectors
 from apps.ontology.formula import AGGREGATES
 from apps.ontology.services.metrics import metric_formula_check
 from apps.ontology.versioning import versions_for
+from apps.web import object_model
 from apps.web.dashboard_data import extent_days
 
 UNASSIGNED = "Unassigned"
@@ -252,6 +253,12 @@ def metric_benchmarks(*, client_id: int, code: str) -> list[dict]:
     return benchmarks
 
 
+def metric_uses(metric) -> tuple[str, ...]:
+    """Codes of the metrics a metric's formula uses directly."""
+    dependencies = selectors.metric_dependencies(client_id=metric.client_id).get(metric.code)
+    return dependencies.metrics if dependencies else ()
+
+
 def metric_metadata(metric) -> dict:
     """Every definition field of a metric, with how many versions it has."""
     return {
@@ -264,7 +271,7 @@ def metric_metadata(metric) -> dict:
             ("Unit", metric.unit or "—"),
             ("Domain", metric.domain or "—"),
             ("Mode", metric.mode),
-            ("Depends on metrics", ", ".join(m.code for m in metric.depends_on_metrics.all()) or "—"),
+            ("Depends on metrics", ", ".join(metric_uses(metric)) or "—"),
             ("Depends on attributes", ", ".join(metric.depends_on_attributes or []) or "—"),
             ("Used by", ", ".join(m.code for m in metric.used_by.all()) or "—"),
             ("Value chains", ", ".join(c.name or c.code for c in metric.value_chains.all()) or "—"),
@@ -277,22 +284,9 @@ def metric_metadata(metric) -> dict:
 
 def required_objects(metric) -> list[dict]:
     """The entities and attributes a metric reads, its own and through the
-    metrics it depends on (depth first, each once)."""
-    by_entity: dict[str, set[str]] = {}
-    seen: set[str] = set()
-    stack = [metric]
-    while stack:
-        current = stack.pop()
-        if current.code in seen:
-            continue
-        seen.add(current.code)
-        if current.entity:
-            by_entity.setdefault(current.entity.code, set())
-        for path in current.depends_on_attributes or []:
-            entity, _, attribute = path.partition(".")
-            by_entity.setdefault(entity, set()).add(attribute)
-        stack.extend(current.depends_on_metrics.all())
-    return [{"entity": entity, "attributes": sorted(attrs)} for entity, attrs in sorted(by_entity.items())]
+    metrics it depends on: the required-objects analysis of a cart of one."""
+    analysis = object_model.required_objects(client_id=metric.client_id, cart=[metric.code])
+    return [{"entity": e["code"], "attributes": e["attributes"]} for e in analysis["entities"]]
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,11 @@ cache invalidates by and live recalculation uses), grouped by value chain,
 searchable, and the dependency graph of the KPIs in a user's cart."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
-from apps.calculations.compiler import metric_compile
-from apps.calculations.types import AccessContext, MetricQuery
-from apps.core.errors import AppError
+from apps.calculations.selectors import metric_read_sets
 from apps.ontology import selectors
-from apps.ontology.catalog import catalog_get
 
 UNGROUPED = "Ungrouped"
-# Any day will do: the compiler lists the entities a statement reads whatever the range.
-_PROBE_DAY = datetime(2000, 1, 3, tzinfo=UTC)
 
 
 @dataclass
@@ -35,17 +29,12 @@ class MetricReads:
 
 def metric_reads(*, client_id: int) -> dict[str, MetricReads]:
     """Every metric of the client with what it reads, by code."""
-    catalog = catalog_get(client_id=client_id)
-    context = AccessContext(client_id=client_id)
+    dependencies = selectors.metric_dependencies(client_id=client_id)
+    read_sets = metric_read_sets(client_id=client_id)
     found = {}
     for metric in selectors.metric_list(client_id=client_id):
+        read_set, uses = read_sets.get(metric.code), dependencies.get(metric.code)
         entity = metric.entity.code if metric.entity_id else None
-        broken = ""
-        try:
-            probe = MetricQuery(metric=metric.code, start=_PROBE_DAY, end=_PROBE_DAY + timedelta(days=1))
-            entities = list(metric_compile(catalog=catalog, query=probe, context=context).entities)
-        except AppError as exc:
-            entities, broken = ([entity] if entity else []), exc.message
         found[metric.code] = MetricReads(
             code=metric.code,
             name=metric.name,
@@ -53,10 +42,10 @@ def metric_reads(*, client_id: int) -> dict[str, MetricReads]:
             formula=metric.formula,
             unit=metric.unit,
             entity=entity,
-            uses=sorted(d.code for d in metric.depends_on_metrics.all()),
-            attributes=list(metric.depends_on_attributes or []),
-            entities=entities,
-            broken=broken,
+            uses=list(uses.metrics) if uses else [],
+            attributes=list(uses.attributes) if uses else [],
+            entities=list(read_set.entities) if read_set else ([entity] if entity else []),
+            broken=read_set.broken if read_set else "",
         )
     return found
 

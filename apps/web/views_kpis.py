@@ -68,6 +68,7 @@ def _preview_context(request: HttpRequest, code: str) -> dict:
         "chart": series.chart(metric.name),
         "in_cart": code in _cart(request),
         "required": kpi_data.required_objects(metric),
+        "uses": kpi_data.metric_uses(metric),
         "aggregation": kpi_data.aggregation(metric),
     }
 
