@@ -12,18 +12,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.calculations.models import ThresholdAlert, ThresholdRule
-from apps.calculations.tests.live_fixtures import (  # noqa: F401
-    active_on,
-    eager_celery,
-    lob_of,
-    slack,
-    worse_rows,
-)
+from apps.calculations.tests.live_fixtures import active_on, lob_of, worse_rows
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load
 from apps.calculations.thresholds import threshold_alert_attempt, threshold_rule_create, thresholds_evaluate
 from apps.core.crypto import secret_decrypt
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 RULES = "/api/v1/calculations/threshold-rules/"
@@ -138,9 +131,9 @@ def test_members_read_admins_write_other_clients_do_not_see(api, admin):
 def test_lifecycle_1_a_worse_period_fires_one_slack_alert_per_breach(
     api,
     admin,
-    slack,  # noqa: F811
-    make_worker,  # noqa: F811
-    eager_celery,  # noqa: F811
+    slack,
+    make_worker,
+    eager_celery,
 ):
     rule = api.post(
         RULES,
@@ -185,7 +178,7 @@ def test_lifecycle_1_a_worse_period_fires_one_slack_alert_per_breach(
     assert len(slack.wait_for(2)) == 2 and "2026-04-03" in slack.messages[1].body["text"]
 
 
-def test_a_rule_on_a_breakdown_fires_on_that_breakdown_only(admin, api, slack, eager_celery):  # noqa: F811
+def test_a_rule_on_a_breakdown_fires_on_that_breakdown_only(admin, api, slack, eager_celery):
     threshold_rule_create(
         client_id=admin.client_id, name="Motor", metric="retention_rate", operator="<=", threshold=0.5,
         webhook_url=slack.url, dims={"lob": "Motor"},
@@ -206,7 +199,7 @@ def test_a_rule_on_a_breakdown_fires_on_that_breakdown_only(admin, api, slack, e
     assert "(lob=Motor)" in alert.text and "retention_rate is 0.5 (<= 0.5)" in alert.text
 
 
-def test_sending_retries_failures_that_may_heal_and_gives_up_on_the_others(admin, api, slack, settings):  # noqa: F811
+def test_sending_retries_failures_that_may_heal_and_gives_up_on_the_others(admin, api, slack, settings):
     settings.AE_THRESHOLD_ALERT_MAX_ATTEMPTS = 3
     rule = threshold_rule_create(
         client_id=admin.client_id, name="R", metric="retention_rate", operator="<", threshold=1, webhook_url=slack.url

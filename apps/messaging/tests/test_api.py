@@ -12,7 +12,7 @@ from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.registry import handler
 from apps.messaging.schemas import register_schema, unregister_schema
-from apps.messaging.tests.bus_fixtures import bus_prefix, free_port, isolated_handlers  # noqa: F401
+from apps.messaging.tests.bus_fixtures import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bus_prefix", "isolated_handlers")]
 
