@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from apps.core.models import Client
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
 from apps.messaging.envelope import Envelope
@@ -40,13 +41,6 @@ def analyst_api(api_client, admin_member):
 
 def stream(topic: str) -> list[Envelope]:
     return [envelope_decode(fields) for _, fields in bus_connection().xrange(stream_key(topic))]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def test_a_client_admin_publishes_an_event_for_the_client(admin_api, admin_member):
