@@ -16,6 +16,7 @@ from apps.calculations.tests.live_fixtures import active_on, lob_of, worse_rows
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load
 from apps.calculations.thresholds import threshold_alert_attempt, threshold_rule_create, thresholds_evaluate
 from apps.core.crypto import secret_decrypt
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -46,11 +47,6 @@ def rule_body(**overrides) -> dict:
     }
 
 
-def error(response, status: int = 400) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
-
-
 # --- the API -----------------------------------------------------------------------------
 
 
@@ -75,7 +71,7 @@ def test_rules_are_created_read_changed_and_deleted_and_the_url_never_shown(api,
     assert api.get(f"{RULES}{rule['id']}").json()["threshold"] == 0.8  # without the slash too
 
     assert api.delete(f"{RULES}{rule['id']}/").status_code == 204
-    assert error(api.get(f"{RULES}{rule['id']}/"), 404)["code"] == "not_found"
+    assert_error(api.get(f"{RULES}{rule['id']}/"), 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +91,7 @@ def test_rules_are_created_read_changed_and_deleted_and_the_url_never_shown(api,
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, overrides, field, code):
-    body = error(api.post(RULES, rule_body(**overrides), format="json"))
+    body = assert_error(api.post(RULES, rule_body(**overrides), format="json"), 400)
     assert body["code"] == code, body
     assert field in body["details"], body
     assert not ThresholdRule.objects.exists()
@@ -103,9 +99,9 @@ def test_bad_input_is_a_400_naming_the_field(api, overrides, field, code):
 
 def test_private_destinations_follow_the_webhook_rule(api, settings):
     settings.MESSAGING_WEBHOOK_ALLOW_PRIVATE = False
-    body = error(api.post(RULES, rule_body(webhook_url="http://127.0.0.1:8080/hook"), format="json"))
+    body = assert_error(api.post(RULES, rule_body(webhook_url="http://127.0.0.1:8080/hook"), format="json"), 400)
     assert body["code"] == "invalid_webhook_url" and "loopback" in body["message"]
-    body = error(api.post(RULES, rule_body(webhook_url="http://localhost/hook"), format="json"))
+    body = assert_error(api.post(RULES, rule_body(webhook_url="http://localhost/hook"), format="json"), 400)
     assert body["code"] == "invalid_webhook_url"
 
 
