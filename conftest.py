@@ -19,6 +19,16 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent
 
+# Fixtures more than one app's tests use, registered once for the whole suite
+# (pytest reads pytest_plugins only here, in the rootdir conftest). Nothing in
+# them is autouse: a Redis of its own, a consumer or a Slack stand-in starts
+# only for a test that asks for it by name.
+pytest_plugins = [
+    "apps.messaging.tests.bus_fixtures",  # bus_prefix, isolated_handlers, make_worker, private_redis
+    "apps.archival.tests.arch_fixtures",  # arch_lake, arch_table
+    "apps.calculations.tests.live_fixtures",  # eager_celery, slack
+]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_test_redis():

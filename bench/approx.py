@@ -32,21 +32,15 @@ everything it created. Not a test: it prints numbers (docs/benchmarks.md).
 """
 
 import argparse
-import os
 import statistics
-import sys
 import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
+from _bootstrap import django_setup
 
-import django
-
-django.setup()
+django_setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402

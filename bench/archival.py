@@ -24,18 +24,14 @@ Not a test: it prints numbers.
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
+from _bootstrap import django_setup
 
-import django
-
-django.setup()
+django_setup()
 
 import pyarrow.parquet as pq  # noqa: E402
 from django.conf import settings  # noqa: E402

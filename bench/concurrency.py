@@ -59,12 +59,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
+from _bootstrap import django_setup
 
-import django
-
-django.setup()
+django_setup()
 
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -24,20 +24,15 @@ numbers (docs/events.md, "Benchmark").
 import argparse
 import gc
 import json
-import os
 import random
 import sys
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
+from _bootstrap import django_setup
 
-import django
-
-django.setup()
+django_setup()
 
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -20,21 +20,16 @@ everything it created. Not a test: it prints numbers (docs/benchmarks.md).
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
+from _bootstrap import django_setup
 
-import django
-
-django.setup()
+django_setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import DatabaseError, connection  # noqa: E402

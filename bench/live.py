@@ -42,8 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _bootstrap import ROOT, django_setup
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--updates", type=int, default=200, help="measured loads (and as many bare pushes)")
@@ -61,7 +60,6 @@ parser.add_argument(
 )
 ARGS = parser.parse_args()
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # not a log line per load (the stack inherits it too)
 
 
@@ -98,9 +96,7 @@ os.environ.update(
     AE_ROLLUPS_AUTO="false",
 )
 
-import django  # noqa: E402
-
-django.setup()
+django_setup()
 
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402

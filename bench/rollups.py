@@ -44,24 +44,17 @@ created. Not a test: it prints numbers (docs/benchmarks.md).
 """
 
 import argparse
-import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_engine.settings.base")
+from _bootstrap import django_setup
+
 # The bench's own rollups only: defining its metric must not queue automatic ones.
-os.environ["AE_ROLLUPS_AUTO"] = "false"
-
-import django
-
-django.setup()
+django_setup(AE_ROLLUPS_AUTO="false")
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402

@@ -21,7 +21,6 @@ from apps.archival.tests.arch_fixtures import LOCAL_BACKEND, SCHEMA, arch_table_
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
 from apps.messaging.registry import handlers_discover
 from apps.messaging.services import event_apply
-from apps.messaging.tests.bus_fixtures import bus_prefix  # noqa: F401
 from apps.warehouse.models import ChunkArchival
 from apps.warehouse.retention import RetentionManager, chunks_list
 
@@ -83,7 +82,7 @@ def lake(settings, tmp_path):
 
 
 @pytest.mark.parametrize("kind", list(TIME_TYPES))
-def test_a_table_of_each_time_type_is_archived_verified_dropped_and_restored(kind, bus_prefix, lake):  # noqa: F811
+def test_a_table_of_each_time_type_is_archived_verified_dropped_and_restored(kind, bus_prefix, lake):
     name = f"arch_{kind}_{uuid.uuid4().hex[:6]}"
     _table_create(name, kind)
     try:
@@ -115,7 +114,7 @@ def test_a_table_of_each_time_type_is_archived_verified_dropped_and_restored(kin
         arch_table_drop(name)
 
 
-def test_a_chunk_the_worker_gives_up_on_ends_failed_with_its_error(settings, bus_prefix, tmp_path):  # noqa: F811
+def test_a_chunk_the_worker_gives_up_on_ends_failed_with_its_error(settings, bus_prefix, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the lakehouse folder should be")
     settings.LAKEHOUSE_TARGETS = {"default": {"BACKEND": LOCAL_BACKEND, "ROOT": str(blocker)}}

@@ -23,7 +23,7 @@ from apps.calculations.tests.scenarios import sales_define, sales_load
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, bus_pools_reset, envelope_decode, stream_key
 from apps.messaging.models import OutboxEvent, ProcessedEvent
-from apps.messaging.tests.bus_fixtures import ConsumerProcess, private_redis, test_database_url  # noqa: F401
+from apps.messaging.tests.bus_fixtures import ConsumerProcess, test_database_url
 from apps.ontology.models import DataLoad
 
 pytestmark = [
@@ -36,7 +36,7 @@ MARCH = {"start": "2026-03-01", "end": "2026-05-01", "granularity": "month"}
 
 
 @pytest.fixture
-def redis_env(private_redis, settings):  # noqa: F811
+def redis_env(private_redis, settings):
     """The bus and the calculation cache on the private Redis (the cache follows REDIS_URL)."""
     settings.MESSAGING_REDIS_URL = settings.REDIS_URL = private_redis.url
     settings.MESSAGING_KEY_PREFIX = f"ae-outbox-{uuid.uuid4().hex[:8]}:"

@@ -10,13 +10,12 @@ import pytest
 
 from apps.core.rate_limits import rate_limits_reset
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.tests.bus_fixtures import private_redis  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(120)]  # a hang on a paused Redis fails, not blocks
 
 
 @pytest.fixture
-def throttle_redis(private_redis, settings):  # noqa: F811
+def throttle_redis(private_redis, settings):
     settings.THROTTLE_REDIS_URL = private_redis.url
     settings.THROTTLE_REDIS_TIMEOUT_SECONDS = 0.3
     settings.THROTTLE_REDIS_RETRY_SECONDS = 0  # every request asks Redis again

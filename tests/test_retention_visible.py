@@ -21,7 +21,6 @@ from rest_framework.test import APIClient
 
 from apps.archival.tests.arch_fixtures import LOCAL_BACKEND
 from apps.core.tests.factories import MembershipFactory, UserFactory
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -79,7 +78,7 @@ def january_archive(staff: APIClient, table: str) -> list[str]:
 
 def test_a_failing_archival_shows_in_jobs_status_and_each_tenants_dead_letters(
     staff,
-    make_worker,  # noqa: F811
+    make_worker,
     settings,
     tmp_path,
 ):
@@ -126,7 +125,7 @@ def test_a_failing_archival_shows_in_jobs_status_and_each_tenants_dead_letters(
 
 def test_a_working_archival_ends_with_the_chunks_dropped_in_the_jobs_list(
     staff,
-    make_worker,  # noqa: F811
+    make_worker,
     settings,
     tmp_path,
 ):

@@ -18,9 +18,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.calculations import cache
-from apps.calculations.tests.live_fixtures import eager_celery  # noqa: F401
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 from apps.web.tests.test_dashboard import ORDERS, SHOP_ORDERS
 from tests.browser.conftest import ARTIFACTS, PHONE, screenshot
 
@@ -76,8 +74,8 @@ def test_sign_in_see_the_dashboard_and_watch_a_kpi_change_live(
     asgi_server,
     api,
     member,
-    make_worker,  # noqa: F811
-    eager_celery,  # noqa: F811
+    make_worker,
+    eager_celery,
 ):
     shop_define(api)
     live = make_worker("calculations.live")

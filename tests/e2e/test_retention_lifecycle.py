@@ -39,7 +39,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.calculations import cache
 from apps.calculations.models import MetricHistory
-from apps.calculations.tests.live_fixtures import slack  # noqa: F401
 from apps.calculations.tests.scenarios import snapshot
 from apps.core.tests.factories import MembershipFactory
 from apps.core.tests.ws_client import Closed, RawWebSocket
@@ -160,7 +159,7 @@ def test_health_retention_from_definitions_to_a_slack_alert(
     server,
     wait_for,
     stack_tail,
-    slack,  # noqa: F811
+    slack,
 ):
     # 1. Definitions and the rule, through the API.
     define(api)

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from apps.messaging.tests.bus_fixtures import ROOT, PrivateRedis, private_redis  # noqa: F401
+from apps.messaging.tests.bus_fixtures import PrivateRedis
 
 SERVER_HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
 
@@ -32,7 +32,7 @@ class PausableRedis:
 
 
 @pytest.fixture
-def redis_server(private_redis):  # noqa: F811
+def redis_server(private_redis):
     """The module's private Redis, running at the start of each test and
     resumed (restarted if killed) at its end."""
     if private_redis.process is None or private_redis.process.poll() is not None:
@@ -52,7 +52,7 @@ def cache_on_private_redis(settings, redis_server):
 
 
 @pytest.fixture(scope="module")
-def server_on_private_redis(django_db_setup, private_redis, tmp_path_factory):  # noqa: F811
+def server_on_private_redis(django_db_setup, private_redis, tmp_path_factory):
     """The real ASGI server (daphne) on the test database, with all of its
     Redis (cache and throttle, Channels, broker, bus) on the private one."""
     from apps.core.tests.servers import daphne_serving

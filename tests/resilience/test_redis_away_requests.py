@@ -12,6 +12,7 @@ from rest_framework.test import APIRequestFactory
 from apps.core.api.exceptions import exception_handler
 from apps.core.errors import redis_unavailable
 from apps.core.middleware import ServiceUnavailableMiddleware
+from apps.core.tests.assertions import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +22,8 @@ def assert_served_or_retry_later(response, *, api: bool) -> None:
     if response.status_code == 503:
         assert int(response["Retry-After"]) > 0
         if api:
-            error = response.json()["error"]
-            assert error["code"] == "redis_unavailable" and error["message"] and error["details"] == {}
+            error = assert_error(response, 503, "redis_unavailable")
+            assert error["details"] == {}
             assert "127.0.0.1" not in error["message"]
     else:  # served: what the request itself deserves (a 404 stays a 404)
         assert response.status_code < 500, response.content[:500]

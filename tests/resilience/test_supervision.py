@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from tests.resilience.conftest import ROOT
+from apps.messaging.tests.bus_fixtures import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CONFIG = ROOT / "scripts" / "supervisord.conf"

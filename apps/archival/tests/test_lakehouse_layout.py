@@ -16,9 +16,8 @@ from psycopg import sql
 from apps.archival.events import archival_event_handle
 from apps.archival.models import ArchivalJob
 from apps.archival.services import archive_restore
-from apps.archival.tests.arch_fixtures import OLD_DAYS, SCHEMA, arch_event, arch_lake, arch_table  # noqa: F401
+from apps.archival.tests.arch_fixtures import OLD_DAYS, SCHEMA, arch_event
 from apps.messaging.bus import envelope_build
-from apps.messaging.tests.bus_fixtures import bus_prefix  # noqa: F401
 from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +25,7 @@ ARCHIVED_ROWS = sum(OLD_DAYS.values())  # 40 + 25 + 7 rows on 2020-01-01, -02, -
 
 
 @pytest.fixture
-def archived(bus_prefix, arch_table, arch_lake):  # noqa: F811
+def archived(bus_prefix, arch_table, arch_lake):
     archival_event_handle(envelope_build(ARCHIVAL_EVENTS_TOPIC, arch_event(arch_table)))
     assert ArchivalJob.objects.filter(table_name=arch_table, status=ArchivalJob.Status.COMPLETED).count() == 3
     return arch_table
@@ -36,7 +35,7 @@ def _files(root, table: str) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in (root / table).rglob("*.parquet"))
 
 
-def test_folders_are_unpadded_integers_duckdb_finds_month_1(archived, arch_lake):  # noqa: F811
+def test_folders_are_unpadded_integers_duckdb_finds_month_1(archived, arch_lake):
     files = _files(arch_lake, archived)
     assert [f.split("/")[1:4] for f in files] == [
         ["year=2020", "month=1", "day=1"],
@@ -58,14 +57,14 @@ def test_folders_are_unpadded_integers_duckdb_finds_month_1(archived, arch_lake)
     assert (types["year"], types["month"], types["day"]) == ("BIGINT", "BIGINT", "BIGINT")  # VARCHAR for month=01
 
 
-def test_pyarrow_dataset_filter_month_1_finds_the_rows(archived, arch_lake):  # noqa: F811
+def test_pyarrow_dataset_filter_month_1_finds_the_rows(archived, arch_lake):
     dataset = ds.dataset(arch_lake / archived, format="parquet", partitioning="hive")
     assert pa.types.is_integer(dataset.schema.field("month").type)
     assert dataset.count_rows(filter=ds.field("month") == 1) == ARCHIVED_ROWS
     assert dataset.count_rows(filter=(ds.field("month") == 1) & (ds.field("day") == 3)) == 7
 
 
-def test_restore_still_reads_zero_padded_folders_written_before(archived, arch_lake):  # noqa: F811
+def test_restore_still_reads_zero_padded_folders_written_before(archived, arch_lake):
     for relative in _files(arch_lake, archived):  # the layout archives had before: month=01/day=02
         table, year, month, day, name = relative.split("/")
         padded = arch_lake / table / year / f"month={int(month[6:]):02d}" / f"day={int(day[4:]):02d}" / name

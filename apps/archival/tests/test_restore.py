@@ -13,10 +13,9 @@ from psycopg import sql
 from apps.archival.events import archival_event_handle
 from apps.archival.models import ArchivalJob
 from apps.archival.services import archive_restore
-from apps.archival.tests.arch_fixtures import SCHEMA, arch_event, arch_lake, arch_table  # noqa: F401
+from apps.archival.tests.arch_fixtures import SCHEMA, arch_event
 from apps.core.errors import Conflict
 from apps.messaging.bus import envelope_build
-from apps.messaging.tests.bus_fixtures import bus_prefix  # noqa: F401
 from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +41,7 @@ def drop_old_chunks(table: str) -> None:
 
 
 @pytest.fixture
-def archived(bus_prefix, arch_table, arch_lake):  # noqa: F811
+def archived(bus_prefix, arch_table, arch_lake):
     event = arch_event(arch_table)
     archival_event_handle(envelope_build(ARCHIVAL_EVENTS_TOPIC, event))
     assert ArchivalJob.objects.filter(status=ArchivalJob.Status.COMPLETED).count() == 3

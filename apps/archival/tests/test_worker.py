@@ -20,17 +20,9 @@ from psycopg import sql
 
 from apps.archival.models import ArchivalJob
 from apps.archival.services import archive_path
-from apps.archival.tests.arch_fixtures import (  # noqa: F401
-    LOCAL_BACKEND,
-    OLD_DAYS,
-    arch_confirmations,
-    arch_event,
-    arch_lake,
-    arch_table,
-)
+from apps.archival.tests.arch_fixtures import LOCAL_BACKEND, OLD_DAYS, arch_confirmations, arch_event
 from apps.messaging.bus import publish_message
 from apps.messaging.models import DeadLetter
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC, ArchivalConfirmation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,14 +43,14 @@ def metric(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def archive(make_worker, event, correlation_id: str = "corr-arch-1"):  # noqa: F811
+def archive(make_worker, event, correlation_id: str = "corr-arch-1"):
     publish_message(ARCHIVAL_EVENTS_TOPIC, event, correlation_id=correlation_id, tenant=None)
     worker = make_worker("archival")
     worker.drain(timeout=60)
     return worker
 
 
-def test_old_chunks_become_verified_parquet_files_and_confirmations(make_worker, arch_table, arch_lake, spans):  # noqa: F811
+def test_old_chunks_become_verified_parquet_files_and_confirmations(make_worker, arch_table, arch_lake, spans):
     event = arch_event(arch_table)
     assert len(event.chunks) == 3, "the recent chunk is not in the event"
     archived_before = metric("ae_archival_chunks_total", outcome="archived")
@@ -105,7 +97,7 @@ def test_old_chunks_become_verified_parquet_files_and_confirmations(make_worker,
     assert {s.attributes.get("correlation_id") for s in spans.get_finished_spans()} == {"corr-arch-1"}
 
 
-def test_a_second_event_for_archived_chunks_reconfirms_without_rewriting(make_worker, arch_table, arch_lake):  # noqa: F811
+def test_a_second_event_for_archived_chunks_reconfirms_without_rewriting(make_worker, arch_table, arch_lake):
     first = arch_event(arch_table)
     archive(make_worker, first)
     files = sorted(arch_lake.rglob("*.parquet"))
@@ -128,8 +120,8 @@ def test_a_second_event_for_archived_chunks_reconfirms_without_rewriting(make_wo
 
 
 def test_an_unwritable_lakehouse_retries_then_fails_the_job_and_confirms_nothing(
-    make_worker,  # noqa: F811
-    arch_table,  # noqa: F811
+    make_worker,
+    arch_table,
     settings,
     tmp_path,
 ):
@@ -173,7 +165,7 @@ def test_the_key_checksum_does_not_depend_on_batching_and_sees_nulls():
     assert changed.hexdigest() != whole.hexdigest(), "a null and an empty string hash alike"
 
 
-def test_decimals_decimal128_cannot_hold_are_archived_as_their_exact_text(make_worker, arch_lake):  # noqa: F811
+def test_decimals_decimal128_cannot_hold_are_archived_as_their_exact_text(make_worker, arch_lake):
     from apps.archival.tests.arch_fixtures import arch_table_create, arch_table_drop
 
     name = "arch_t_bigdec"
@@ -196,8 +188,8 @@ def test_decimals_decimal128_cannot_hold_are_archived_as_their_exact_text(make_w
 
 
 def test_a_stopped_adls_lakehouse_fails_the_job_and_confirms_nothing(
-    make_worker,  # noqa: F811
-    arch_table,  # noqa: F811
+    make_worker,
+    arch_table,
     settings,
 ):
     """The ADLS backend through the real SDK, its stand-in stopped: the

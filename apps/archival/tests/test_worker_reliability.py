@@ -14,9 +14,9 @@ from django.conf import settings
 
 from apps.archival.models import ArchivalJob
 from apps.archival.services.archive import PAUSE_ENV
-from apps.archival.tests.arch_fixtures import OLD_DAYS, arch_confirmations, arch_event, arch_lake, arch_table  # noqa: F401
+from apps.archival.tests.arch_fixtures import OLD_DAYS, arch_confirmations, arch_event
 from apps.messaging.bus import bus_connection, bus_url, publish_message, stream_key
-from apps.messaging.tests.bus_fixtures import ConsumerProcess, bus_prefix  # noqa: F401
+from apps.messaging.tests.bus_fixtures import ConsumerProcess
 from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +32,7 @@ def wait_until(condition, *, timeout: float, what: str, consumer: ConsumerProces
 
 
 @pytest.fixture
-def consumer(bus_prefix, arch_lake, tmp_path):  # noqa: F811
+def consumer(bus_prefix, arch_lake, tmp_path):
     process = ConsumerProcess(
         tmp_path,
         redis_url=bus_url(),
@@ -45,7 +45,7 @@ def consumer(bus_prefix, arch_lake, tmp_path):  # noqa: F811
     process.close()
 
 
-def test_a_worker_killed_between_write_and_confirmation_archives_each_chunk_once(consumer, arch_table, arch_lake):  # noqa: F811
+def test_a_worker_killed_between_write_and_confirmation_archives_each_chunk_once(consumer, arch_table, arch_lake):
     assert settings.LAKEHOUSE_TARGETS["default"]["ROOT"] == str(arch_lake)
     event = arch_event(arch_table)
     publish_message(ARCHIVAL_EVENTS_TOPIC, event, correlation_id="corr-kill")

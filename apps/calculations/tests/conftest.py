@@ -1,4 +1,5 @@
 import pytest
+from celery import current_app as celery
 
 from apps.calculations import cache
 from apps.core.tests.factories import MembershipFactory
@@ -15,3 +16,14 @@ def _no_cached_results():
 @pytest.fixture
 def analyst(db):
     return MembershipFactory(role="analyst", is_default=True)
+
+
+@pytest.fixture
+def eager_tasks(settings):
+    """Rollups generated on save and `.delay()` run here and now (test_rollups_api
+    has its own, without automatic rollups)."""
+    settings.AE_ROLLUPS_AUTO = True  # saving a metric queues its entity's rollups
+    saved = {key: celery.conf[key] for key in ("task_always_eager", "task_eager_propagates")}
+    celery.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    celery.conf.update(saved)

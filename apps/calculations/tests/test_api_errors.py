@@ -19,6 +19,7 @@ from apps.calculations.tests.scenarios import (
     sales_define,
     sales_load,
 )
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -46,22 +47,6 @@ def policy(api):
     """The policy snapshot entity alone (no metrics, no rows)."""
     created(api.post("/api/v1/ontology/entities/", POLICY_SNAPSHOT, format="json"))
     return api
-
-
-def error(response, status: int, *needles: str, code: str | None = None) -> dict:
-    """The API error shape with `status`; the message names every needle."""
-    assert response.status_code == status, (response.status_code, response.content)
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    for needle in needles:
-        assert needle.lower() in body["error"]["message"].lower(), (needle, body)
-    return body["error"]
 
 
 def sql_text(sql) -> str:
@@ -105,7 +90,9 @@ def series(response) -> list[tuple]:
 
 
 def test_unknown_metric_is_a_404_naming_it(api):
-    body = error(api.get("/api/v1/metrics/no_such_metric", MONTHS), 404, "no_such_metric", code="unknown_metric")
+    body = assert_error(
+        api.get("/api/v1/metrics/no_such_metric", MONTHS), 404, "unknown_metric", mentions=("no_such_metric",)
+    )
     assert body["details"] == {"metric": "no_such_metric"}
 
 
@@ -114,7 +101,7 @@ def test_a_metric_code_with_sql_in_the_url_is_a_404_not_a_query(sales):
     before = tables()
     with queries() as seen:
         response = sales.get(f"/api/v1/metrics/{quote(code)}", MONTHS)
-    error(response, 404, code, code="unknown_metric")
+    assert_error(response, 404, "unknown_metric", mentions=(code,))
     assert not [q for q in seen if ANALYTICS in q[1] or "DROP" in q[1].upper()]
     assert tables() == before
 
@@ -182,17 +169,17 @@ BAD_PARAMETERS = [
 def test_a_bad_parameter_is_a_400_naming_it_and_runs_no_analytics_query(sales, params, code, needles):
     with queries() as seen:
         response = sales.get("/api/v1/metrics/revenue", {**MONTHS, **params})
-    error(response, 400, *needles, code=code)
+    assert_error(response, 400, code, mentions=needles)
     assert not [q for q in seen if q[0] == "readonly" or ANALYTICS in q[1]], seen
 
 
 def test_a_lowered_bucket_cap_is_enforced(sales, settings):
     settings.AE_CALC_MAX_BUCKETS = 10
-    body = error(
+    body = assert_error(
         sales.get("/api/v1/metrics/revenue", {"start": "2026-03-01", "end": "2026-04-01", "granularity": "day"}),
         400,
-        "limit of 10",
-        code="too_many_buckets",
+        "too_many_buckets",
+        mentions=("limit of 10",),
     )
     assert body["details"]["limit"] == 10
     assert body["details"]["buckets"] > 10
@@ -205,12 +192,11 @@ def test_a_lowered_bucket_cap_is_enforced(sales, settings):
 def test_a_filter_value_of_the_wrong_type_names_the_attribute(policy):
     payload = {"code": "policies", "name": "Policies", "formula": "COUNT(policy_id)", "entity": "policy_snapshot"}
     created(policy.post("/api/v1/ontology/metrics/", payload, format="json"))
-    body = error(
+    body = assert_error(
         policy.get("/api/v1/metrics/policies", {"filter[start_date]": "yesterday"}),
         400,
-        "start_date",
-        "yesterday",
-        code="invalid_filter",
+        "invalid_filter",
+        mentions=("start_date", "yesterday"),
     )
     assert body["details"]["attribute"] == "start_date"
 
@@ -251,7 +237,7 @@ def test_a_filter_value_with_quotes_and_sql_is_bound_not_injected(sales, attribu
 )
 def test_unauthenticated_requests_are_401(db, method, path):
     response = getattr(APIClient(), method)(path, MONTHS if method == "get" else {}, format="json")
-    error(response, 401, code="not_authenticated")
+    assert_error(response, 401, "not_authenticated")
 
 
 @pytest.fixture
@@ -268,12 +254,12 @@ def other(db):
 
 
 def test_another_tenants_metric_is_a_404(api, other):
-    error(api.get("/api/v1/metrics/secret_revenue", MONTHS), 404, "secret_revenue", code="unknown_metric")
-    error(api.get("/api/v1/metrics/secret_revenue/history"), 404, "secret_revenue")
-    error(api.get("/api/v1/ontology/metrics/secret_revenue/"), 404)
+    assert_error(api.get("/api/v1/metrics/secret_revenue", MONTHS), 404, "unknown_metric", mentions=("secret_revenue",))
+    assert_error(api.get("/api/v1/metrics/secret_revenue/history"), 404, mentions=("secret_revenue",))
+    assert_error(api.get("/api/v1/ontology/metrics/secret_revenue/"), 404)
     # Naming the other tenant does not help.
-    error(api.get("/api/v1/metrics/secret_revenue", {**MONTHS, "client": other.client.code}), 403)
-    error(api.get("/api/v1/metrics/secret_revenue", MONTHS, HTTP_X_CLIENT=other.client.code), 403)
+    assert_error(api.get("/api/v1/metrics/secret_revenue", {**MONTHS, "client": other.client.code}), 403)
+    assert_error(api.get("/api/v1/metrics/secret_revenue", MONTHS, HTTP_X_CLIENT=other.client.code), 403)
 
 
 # --- a formula from outside ------------------------------------------------------
@@ -306,7 +292,7 @@ def test_an_injected_formula_is_rejected_at_once_and_never_reaches_the_database(
         started = time.monotonic()
         response = policy.post("/api/v1/ontology/metrics/", payload, format="json")
         elapsed = time.monotonic() - started
-    body = error(response, 400, *needles)
+    body = assert_error(response, 400, mentions=needles)
     assert body["code"] in ("invalid_formula", "unknown_attribute", "unknown_reference", "unknown_name"), body
     assert elapsed < 2, elapsed  # pg_sleep(10) never ran
     assert not [q for q in seen if q[0] == "readonly" or ANALYTICS in q[1]], seen
@@ -315,20 +301,22 @@ def test_an_injected_formula_is_rejected_at_once_and_never_reaches_the_database(
         for word in ("DROP", "DELETE", "PG_SLEEP", "UNION", "VLOOKUP"):
             assert word not in sql.upper(), sql
     assert tables() == before
-    error(policy.get("/api/v1/ontology/metrics/evil/"), 404)
-    error(policy.get("/api/v1/metrics/evil"), 404, "evil")
+    assert_error(policy.get("/api/v1/ontology/metrics/evil/"), 404)
+    assert_error(policy.get("/api/v1/metrics/evil"), 404, mentions=("evil",))
 
 
 def test_an_injected_formula_does_not_replace_a_stored_one(policy):
     payload = {"code": "policies", "name": "Policies", "formula": "COUNT(policy_id)", "entity": "policy_snapshot"}
     created(policy.post("/api/v1/ontology/metrics/", payload, format="json"))
     bad = {**payload, "formula": "COUNT(policy_id); DROP TABLE x"}
-    error(policy.put("/api/v1/ontology/metrics/policies/", bad, format="json"), 400, ";", code="invalid_formula")
-    error(
+    assert_error(
+        policy.put("/api/v1/ontology/metrics/policies/", bad, format="json"), 400, "invalid_formula", mentions=(";",)
+    )
+    assert_error(
         policy.patch("/api/v1/ontology/metrics/policies/", {"formula": "pg_sleep(10)"}, format="json"),
         400,
-        "pg_sleep",
-        code="invalid_formula",
+        "invalid_formula",
+        mentions=("pg_sleep",),
     )
     assert policy.get("/api/v1/ontology/metrics/policies/").json()["formula"] == "COUNT(policy_id)"
 
@@ -363,17 +351,23 @@ def test_a_string_literal_with_sql_in_a_formula_is_a_bound_value(policy):
 def test_other_bad_metric_fields_are_400_naming_them(policy, field, value, needle):
     before = tables()
     payload = {"code": "policies", "name": "Policies", "formula": "COUNT(policy_id)", "entity": "policy_snapshot"}
-    error(policy.post("/api/v1/ontology/metrics/", {**payload, field: value}, format="json"), 400, needle)
+    assert_error(
+        policy.post("/api/v1/ontology/metrics/", {**payload, field: value}, format="json"), 400, mentions=(needle,)
+    )
     assert tables() == before
 
 
 def test_unknown_names_in_a_formula_are_400_naming_them(policy):
     payload = {"code": "m", "name": "M", "entity": "policy_snapshot"}
-    error(policy.post("/api/v1/ontology/metrics/", {**payload, "formula": "SUM(colour)"}, format="json"), 400, "colour")
-    error(
+    assert_error(
+        policy.post("/api/v1/ontology/metrics/", {**payload, "formula": "SUM(colour)"}, format="json"),
+        400,
+        mentions=("colour",),
+    )
+    assert_error(
         policy.post("/api/v1/ontology/metrics/", {**payload, "formula": "NoSuchMetric / 2"}, format="json"),
         400,
-        "NoSuchMetric",
+        mentions=("NoSuchMetric",),
     )
 
 
@@ -409,4 +403,4 @@ def test_ranges_at_the_ends_of_the_calendar_are_not_a_500(api, metric, params):
     response = api.get(f"/api/v1/metrics/{metric}", params)
     assert response.status_code < 500, response.content
     if response.status_code != 200:
-        error(response, response.status_code)
+        assert_error(response, response.status_code)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.calculations.tests.typed_fixtures import ATTRIBUTE_TYPES, MONTH, error_shape, every_type_define
+from apps.calculations.tests.typed_fixtures import ATTRIBUTE_TYPES, MONTH, every_type_define
+from apps.core.tests.assertions import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -105,7 +106,7 @@ def test_every_formula_is_refused_with_400_or_computes_with_200(api):
                  "granularity": "day"}  # fmt: skip
         adhoc = api.post("/api/v1/query/", query, format="json")
         if defined.status_code == 400:
-            error_shape(defined)
+            assert_error(defined)
             assert adhoc.status_code == 400, (formula, adhoc.status_code, adhoc.content[:300])
             return
         computed = api.get(f"/api/v1/metrics/{code}", {**MONTH, "granularity": "day"})

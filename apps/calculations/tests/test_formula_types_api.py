@@ -8,8 +8,9 @@ from django.apps import apps
 from django.urls import reverse
 
 from apps.calculations.orchestrator import CalculationOrchestrator
-from apps.calculations.tests.typed_fixtures import MONTH, error_shape, every_type_define
+from apps.calculations.tests.typed_fixtures import MONTH, every_type_define
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.core.tests.assertions import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -87,7 +88,7 @@ def _stored_unchecked(client_id: int, code: str, formula: str) -> None:
 def test_an_ill_typed_formula_is_refused_at_definition_naming_the_attribute_and_its_type(api, formula, needles):
     response = _define(api, "bad", formula)
     assert response.status_code == 400, response.content
-    error = error_shape(response)
+    error = assert_error(response)
     assert error["code"] in ("type_mismatch", "number_out_of_range"), error
     for needle in needles:
         assert needle in error["message"], (needle, error)
@@ -96,7 +97,7 @@ def test_an_ill_typed_formula_is_refused_at_definition_naming_the_attribute_and_
              "granularity": "month"}  # fmt: skip
     adhoc = api.post("/api/v1/query/", query, format="json")
     assert adhoc.status_code == 400, adhoc.content
-    assert error_shape(adhoc)["code"] in ("type_mismatch", "number_out_of_range")
+    assert assert_error(adhoc)["code"] in ("type_mismatch", "number_out_of_range")
 
 
 WELL_TYPED = [
@@ -144,7 +145,7 @@ def test_a_stored_ill_typed_metric_answers_4xx_everywhere_it_computes(api, analy
     _stored_unchecked(analyst.client_id, "legacy", formula)
     response = api.get("/api/v1/metrics/legacy", MONTH)
     assert 400 <= response.status_code < 500, response.content
-    error_shape(response)
+    assert_error(response)
     batch = CalculationOrchestrator(context=AccessContext(client_id=analyst.client_id)).calculate_batch(
         [_month_query("legacy")]
     )
@@ -179,13 +180,13 @@ def test_a_value_that_is_not_a_finite_number_is_422_naming_the_metric(api, conso
     assert _define(api, "huge", formula).status_code == 201
     response = api.get("/api/v1/metrics/huge", MONTH)
     assert response.status_code == 422, response.content
-    error = error_shape(response)
+    error = assert_error(response)
     assert error["code"] == "calculation_failed" and "huge" in error["message"], error
     query = {"entity": "thing", "measures": {"big": formula}, "range": {"start": MONTH["start"], "end": MONTH["end"]},
              "granularity": "month"}  # fmt: skip
     adhoc = api.post("/api/v1/query/", query, format="json")
     assert adhoc.status_code == 422, adhoc.content
-    assert error_shape(adhoc)["code"] == "calculation_failed"
+    assert assert_error(adhoc)["code"] == "calculation_failed"
     # The KPI pages that compute show their error state.
     overview = console_client.get(reverse("web:kpi_tab", args=["huge", "overview"]))
     assert overview.status_code == 200 and "Cannot be computed" in overview.content.decode()

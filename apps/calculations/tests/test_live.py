@@ -21,7 +21,6 @@ from apps.calculations.live import (
     recalculation_range,
 )
 from apps.calculations.models import MetricHistory
-from apps.calculations.tests.live_fixtures import eager_celery  # noqa: F401
 from apps.calculations.tests.scenarios import (
     created,
     retention_define,
@@ -33,7 +32,6 @@ from apps.calculations.tests.scenarios import (
 from apps.calculations.thresholds import threshold_rule_create
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 from apps.ontology.catalog import catalog_load
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -135,8 +133,8 @@ def test_breakdowns_come_from_rules_history_and_unmentioned_enum_attributes(api,
 def test_a_load_through_the_api_is_recalculated_recorded_published_and_pushed(
     api,
     member,
-    make_worker,  # noqa: F811
-    eager_celery,  # noqa: F811
+    make_worker,
+    eager_celery,
 ):
     retention_define(api)
     # A rule on the Health line asks for the lob breakdown (and does not fire: 0.9 is not below 0.85).

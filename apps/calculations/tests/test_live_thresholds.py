@@ -12,18 +12,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.calculations.models import ThresholdAlert, ThresholdRule
-from apps.calculations.tests.live_fixtures import (  # noqa: F401
-    active_on,
-    eager_celery,
-    lob_of,
-    slack,
-    worse_rows,
-)
+from apps.calculations.tests.live_fixtures import active_on, lob_of, worse_rows
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load
 from apps.calculations.thresholds import threshold_alert_attempt, threshold_rule_create, thresholds_evaluate
 from apps.core.crypto import secret_decrypt
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 RULES = "/api/v1/calculations/threshold-rules/"
@@ -53,11 +47,6 @@ def rule_body(**overrides) -> dict:
     }
 
 
-def error(response, status: int = 400) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
-
-
 # --- the API -----------------------------------------------------------------------------
 
 
@@ -82,7 +71,7 @@ def test_rules_are_created_read_changed_and_deleted_and_the_url_never_shown(api,
     assert api.get(f"{RULES}{rule['id']}").json()["threshold"] == 0.8  # without the slash too
 
     assert api.delete(f"{RULES}{rule['id']}/").status_code == 204
-    assert error(api.get(f"{RULES}{rule['id']}/"), 404)["code"] == "not_found"
+    assert_error(api.get(f"{RULES}{rule['id']}/"), 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -102,7 +91,7 @@ def test_rules_are_created_read_changed_and_deleted_and_the_url_never_shown(api,
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, overrides, field, code):
-    body = error(api.post(RULES, rule_body(**overrides), format="json"))
+    body = assert_error(api.post(RULES, rule_body(**overrides), format="json"), 400)
     assert body["code"] == code, body
     assert field in body["details"], body
     assert not ThresholdRule.objects.exists()
@@ -110,9 +99,9 @@ def test_bad_input_is_a_400_naming_the_field(api, overrides, field, code):
 
 def test_private_destinations_follow_the_webhook_rule(api, settings):
     settings.MESSAGING_WEBHOOK_ALLOW_PRIVATE = False
-    body = error(api.post(RULES, rule_body(webhook_url="http://127.0.0.1:8080/hook"), format="json"))
+    body = assert_error(api.post(RULES, rule_body(webhook_url="http://127.0.0.1:8080/hook"), format="json"), 400)
     assert body["code"] == "invalid_webhook_url" and "loopback" in body["message"]
-    body = error(api.post(RULES, rule_body(webhook_url="http://localhost/hook"), format="json"))
+    body = assert_error(api.post(RULES, rule_body(webhook_url="http://localhost/hook"), format="json"), 400)
     assert body["code"] == "invalid_webhook_url"
 
 
@@ -138,9 +127,9 @@ def test_members_read_admins_write_other_clients_do_not_see(api, admin):
 def test_lifecycle_1_a_worse_period_fires_one_slack_alert_per_breach(
     api,
     admin,
-    slack,  # noqa: F811
-    make_worker,  # noqa: F811
-    eager_celery,  # noqa: F811
+    slack,
+    make_worker,
+    eager_celery,
 ):
     rule = api.post(
         RULES,
@@ -185,7 +174,7 @@ def test_lifecycle_1_a_worse_period_fires_one_slack_alert_per_breach(
     assert len(slack.wait_for(2)) == 2 and "2026-04-03" in slack.messages[1].body["text"]
 
 
-def test_a_rule_on_a_breakdown_fires_on_that_breakdown_only(admin, api, slack, eager_celery):  # noqa: F811
+def test_a_rule_on_a_breakdown_fires_on_that_breakdown_only(admin, api, slack, eager_celery):
     threshold_rule_create(
         client_id=admin.client_id, name="Motor", metric="retention_rate", operator="<=", threshold=0.5,
         webhook_url=slack.url, dims={"lob": "Motor"},
@@ -206,7 +195,7 @@ def test_a_rule_on_a_breakdown_fires_on_that_breakdown_only(admin, api, slack, e
     assert "(lob=Motor)" in alert.text and "retention_rate is 0.5 (<= 0.5)" in alert.text
 
 
-def test_sending_retries_failures_that_may_heal_and_gives_up_on_the_others(admin, api, slack, settings):  # noqa: F811
+def test_sending_retries_failures_that_may_heal_and_gives_up_on_the_others(admin, api, slack, settings):
     settings.AE_THRESHOLD_ALERT_MAX_ATTEMPTS = 3
     rule = threshold_rule_create(
         client_id=admin.client_id, name="R", metric="retention_rate", operator="<", threshold=1, webhook_url=slack.url

@@ -18,6 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.calculations.runner import calculation_slot, sql_run
 from apps.calculations.tests.scenarios import sales_define, sales_load
 from apps.core.errors import AppError, ServiceUnavailable
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.servers import silent_database
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -35,12 +36,9 @@ def sales(api_client, analyst):
 
 
 def unavailable(response, code: str) -> dict:
-    assert response.status_code == 503, (response.status_code, response.content)
+    error = assert_error(response, 503, code, mentions=("retry",))
     assert response.headers["Retry-After"].isdigit(), response.headers
     assert int(response.headers["Retry-After"]) > 0
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert "retry" in error["message"].lower(), error
     return error
 
 

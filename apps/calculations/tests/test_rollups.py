@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from celery import current_app as celery
 from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
@@ -347,15 +346,6 @@ def test_a_failed_refresh_records_its_error_and_raises(readings):
     rollup.refresh_from_db()
     assert "does not exist" in rollup.last_error
     assert rollup.watermark is None and rollup.last_refresh_at is None
-
-
-@pytest.fixture
-def eager_tasks(settings):
-    settings.AE_ROLLUPS_AUTO = True  # saving a metric queues its entity's rollups
-    saved = {key: celery.conf[key] for key in ("task_always_eager", "task_eager_propagates")}
-    celery.conf.update(task_always_eager=True, task_eager_propagates=True)
-    yield
-    celery.conf.update(saved)
 
 
 def metric(api: APIClient, code: str, formula: str) -> dict:

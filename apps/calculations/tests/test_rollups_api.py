@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from apps.calculations.models import Rollup
 from apps.calculations.tests.scenarios import created, rows_load
 from apps.calculations.tests.test_rollups import admin_api, readings_define, readings_rows
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
 from apps.warehouse.selectors import table_exists
 
@@ -29,11 +30,6 @@ def api():
     api, _ = admin_api()
     readings_define(api)
     return api
-
-
-def error(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
 
 
 def test_create_read_change_and_delete_a_rollup_with_its_table(api):
@@ -82,19 +78,19 @@ def test_create_read_change_and_delete_a_rollup_with_its_table(api):
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, change, field):
-    problem = error(api.post(URL, {**HOURLY, **change}, format="json"), 400)
+    problem = assert_error(api.post(URL, {**HOURLY, **change}, format="json"), 400)
     assert field in problem["details"] or problem["details"].get("field") == field, problem
     assert not Rollup.objects.exists()
 
 
 def test_a_second_rollup_for_the_same_entity_and_grain_is_a_conflict(api):
     created(api.post(URL, HOURLY, format="json"))
-    assert error(api.post(URL, HOURLY, format="json"), 409)["code"] == "duplicate_rollup"
+    assert_error(api.post(URL, HOURLY, format="json"), 409, "duplicate_rollup")
 
 
 def test_entity_and_grain_cannot_change(api):
     body = created(api.post(URL, HOURLY, format="json"))
-    problem = error(api.patch(f"{URL}{body['id']}/", {"grain": "day"}, format="json"), 400)
+    problem = assert_error(api.patch(f"{URL}{body['id']}/", {"grain": "day"}, format="json"), 400)
     assert "grain" in problem["details"]
 
 

@@ -23,11 +23,10 @@ from apps.calculations.rollups.services import (
     rollups_delete_for_entity,
 )
 from apps.calculations.tests.scenarios import created, rows_load
-from apps.calculations.tests.test_rollups import (  # noqa: F401 - eager_tasks is a fixture
+from apps.calculations.tests.test_rollups import (
     DAY,
     HOUR,
     admin_api,
-    eager_tasks,
     metric,
     readings_define,
     readings_rows,

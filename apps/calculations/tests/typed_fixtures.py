@@ -28,12 +28,3 @@ def every_type_define(api: APIClient) -> None:
     created(api.post("/api/v1/ontology/entities/", EVERY_TYPE, format="json"))
     recent = {**ROWS[0], "ts": (datetime.now(UTC) - timedelta(days=2)).isoformat()}
     rows_load(api, "thing", [*ROWS, recent])
-
-
-def error_shape(response) -> dict:
-    """The API error shape, whatever the status; returns its `error`."""
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]

@@ -5,6 +5,7 @@ Pages outside /api/ keep Django's HTML error pages."""
 
 import pytest
 
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,17 +17,6 @@ def api(api_client):
     api_client.force_authenticate(membership.user)
     api_client.raise_request_exception = False
     return api_client
-
-
-def _shape(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["details"], dict) and body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 HOSTILE = [
@@ -74,7 +64,7 @@ HOSTILE = [
 @pytest.mark.parametrize(("name", "method", "path", "extra", "status", "code"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_every_api_error_has_the_shape(api, name, method, path, extra, status, code):
     response = getattr(api, method)(path, **extra)
-    _shape(response, status, code)
+    assert_error(response, status, code)
 
 
 def test_an_unexpected_exception_is_a_shaped_500_with_a_correlation_id_and_no_trace(api, monkeypatch):
@@ -84,7 +74,7 @@ def test_an_unexpected_exception_is_a_shaped_500_with_a_correlation_id_and_no_tr
     monkeypatch.setattr("apps.calculations.api.views.adhoc_query_run", broken)  # by name: core imports no app above
     query = {"entity": "x", "measures": {"n": "COUNT(*)"}, "range": {"start": "2026-01-01", "end": "2026-02-01"}}
     response = api.post("/api/v1/query/", query, format="json")
-    error = _shape(response, 500, "internal_error")
+    error = assert_error(response, 500, "internal_error")
     assert error["details"]["correlation_id"] and error["details"]["correlation_id"] in error["message"]
     assert "secret detail" not in response.content.decode() and "Traceback" not in response.content.decode()
 

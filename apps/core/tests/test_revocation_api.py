@@ -13,6 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from apps.core.models import Membership
 from apps.core.services import membership_revoke, membership_role_set, tokens_flush_expired
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,8 +41,7 @@ def _me(access: str, client_code: str | None = None) -> int:
 def _assert_revoked(tokens: dict) -> None:
     assert _me(tokens["access"]) == 401
     response = _refresh(tokens["refresh"])
-    assert response.status_code == 401, response.content
-    assert set(response.json()["error"]) == {"code", "message", "details"}
+    assert_error(response, 401)
 
 
 @pytest.fixture

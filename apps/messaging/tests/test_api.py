@@ -6,13 +6,14 @@ import pytest
 from pydantic import BaseModel
 
 from apps.core.models import Client
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
 from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.registry import handler
 from apps.messaging.schemas import register_schema, unregister_schema
-from apps.messaging.tests.bus_fixtures import bus_prefix, free_port, isolated_handlers  # noqa: F401
+from apps.messaging.tests.bus_fixtures import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bus_prefix", "isolated_handlers")]
 
@@ -40,13 +41,6 @@ def analyst_api(api_client, admin_member):
 
 def stream(topic: str) -> list[Envelope]:
     return [envelope_decode(fields) for _, fields in bus_connection().xrange(stream_key(topic))]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def test_a_client_admin_publishes_an_event_for_the_client(admin_api, admin_member):

@@ -30,11 +30,11 @@ from apps.messaging.bus import (
 )
 from apps.messaging.registry import command_handler, handler, topic_matches
 from apps.messaging.schemas import PayloadInvalid, register_schema, unregister_schema
-from apps.messaging.tests.bus_fixtures import bus_prefix, free_port, isolated_handlers  # noqa: F401
+from apps.messaging.tests.bus_fixtures import free_port
 
 
 @pytest.fixture(autouse=True)
-def _isolated(bus_prefix, isolated_handlers):  # noqa: F811
+def _isolated(bus_prefix, isolated_handlers):
     clear_guid()
     yield
     clear_guid()

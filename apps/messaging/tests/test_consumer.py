@@ -21,7 +21,6 @@ from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.registry import handler, handlers_discover, registrations
 from apps.messaging.selectors import bus_status, dead_letter_list, event_processed
 from apps.messaging.services import dead_letter_discard, dead_letter_park, dead_letter_replay
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ def pending(topic: str, group: str) -> int:
 
 
 @pytest.fixture
-def orders(make_worker):  # noqa: F811
+def orders(make_worker):
     """A group `billing` on `orders.created` that creates a Client per event
     (a real write in the handler's transaction), failing on `poison` until fixed."""
     state = {"calls": [], "fixed": False}
@@ -65,7 +64,7 @@ def test_each_event_is_applied_once_and_acknowledged_after_commit(orders):
     assert pending("orders.created", "billing") == 0
 
 
-def test_every_group_gets_every_event_once(orders, make_worker):  # noqa: F811
+def test_every_group_gets_every_event_once(orders, make_worker):
     audit = []
     handler("orders.created", group="audit")(lambda envelope: audit.append(envelope.event_id))
     envelope = publish_message("orders.created", {"code": "fan_out"})
@@ -77,7 +76,7 @@ def test_every_group_gets_every_event_once(orders, make_worker):  # noqa: F811
     assert ProcessedEvent.objects.filter(event_id=envelope.event_id).count() == 2
 
 
-def test_a_pattern_group_reads_topics_that_appear_later(make_worker):  # noqa: F811
+def test_a_pattern_group_reads_topics_that_appear_later(make_worker):
     seen = []
     handler("metric.*", group="metrics")(lambda envelope: seen.append(envelope.topic))
     worker = make_worker("metrics")
@@ -190,7 +189,7 @@ def test_webhook_dead_letters_are_replayed_by_the_webhook_redeliverer(monkeypatc
     assert (replayed.status, replayed.replay_count) == ("replayed", 1)
 
 
-def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(orders, make_worker):  # noqa: F811
+def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(orders, make_worker):
     envelopes = publish_bulk([Message("orders.created", {"code": f"r_{i}"}) for i in range(5)])
     worker = orders["worker"]
     worker.poll(block_ms=1)  # creates the group, handles everything...
@@ -217,7 +216,7 @@ def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(orders, make_work
     assert b"tidy" in consumers
 
 
-def test_an_entry_its_consumers_keep_dying_on_is_parked_without_running(orders, make_worker):  # noqa: F811
+def test_an_entry_its_consumers_keep_dying_on_is_parked_without_running(orders, make_worker):
     orders["worker"].poll(block_ms=1)  # creates the group
     publish = publish_message("orders.created", {"code": "crashes"})
     redis = bus_connection()
@@ -236,7 +235,7 @@ def test_an_entry_its_consumers_keep_dying_on_is_parked_without_running(orders, 
     assert pending("orders.created", "billing") == 0
 
 
-def test_a_database_outage_is_waited_out_and_not_held_against_the_event(orders, make_worker, monkeypatch):  # noqa: F811
+def test_a_database_outage_is_waited_out_and_not_held_against_the_event(orders, make_worker, monkeypatch):
     envelope = publish_message("orders.created", {"code": "outage"})
     real_apply = consumer.event_apply
     outage = {"left": 8}  # more failures than MESSAGING_MAX_ATTEMPTS (3 here)
@@ -271,7 +270,7 @@ def test_an_undecodable_entry_is_parked_and_does_not_block(orders):
     assert dead.envelope["fields"] == {"junk": "not an envelope"}
 
 
-def test_handlers_run_with_the_events_correlation_id(make_worker):  # noqa: F811
+def test_handlers_run_with_the_events_correlation_id(make_worker):
     seen = []
     handler("traced.event", group="tracer")(lambda envelope: seen.append(get_guid()))
     envelope = publish_message("traced.event", {}, correlation_id="trace-123")
@@ -291,7 +290,7 @@ def test_bus_status_shows_backlog_per_group(orders):
 
 
 @pytest.fixture
-def extra_handlers(settings, isolated_handlers, monkeypatch):  # noqa: F811
+def extra_handlers(settings, isolated_handlers, monkeypatch):
     """The test handler module as MESSAGING_EXTRA_HANDLER_MODULES, imported afresh."""
     settings.MESSAGING_EXTRA_HANDLER_MODULES = ["apps.messaging.tests.bus_handlers"]
     monkeypatch.delitem(sys.modules, "apps.messaging.tests.bus_handlers", raising=False)

@@ -15,7 +15,7 @@ from apps.messaging.models import OutboxEvent, ProcessedEvent
 from apps.messaging.outbox import OutboxRelay, outbox_purge, outbox_relay
 from apps.messaging.registry import handler
 from apps.messaging.selectors import outbox_status
-from apps.messaging.tests.bus_fixtures import bus_prefix, free_port, isolated_handlers, make_worker  # noqa: F401
+from apps.messaging.tests.bus_fixtures import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +23,7 @@ TOPIC = "orders.created"
 
 
 @pytest.fixture(autouse=True)
-def _bus(bus_prefix):  # noqa: F811
+def _bus(bus_prefix):
     yield
     bus_pools_reset()
 
@@ -117,7 +117,7 @@ def test_the_relay_thread_publishes_the_backlog_when_redis_returns(redis_away, s
     assert stream_events() == [str(e.event_id) for e in envelopes]
 
 
-def test_a_relay_crash_between_the_xadd_and_the_mark_delivers_twice_and_applies_once(make_worker, monkeypatch):  # noqa: F811
+def test_a_relay_crash_between_the_xadd_and_the_mark_delivers_twice_and_applies_once(make_worker, monkeypatch):
     applied = []
 
     @handler(TOPIC, group="outbox-test")

@@ -21,14 +21,14 @@ from apps.messaging.bus import BusUnavailable, Message, bus_connection, publish_
 from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.services import dead_letter_replay
 from apps.messaging.tests import bus_handlers
-from apps.messaging.tests.bus_fixtures import ConsumerProcess, private_redis  # noqa: F401
+from apps.messaging.tests.bus_fixtures import ConsumerProcess
 from apps.messaging.tests.bus_handlers import GROUP, TOPIC, applied_counts, applied_rows, flag_set, payload_digest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def bus_env(private_redis, settings):  # noqa: F811
+def bus_env(private_redis, settings):
     """The bus on the private Redis, under a key prefix of this test; the
     test tables in the test database."""
     settings.MESSAGING_REDIS_URL = private_redis.url
@@ -40,7 +40,7 @@ def bus_env(private_redis, settings):  # noqa: F811
 
 
 @pytest.fixture
-def consumer(bus_env, private_redis, tmp_path):  # noqa: F811
+def consumer(bus_env, private_redis, tmp_path):
     process = ConsumerProcess(tmp_path, redis_url=private_redis.url, prefix=bus_env, groups=[GROUP])
     yield process
     process.close()
@@ -87,7 +87,7 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(co
 
 def test_publishers_retry_through_a_redis_restart_and_every_acknowledged_publish_is_delivered(
     consumer,
-    private_redis,  # noqa: F811
+    private_redis,
     settings,
 ):
     settings.MESSAGING_PUBLISH_RETRY_SECONDS = 30

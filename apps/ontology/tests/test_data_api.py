@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.ontology.models import DataLoad
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
@@ -53,14 +54,6 @@ def post_json(api, rows, url=URL, **extra):
 
 def post_csv(api, text, url=URL, content_type="text/csv"):
     return api.generic("POST", url, text.encode() if isinstance(text, str) else text, content_type=content_type)
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def test_json_rows_are_stored_and_read_back(analyst_client, analyst, reading):

@@ -16,9 +16,9 @@ from django.db import connection
 from psycopg import sql
 from rest_framework.test import APIClient
 
+from apps.core.tests.assertions import assert_error
 from apps.ontology.models import DataLoad
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
-from apps.ontology.tests.test_data_api import assert_error
 
 pytestmark = pytest.mark.django_db
 

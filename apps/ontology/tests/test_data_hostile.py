@@ -9,10 +9,11 @@ import httpx
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
+from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
 from apps.core.tests.servers import daphne_serving
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
-from apps.ontology.tests.test_data_api import assert_error, post_csv, post_json
+from apps.ontology.tests.test_data_api import post_csv, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

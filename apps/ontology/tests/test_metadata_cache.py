@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 
 from apps.core.api import response_cache
 from apps.core.tests.factories import ClientFactory, MembershipFactory
-from apps.messaging.tests.bus_fixtures import private_redis  # noqa: F401
 from apps.ontology import models as m
 from apps.ontology.api.artifact_views import OntologyUMLView
 from apps.ontology.api.views import DefinitionViewSet
@@ -283,7 +282,7 @@ def test_every_definition_table_counts_its_changes():
 
 
 @pytest.fixture
-def cache_on_private_redis(private_redis, settings, monkeypatch):  # noqa: F811
+def cache_on_private_redis(private_redis, settings, monkeypatch):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

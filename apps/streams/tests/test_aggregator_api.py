@@ -18,7 +18,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 from analytics_engine.asgi import application
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import publish_message
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 from apps.streams.aggregator.live import live_buckets, live_push_claim, unix_second
 from apps.streams.aggregator.selectors import telemetry_current
 from apps.streams.aggregator.services import aggregator_flush_all
@@ -110,7 +109,7 @@ def test_an_unknown_parameter_is_refused_by_name(api):
     assert response.json()["error"]["details"] == {"parameters": ["second"]}
 
 
-def test_a_reading_published_on_the_bus_feeds_the_aggregator(member, make_worker):  # noqa: F811
+def test_a_reading_published_on_the_bus_feeds_the_aggregator(member, make_worker):
     streams = make_worker("streams")
     at = recent(2)
     reading = {"device_id": "pump-7", "sensor": "pressure", "value": 3.25, "recorded_at": at.isoformat()}

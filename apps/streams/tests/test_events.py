@@ -14,7 +14,6 @@ from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_encode, publish_message, stream_key
 from apps.messaging.models import DeadLetter
 from apps.messaging.schemas import PayloadInvalid
-from apps.messaging.tests.bus_fixtures import bus_prefix, isolated_handlers, make_worker  # noqa: F401
 from apps.streams.models import MarketTick, NewsArticle, TelemetryReading
 from apps.streams.selectors import market_ticks, news_articles, telemetry_readings
 
@@ -35,7 +34,7 @@ def member():
 
 
 @pytest.fixture
-def streams(make_worker):  # noqa: F811
+def streams(make_worker):
     return make_worker("streams")
 
 
@@ -116,14 +115,14 @@ def test_tenants_stay_apart(member, streams):
         ("market.tick", {k: v for k, v in TICK.items() if k != "traded_at"}, "traded_at"),
     ],
 )
-def test_bad_payloads_are_refused_when_published_naming_the_field(member, bus_prefix, topic, payload, where):  # noqa: F811
+def test_bad_payloads_are_refused_when_published_naming_the_field(member, bus_prefix, topic, payload, where):
     with pytest.raises(PayloadInvalid) as refused:
         publish_message(topic, payload, tenant=member.client.code)
     assert refused.value.details["errors"][0]["loc"] == where
     assert bus_connection().xlen(stream_key(topic)) == 0
 
 
-def test_the_publish_api_validates_feed_events(member, bus_prefix, streams):  # noqa: F811
+def test_the_publish_api_validates_feed_events(member, bus_prefix, streams):
     api = APIClient()
     api.force_authenticate(member.user)
     bad = api.post(
