@@ -38,7 +38,7 @@ def test_the_live_benchmark_runs_and_prints_its_ratios():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test"}
     run = subprocess.run(
         [sys.executable, "bench/live.py", "--updates", "4", "--warmup", "1", "--clients", "3",
-         "--database-url", servers.test_database_url(), "--redis-url", settings.REDIS_URL],
+         "--database-url", servers.database_url_of_tests(), "--redis-url", settings.REDIS_URL],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=170,
     )  # fmt: skip
     out = run.stdout

@@ -23,7 +23,7 @@ from apps.calculations.tests.scenarios import sales_define, sales_load
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, bus_pools_reset, envelope_decode, stream_key
 from apps.messaging.models import OutboxEvent, ProcessedEvent
-from apps.messaging.tests.bus_fixtures import ConsumerProcess, test_database_url
+from apps.messaging.tests.bus_fixtures import ConsumerProcess, database_url_of_tests
 from apps.ontology.models import DataLoad
 
 pytestmark = [
@@ -105,7 +105,7 @@ def test_redis_killed_mid_load_the_load_answers_201_and_its_event_invalidates_th
 
     # Hold the load after its COPY, before its commit: it waits on our lock on the loads table.
     table = DataLoad._meta.db_table
-    holder = psycopg.connect(test_database_url(), autocommit=False)
+    holder = psycopg.connect(database_url_of_tests(), autocommit=False)
     holder.execute(f'LOCK TABLE "{table}" IN SHARE MODE')
     answer: dict = {}
 
@@ -122,7 +122,7 @@ def test_redis_killed_mid_load_the_load_answers_201_and_its_event_invalidates_th
     loader = threading.Thread(target=load)
     loader.start()
     try:
-        with psycopg.connect(test_database_url(), autocommit=True) as watcher, watcher.cursor() as cursor:
+        with psycopg.connect(database_url_of_tests(), autocommit=True) as watcher, watcher.cursor() as cursor:
             wait_until(lambda: waiting_on_lock(cursor, table), timeout=120, what="the load to reach its commit")
         redis_env.kill()  # SIGKILL, mid-load: the load's COPY is done, its commit is not
     finally:

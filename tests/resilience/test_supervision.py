@@ -52,7 +52,7 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def supervised(redis_server, tmp_path):
-    from apps.core.tests.servers import free_port, test_database_url
+    from apps.core.tests.servers import database_url_of_tests, free_port
 
     port = free_port()
     log = tmp_path / "supervisord.log"
@@ -61,7 +61,7 @@ def supervised(redis_server, tmp_path):
         "AE_VENV": str(Path(sys.executable).parent.parent),
         "PORT": str(port),
         "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_tests(),
         "TEST_REDIS_URL": redis_server.server.url,
         "CELERY_EXTRA_IMPORTS": "tests.resilience.tasks",
     }

@@ -35,13 +35,13 @@ def wait_until(probe: Callable[[], object], *, what: str, worker: subprocess.Pop
 
 @pytest.fixture
 def worker_on_private_redis(redis_server, tmp_path, django_db_setup):
-    from apps.core.tests.servers import test_database_url
+    from apps.core.tests.servers import database_url_of_tests
 
     log = tmp_path / "worker.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_tests(),
         "TEST_REDIS_URL": redis_server.server.url,
     }
     with open(log, "wb") as out:

@@ -28,7 +28,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_url() -> str:
+def database_url_of_tests() -> str:
     """DATABASE_URL naming the test database pytest-django created."""
     parts = urlsplit(settings.DATABASE_URL)
     return urlunsplit((parts.scheme, parts.netloc, "/" + settings.DATABASES["default"]["NAME"], parts.query, ""))
@@ -42,7 +42,7 @@ def daphne_serving(log_path: Path, **env_extra: str) -> Iterator[dict]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_tests(),
         "TEST_REDIS_URL": settings.REDIS_URL,
         **env_extra,  # may move Redis too (TEST_REDIS_URL)
     }

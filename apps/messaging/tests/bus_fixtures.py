@@ -21,12 +21,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from django.conf import settings
 
+from apps.core.tests.servers import database_url_of_tests
 from apps.messaging.bus import bus_connection, bus_pools_reset
 from apps.messaging.consumer import ConsumerConfig, GroupWorker
 from apps.messaging.registry import registrations_isolated
@@ -142,15 +142,6 @@ def private_redis():
         bus_pools_reset()
 
 
-def test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + db["NAME"], parts.query, parts.fragment))
-
-
-test_database_url.__test__ = False  # a helper, not a test
-
-
 class ConsumerProcess:
     """`manage.py run_consumers` on the test database and the given Redis."""
 
@@ -160,7 +151,7 @@ class ConsumerProcess:
         self.env = dict(
             os.environ,
             DJANGO_SETTINGS_MODULE="analytics_engine.settings.test",
-            DATABASE_URL=test_database_url(),
+            DATABASE_URL=database_url_of_tests(),
             TEST_REDIS_URL=settings.REDIS_URL,
             MESSAGING_REDIS_URL=redis_url,
             MESSAGING_KEY_PREFIX=prefix,
