@@ -162,7 +162,7 @@ def scenarios(draw) -> Scenario:
     refreshes = tuple(BASE + width * unit for unit in (first, watermark) if unit is not None)
     start, end = BASE + width * first_unit, BASE + width * (first_unit + units)
     if draw(st.sampled_from([False] * 7 + [True])):  # off the grain: the router must fall back to raw
-        start += timedelta(minutes=7, seconds=7)
+        start += min(timedelta(minutes=7, seconds=7), end - start - timedelta(seconds=1))  # still before end
     return Scenario(
         rows=tuple(draw(rows_strategy)),
         grain=grain,
