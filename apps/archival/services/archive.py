@@ -61,11 +61,6 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("apps.archival")
 T = TypeVar("T")
 
-# Test hook: seconds to sleep after the Parquet file is written and verified,
-# before the job is COMPLETED and confirmed (the reliability test kills the
-# worker there). Never set in production.
-PAUSE_ENV = "ARCHIVAL_TEST_PAUSE_BEFORE_CONFIRM_SECONDS"
-
 
 class ArchivalError(AppError):
     code = "archival_failed"
@@ -208,10 +203,6 @@ def chunk_archive(*, job: ArchivalJob) -> ArchivalJob:
         )
         try:
             result = _archive(job, attributes)
-            pause = float(os.environ.get(PAUSE_ENV) or 0)
-            if pause:
-                logger.warning("test pause before confirming %s: %.1f s", job.chunk_name, pause)
-                time.sleep(pause)
         except Exception as exc:
             failed = job.attempts >= max_attempts()
             job = _job_update(

@@ -1,7 +1,7 @@
 """The archival worker as a real `manage.py run_consumers --group archival`
 subprocess on the test database and the test Redis, killed with SIGKILL
 after it wrote and verified a chunk's Parquet file but before it confirmed
-(the test-only pause ARCHIVAL_TEST_PAUSE_BEFORE_CONFIRM_SECONDS), then
+(a pause injected by apps/archival/tests/pause_before_confirm.py), then
 restarted: every chunk ends with one file, one COMPLETED job and one
 confirmation."""
 
@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 
 from apps.archival.models import ArchivalJob
-from apps.archival.services.archive import PAUSE_ENV
 from apps.archival.tests.arch_fixtures import OLD_DAYS, arch_confirmations, arch_event
+from apps.archival.tests.pause_before_confirm import PAUSE_ENV
 from apps.messaging.bus import bus_connection, bus_url, publish_message, stream_key
 from apps.messaging.tests.bus_fixtures import ConsumerProcess
 from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
@@ -41,6 +41,8 @@ def consumer(bus_prefix, arch_lake, tmp_path):
         LAKEHOUSE_ROOT=str(arch_lake),
         ARCHIVAL_TEST_PAUSE_BEFORE_CONFIRM_SECONDS="60",
     )
+    # The pause is injected by a test module the worker loads, not by production code.
+    process.env["MESSAGING_EXTRA_HANDLER_MODULES"] += ",apps.archival.tests.pause_before_confirm"
     yield process
     process.close()
 

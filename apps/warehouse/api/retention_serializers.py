@@ -154,7 +154,7 @@ class PolicySummarySerializer(serializers.Serializer):
 
 
 class RetentionJobSerializer(serializers.Serializer):
-    """One chunk's way out (apps/warehouse/retention_jobs.py for the states)."""
+    """One chunk's way out (apps/warehouse/retention/jobs.py for the states)."""
 
     table_schema = serializers.CharField()
     table_name = serializers.CharField()
