@@ -16,8 +16,16 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent
+
+# Property tests draw the same examples on every `make test` (a submission must
+# not pass or fail by the luck of a draw); HYPOTHESIS_PROFILE=explore draws new
+# ones each run, to look for new counterexamples (docs/development.md).
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # Fixtures more than one app's tests use, registered once for the whole suite
 # (pytest reads pytest_plugins only here, in the rootdir conftest). Nothing in
