@@ -119,12 +119,14 @@ class CachedGetMixin:
     response_cache_formats: frozenset[str] = frozenset({"json"})
 
     def response_cache_scope(self) -> str | None:
-        """What the answer depends on besides URL and format; None: not cached."""
-        raise NotImplementedError
+        """What the answer depends on besides URL and format (the caller's
+        client, role, data version...); None, the default: not cached. A view
+        caches only what it says it may."""
+        return None
 
     def response_cache_ttl(self) -> int:
-        """Seconds a body stays cached; 0 keeps nothing (ETags and 304 still work)."""
-        raise NotImplementedError
+        """Seconds a body stays cached; 0, the default, keeps nothing (ETags and 304 still work)."""
+        return 0
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
