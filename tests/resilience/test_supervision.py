@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from celery import Celery
 
 from apps.messaging.tests.bus_fixtures import ROOT
+from tests.resilience.tasks import HeldTasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CONFIG = ROOT / "scripts" / "supervisord.conf"
@@ -138,25 +138,18 @@ def test_the_stack_serves_again_after_redis_is_killed_under_unacknowledged_tasks
     wait_for = waiter(supervisor, log)
     all_running(wait_for, port, log)
     web = spawned(log, "web")[-1]
-    folder = tmp_path / "tasks"
-    folder.mkdir()
-    producer = Celery("resilience-producer", broker=redis_server.server.url, set_as_current=False)
-
-    def send(name: str) -> None:
-        producer.send_task("resilience.hold", args=[str(folder), name])
-
-    def finished(*names: str) -> bool:
-        return all((folder / f"{name}.finished").exists() for name in names)
+    tasks = HeldTasks(redis_server.server.url, tmp_path / "tasks")
+    send, finished = tasks.send, tasks.finished
 
     send("first")
     send("second")
-    wait_for(lambda: all((folder / f"{n}.started").exists() for n in ("first", "second")), "both tasks running")
+    wait_for(lambda: tasks.started("first", "second"), "both tasks running")
 
     redis_server.server.kill()
     wait_for(lambda: "Connection to broker lost" in log.read_text(), "the worker losing the broker")
     redis_server.server.start()
 
-    (folder / "release").touch()
+    (tasks.folder / "release").touch()
     wait_for(lambda: finished("first", "second"), "the tasks held when Redis died to finish")
     wait_for(lambda: health_status(port) == 200, "/health 200 again (Redis, the bus and a worker answering)")
     send("after")
@@ -165,4 +158,4 @@ def test_the_stack_serves_again_after_redis_is_killed_under_unacknowledged_tasks
     # Whatever exited was started again; the web server never had to.
     assert all(alive(spawned(log, program)[-1]) for program in PROGRAMS), log.read_text()[-8000:]
     assert spawned(log, "web")[-1] == web
-    producer.close()
+    tasks.producer.close()

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from celery import Celery
 
 from apps.messaging.tests.bus_fixtures import ROOT
+from tests.resilience.tasks import HeldTasks
 
 pytestmark = pytest.mark.django_db
 
@@ -67,18 +67,8 @@ def test_the_worker_survives_a_redis_restart_with_unacknowledged_tasks_in_flight
     redis_server, worker_on_private_redis, tmp_path
 ):
     worker, log = worker_on_private_redis
-    folder = tmp_path / "tasks"
-    folder.mkdir()
-    producer = Celery("resilience-producer", broker=redis_server.server.url, set_as_current=False)
-
-    def send(name: str) -> None:
-        producer.send_task("resilience.hold", args=[str(folder), name])
-
-    def started(*names: str) -> bool:
-        return all((folder / f"{name}.started").exists() for name in names)
-
-    def finished(*names: str) -> bool:
-        return all((folder / f"{name}.finished").exists() for name in names)
+    tasks = HeldTasks(redis_server.server.url, tmp_path / "tasks")
+    send, started, finished = tasks.send, tasks.started, tasks.finished
 
     send("first")
     send("second")
@@ -93,7 +83,7 @@ def test_the_worker_survives_a_redis_restart_with_unacknowledged_tasks_in_flight
 
     # The tasks the worker held when Redis died complete...
     wait_until(lambda: log.read_text().count("Connected to redis") >= 2, what="a reconnection", worker=worker, log=log)
-    (folder / "release").touch()
+    (tasks.folder / "release").touch()
     wait_until(lambda: finished("first", "second"), what="the in-flight tasks", worker=worker, log=log)
     # ...and the same worker takes new work (both of its processes are free again).
     send("after")
@@ -103,4 +93,4 @@ def test_the_worker_survives_a_redis_restart_with_unacknowledged_tasks_in_flight
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 0, log.read_text()[-6000:]
     assert "Unrecoverable error" not in log.read_text(), log.read_text()[-6000:]
-    producer.close()
+    tasks.producer.close()
