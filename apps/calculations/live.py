@@ -36,7 +36,7 @@ from django.utils import timezone
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict
 
-from apps.calculations.compiler import metric_compile
+from apps.calculations.compiler import metric_reads
 from apps.calculations.models import MetricHistory, ThresholdRule
 from apps.calculations.orchestrator import CalculationOrchestrator, default_range
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 METRIC_CALCULATED = "metric.calculated"
 CHANNEL_FAMILY = "metric"
 PUBLISH_CHUNK = 500
-_PROBE_DAY = datetime(2000, 1, 3, tzinfo=UTC)
 
 
 class MetricCalculatedV1(BaseModel):
@@ -103,16 +102,12 @@ def metric_channel_authorize(request: ChannelRequest) -> None:
 def metrics_reading(*, catalog: Catalog, entity: str) -> list[str]:
     """Codes of the time-series metrics whose statement reads `entity` (directly,
     by a join, or through the metrics they refer to), sorted."""
-    context = AccessContext(client_id=catalog.client_id)
     found = []
     for code in sorted(catalog.metrics):
-        probe = MetricQuery(metric=code, start=_PROBE_DAY, end=_PROBE_DAY + timedelta(days=1))
-        try:
-            compiled = metric_compile(catalog=catalog, query=probe, context=context)
-        except AppError as exc:  # a definition broken since it was saved: nothing to recalculate
-            logger.warning("metric %s does not compile, not recalculated: %s", code, exc.message)
-            continue
-        if entity in compiled.entities and compiled.has_time:
+        reads = metric_reads(catalog=catalog, code=code)
+        if reads.broken:  # a definition broken since it was saved: nothing to recalculate
+            logger.warning("metric %s does not compile, not recalculated: %s", code, reads.broken)
+        elif entity in reads.entities and reads.has_time:
             found.append(code)
     return found
 

@@ -132,4 +132,5 @@ class MetricReadSet:
 
     code: str
     entities: tuple[str, ...]
+    has_time: bool = True  # False when only reference entities answer
     broken: str = ""  # why the statement does not compile (a definition broken since it was saved)

@@ -3,7 +3,7 @@ ScenarioManager needs before it writes (is this range free, which reference
 keys are stored). Those are existence checks on one table, not analytics:
 the calculation engine's compiler is for metrics."""
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -11,7 +11,30 @@ from django.db.models import QuerySet
 from psycopg import sql
 
 from apps.core.errors import NotFound
+from apps.simulation.generators import SCENARIOS
+from apps.simulation.generators.base import period_start
 from apps.simulation.models import SimulationRun
+from apps.simulation.types import ScenarioInfo
+
+
+def scenarios() -> list[ScenarioInfo]:
+    """Every scenario, in the order the API lists them (the first is the default)."""
+    return [ScenarioInfo(code, s.name, s.description, s.Params) for code, s in SCENARIOS.items()]
+
+
+def scenario_get(code: str | None) -> ScenarioInfo | None:
+    scenario = SCENARIOS.get(code or "")
+    return ScenarioInfo(scenario.code, scenario.name, scenario.description, scenario.Params) if scenario else None
+
+
+def whole_months_before(today: date, months: int = 3) -> tuple[date, date]:
+    """The `months` whole months before the current one, end exclusive: a
+    range every scenario (monthly retention periods included) accepts."""
+    end = period_start(today, "month")
+    start = end
+    for _ in range(months):
+        start = period_start(start - timedelta(days=1), "month")
+    return start, end
 
 
 def run_list(*, client_id: int) -> QuerySet[SimulationRun]:

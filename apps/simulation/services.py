@@ -19,9 +19,10 @@ from apps.core.errors import AppError
 from apps.core.transactions import after_commit
 from apps.simulation.events import run_publish
 from apps.simulation.generators import scenario_build
-from apps.simulation.generators.base import MAX_RANGE_DAYS, param_error, period_start
+from apps.simulation.generators.base import MAX_RANGE_DAYS, param_error
 from apps.simulation.manager import ScenarioManager
 from apps.simulation.models import SimulationRun
+from apps.simulation.selectors import whole_months_before
 
 logger = logging.getLogger(__name__)
 
@@ -174,9 +175,7 @@ class DemoOutcome:
 def demo_range(today: date) -> tuple[date, date]:
     """From the first day of the month three months back to today (included):
     about 90 to 120 days, whole months for the monthly retention periods."""
-    start = period_start(today, "month")
-    for _ in range(3):
-        start = period_start(start - timedelta(days=1), "month")
+    start, _ = whole_months_before(today)
     return start, today + timedelta(days=1)
 
 

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest
 
-from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.selectors import history_list, history_recent
+from apps.calculations.services import CalculationOrchestrator
 from apps.calculations.types import AccessContext, DataExtent, Granularity, MetricQuery
 from apps.core.errors import AppError, NotFound
 

@@ -12,15 +12,14 @@ it names."""
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Literal
 
 import annotated_types
 from django import forms
 from pydantic import BaseModel
 
-from apps.simulation.generators import SCENARIOS
-from apps.simulation.generators.base import period_start
+from apps.simulation.selectors import scenario_get, scenarios, whole_months_before
 
 PREFIX = "p"  # every parameter input is named p-<parameter>[-<row>-<column>]
 EXTRA_ROWS = 1  # blank rows offered under a table's defaults, to add one
@@ -49,17 +48,13 @@ KEY_LABELS = {"lobs": "Line of business", "regions": "Region"}
 def default_range(today: date) -> tuple[date, date]:
     """Three whole months before the current one: a range every scenario
     (monthly retention periods included) accepts as it is."""
-    end = period_start(today, "month")
-    start = end
-    for _ in range(3):
-        start = period_start(start - timedelta(days=1), "month")
-    return start, end
+    return whole_months_before(today, 3)
 
 
 class RunForm(forms.Form):
     """What every run has: a scenario and a date range (end exclusive)."""
 
-    scenario = forms.ChoiceField(choices=[(code, s.name) for code, s in SCENARIOS.items()])
+    scenario = forms.ChoiceField(choices=[(s.code, s.name) for s in scenarios()])
     start = forms.DateField(label="Start", help_text="First day of the generated data.")
     end = forms.DateField(label="End", help_text="Day after the last one (exclusive).")
 
@@ -265,7 +260,7 @@ def _int(raw: Any, fallback: int) -> int:
 def param_fields(scenario: str, posted: dict | None = None) -> list[ParamInput | ParamTable]:
     """The scenario's parameters as inputs, with their defaults, or with the
     values just posted (`posted`: the request's POST data)."""
-    model = SCENARIOS[scenario].Params
+    model = scenario_get(scenario).params
     fields: list[ParamInput | ParamTable] = []
     for name, info in model.model_fields.items():
         if _table_model(info.annotation) is not None:

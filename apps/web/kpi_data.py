@@ -13,7 +13,7 @@ from statistics import fmean
 from django.http import Http404
 from django.utils import timezone
 
-from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.services import CalculationOrchestrator
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
 from apps.ontology import selectors

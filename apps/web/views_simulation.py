@@ -22,7 +22,6 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.errors import AppError
 from apps.simulation import selectors, services
-from apps.simulation.generators import SCENARIOS
 from apps.web.forms_simulation import RunForm, default_range, error_place, param_fields, params_from_post
 from apps.web.htmx import is_fragment
 from apps.web.tenancy import can_edit, client_required
@@ -53,7 +52,7 @@ class RunView:
 
     @property
     def scenario_name(self) -> str:
-        scenario = SCENARIOS.get(self.run.scenario)
+        scenario = selectors.scenario_get(self.run.scenario)
         return scenario.name if scenario else self.run.scenario
 
     @property
@@ -141,14 +140,15 @@ def _run_view(request: HttpRequest, run_id: int) -> RunView:
 
 def _scenario_choices(selected: str) -> list[dict]:
     return [
-        {"code": code, "name": s.name, "description": s.description, "selected": code == selected}
-        for code, s in SCENARIOS.items()
+        {"code": s.code, "name": s.name, "description": s.description, "selected": s.code == selected}
+        for s in selectors.scenarios()
     ]
 
 
 def _scenario_info(code: str) -> dict:
     """A scenario for templates (a class would be called by the template engine)."""
-    return {"code": code, "name": SCENARIOS[code].name, "description": SCENARIOS[code].description}
+    scenario = selectors.scenario_get(code)
+    return {"code": scenario.code, "name": scenario.name, "description": scenario.description}
 
 
 def _form_context(request, *, scenario: str, form: RunForm, fields, error: str = "") -> dict:
@@ -173,8 +173,12 @@ def _page(request: HttpRequest, *, scenario: str, status: int = 200, form_contex
 
 
 def _scenario_param(request: HttpRequest) -> str:
-    scenario = request.GET.get("scenario") or next(iter(SCENARIOS))
-    return scenario if scenario in SCENARIOS else next(iter(SCENARIOS))
+    return _scenario_or_default(request.GET.get("scenario"))
+
+
+def _scenario_or_default(code: str | None) -> str:
+    """`code` when it names a scenario, else the first one."""
+    return code if selectors.scenario_get(code) is not None else selectors.scenarios()[0].code
 
 
 @require_http_methods(["GET", "POST"])
@@ -193,8 +197,7 @@ def _start(request: HttpRequest) -> HttpResponse:
     if not can_edit(request):
         return HttpResponse("Your role in this client may follow runs but not start them.", status=403)
     form = RunForm(request.POST)
-    scenario = request.POST.get("scenario")
-    scenario = scenario if scenario in SCENARIOS else next(iter(SCENARIOS))
+    scenario = _scenario_or_default(request.POST.get("scenario"))
     fields = param_fields(scenario, request.POST)
     params, error = params_from_post(fields, request.POST)
     if form.is_valid() and error is None:
