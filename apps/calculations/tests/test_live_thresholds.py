@@ -1,4 +1,4 @@
-"""KPI threshold rules (apps/calculations/thresholds.py): the API that keeps
+"""KPI threshold rules (apps/calculations/thresholds/): the API that keeps
 them, and Lifecycle 1's alert: a worse period (retention below 85%) fires a
 Slack-style webhook to a local receiver, once per breach (cooldown), through
 the real bus consumers and the threshold alert task."""
@@ -14,7 +14,9 @@ from rest_framework.test import APIClient
 from apps.calculations.models import ThresholdAlert, ThresholdRule
 from apps.calculations.tests.live_fixtures import active_on, lob_of, worse_rows
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load
-from apps.calculations.thresholds import threshold_alert_attempt, threshold_rule_create, thresholds_evaluate
+from apps.calculations.thresholds.delivery import threshold_alert_attempt
+from apps.calculations.thresholds.evaluation import thresholds_evaluate
+from apps.calculations.thresholds.services import threshold_rule_create
 from apps.core.crypto import secret_decrypt
 from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
