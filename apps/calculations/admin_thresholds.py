@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.calculations.models import ThresholdAlert, ThresholdRule
-from apps.calculations.thresholds import threshold_rule_create, threshold_rule_update
+from apps.calculations.thresholds.services import threshold_rule_create, threshold_rule_update
 from apps.core.errors import AppError
 
 RULE_FIELDS = ["name", "dims", "operator", "threshold", "message", "enabled", "cooldown"]

@@ -7,7 +7,7 @@
 - group `calculations.live`: a load recalculates the metrics reading the
   entity (live.py), in a Celery task.
 - group `calculations.thresholds`: each `metric.calculated` point is checked
-  against the client's threshold rules (thresholds.py).
+  against the client's threshold rules (thresholds/evaluation.py).
 """
 
 import logging
@@ -17,7 +17,7 @@ from django.conf import settings
 from apps.calculations.cache import results_invalidate
 from apps.calculations.live import METRIC_CALCULATED, MetricCalculatedV1
 from apps.calculations.tasks import live_recalculate_task, threshold_alert_send
-from apps.calculations.thresholds import thresholds_evaluate
+from apps.calculations.thresholds.evaluation import thresholds_evaluate
 from apps.core.selectors import client_id_for_code
 from apps.core.transactions import after_commit
 from apps.messaging.envelope import Envelope

@@ -40,6 +40,7 @@ from apps.calculations.compiler import metric_reads
 from apps.calculations.models import MetricHistory, ThresholdRule
 from apps.calculations.orchestrator import CalculationOrchestrator, default_range
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
+from apps.core.advisory_locks import advisory_lock
 from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, realtime_publish_many
 from apps.core.selectors import client_code_for_id
@@ -242,14 +243,8 @@ def _recalculation_lock(client_id: int, entity: str) -> Iterator[None]:
     they asked: without it, a recalculation that read the rows before a second
     load could record and publish its values after the second load's (newer)
     ones. A session-level advisory lock, released if the worker dies."""
-    key = f"calculations.live:{client_id}:{entity}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
-    try:
+    with advisory_lock(f"calculations.live:{client_id}:{entity}"):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time_max: datetime | None) -> Recalculation:

@@ -110,7 +110,7 @@ class ThresholdRule(TenantScopedModel):
     """A KPI threshold: when a computed point of `metric_code` with exactly
     these `dims` ({} is the metric as a whole) compares to `threshold` by
     `operator`, a Slack-style incoming webhook is called with the rendered
-    `message` (apps/calculations/thresholds.py, docs/live.md). At most once
+    `message` (apps/calculations/thresholds/, docs/live.md). At most once
     per `cooldown`. The webhook URL carries its own secret (Slack's do), so
     it is stored encrypted and never shown again; `webhook_host` is."""
 

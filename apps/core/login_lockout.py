@@ -33,6 +33,7 @@ from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.core.advisory_locks import advisory_xact_lock
 from apps.core.errors import AppError
 
 LOCKOUT_CODE = "too_many_login_failures"
@@ -128,8 +129,7 @@ class LockoutBackend(AxesBackend):
         credentials = get_credentials(username)
         with transaction.atomic(using=router.db_for_write(AccessAttempt)):
             AxesProxyHandler.update_request(request)
-            with connections[router.db_for_write(AccessAttempt)].cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_lock_key(request)])
+            advisory_xact_lock(_lock_key(request), db=connections[router.db_for_write(AccessAttempt)])
             if not AxesProxyHandler.is_allowed(request, credentials):
                 # Django's authenticate() then reports the failure, which axes counts.
                 raise AxesBackendPermissionDenied("locked out")

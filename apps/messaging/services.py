@@ -21,6 +21,11 @@ from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.registry import Registration, handlers_discover, handlers_for
 
+# The face of outbound delivery (webhook_delivery.py): other apps POST through it.
+from apps.messaging.webhook_delivery import outbound_attempt as outbound_attempt
+from apps.messaging.webhook_delivery import outbound_backoff_seconds as outbound_backoff_seconds
+from apps.messaging.webhook_delivery import webhook_url_validate as webhook_url_validate
+
 logger = logging.getLogger(__name__)
 
 

@@ -1,4 +1,6 @@
-"""Sending one event to one webhook (docs/webhooks.md).
+"""Sending one event to one webhook (docs/webhooks.md), and the outbound
+delivery every POST of the project goes through (`outbound_attempt`: threshold
+alerts of calculations too, unsigned).
 
 - Destinations: http(s) only, no credentials in the URL, and (unless
   MESSAGING_WEBHOOK_ALLOW_PRIVATE) no host that resolves to a private,
@@ -11,7 +13,9 @@
   with the subscription's secret; `webhook_signature_verify` checks it.
 - Attempts: 2xx is delivered; anything else is retried with exponential
   backoff and full jitter up to MESSAGING_WEBHOOK_MAX_ATTEMPTS, then the
-  delivery is parked in the dead-letter store.
+  delivery is parked in the dead-letter store. (Another job's
+  `OutboundPolicy` may give up on a 4xx at once, honour Retry-After, and
+  use its own budget and backoff; its `OutboundJob` says what failing means.)
 - A circuit breaker per destination (scheme, host, port), its state in Redis so
   every worker shares it: after MESSAGING_WEBHOOK_BREAKER_FAIL_MAX consecutive
   failures no request is sent for MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS;
@@ -32,6 +36,7 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -46,8 +51,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.crypto import SecretDecryptionError, secret_decrypt
-from apps.core.errors import AppError
 from apps.messaging.models import DeadLetter, WebhookDelivery
+from apps.messaging.types import DeliveryOutcome, OutboundJob, OutboundPolicy, WebhookURLError
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +63,6 @@ _ERROR_BODY_BYTES = 500
 
 
 # --- Destinations ------------------------------------------------------------------
-
-
-class WebhookURLError(AppError):
-    """A webhook URL we will not deliver to; the message says why."""
-
-    code = "invalid_webhook_url"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, details={"webhook_url": [message]})
 
 
 class DestinationRefused(WebhookURLError):
@@ -233,10 +229,11 @@ def webhook_signature_verify(
 class DestinationFailed(Exception):
     """A request that did not end in a 2xx."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(self, message: str, status_code: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.retry_after = retry_after  # the answer's Retry-After, in seconds
 
     @property
     def is_destination_fault(self) -> bool:
@@ -293,25 +290,20 @@ def destination_breaker_reset(origin: str) -> None:
 # --- One attempt ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """What one attempt came to. `retry_in` (seconds) is set when the delivery
-    should be tried again: after a failure (`retry`) or because the
-    destination's circuit is open (`postponed`)."""
-
-    status: str  # delivered | retry | postponed | failed (parked) | skipped
-    retry_in: float | None = None
-    status_code: int | None = None
-    error: str = ""
+def outbound_backoff_seconds(attempts: int, *, base: float, maximum: float, floor: float = 0.0) -> float:
+    """Exponential backoff with jitter: uniform in [floor * ceiling, ceiling],
+    ceiling = min(maximum, base * 2^(attempts-1)); floor 0 is full jitter."""
+    ceiling = min(maximum, base * 2 ** max(attempts - 1, 0))
+    return random.uniform(floor * ceiling, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
 def webhook_backoff_seconds(attempts: int) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(max, base * 2^(attempts-1))]."""
-    ceiling = min(
-        settings.MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS,
-        settings.MESSAGING_WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0),
+    return outbound_backoff_seconds(
+        attempts,
+        base=settings.MESSAGING_WEBHOOK_BACKOFF_BASE_SECONDS,
+        maximum=settings.MESSAGING_WEBHOOK_BACKOFF_MAX_SECONDS,
     )
-    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
 def webhook_body(envelope: dict) -> bytes:
@@ -322,6 +314,10 @@ def _tls_verify() -> bool | ssl.SSLContext:
     """Certificates are checked against the public CAs, for the host name of
     the URL (sent as SNI) although the connection goes to the checked address."""
     return True
+
+
+def _retry_after(value: str) -> float | None:
+    return float(value) if value.isdigit() else None
 
 
 def _post(destination: Destination, body: bytes, headers: dict[str, str]) -> int:
@@ -348,7 +344,9 @@ def _post(destination: Destination, body: bytes, headers: dict[str, str]) -> int
                             break
                     text = snippet[:_ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
                     raise DestinationFailed(
-                        f"HTTP {response.status_code}" + (f": {text}" if text else ""), response.status_code
+                        f"HTTP {response.status_code}" + (f": {text}" if text else ""),
+                        response.status_code,
+                        _retry_after(response.headers.get("Retry-After", "")),
                     )
             except httpx.ConnectError as exc:
                 if position + 1 < len(destination.addresses):
@@ -357,6 +355,80 @@ def _post(destination: Destination, body: bytes, headers: dict[str, str]) -> int
             except (httpx.HTTPError, OSError) as exc:
                 raise DestinationFailed(f"{type(exc).__name__}: {exc}") from exc
     raise DestinationFailed("The host resolved to no address.")
+
+
+def _failed_attempt(job: OutboundJob, policy: OutboundPolicy, failure: DestinationFailed) -> DeliveryOutcome:
+    """An attempt that did not deliver: tried again after a backoff, or (out
+    of attempts, or an answer no retry changes) failed for good."""
+    job.attempts += 1
+    if not policy.retry_client_errors and not failure.is_destination_fault:
+        return job.failed(failure.message, failure.status_code, answered=True)
+    if job.attempts >= policy.max_attempts:
+        return job.failed(f"{failure.message} (after {job.attempts} attempts)", failure.status_code, answered=True)
+    retry_in = policy.backoff(job.attempts)
+    if policy.honour_retry_after and failure.retry_after:
+        retry_in = max(retry_in, failure.retry_after)
+    return job.retry(failure.message, failure.status_code, retry_in)
+
+
+def _postponed(job: OutboundJob, policy: OutboundPolicy, origin: str) -> DeliveryOutcome:
+    # Postponing spends no attempt, so a long outage is bounded by time instead:
+    # `idle_since` moves only when an attempt is made (or a replay resets the job).
+    if policy.postpone_max_seconds is not None:
+        waited = timezone.now() - job.idle_since
+        if waited > timedelta(seconds=policy.postpone_max_seconds):
+            message = f"The circuit to {origin} stayed open; no attempt was possible for {waited}."
+            return job.failed(message, None, answered=False)
+    reset = settings.MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS
+    # After the reset timeout, spread out so that one trial request goes first.
+    return job.postponed(origin, reset + random.uniform(0, reset))  # noqa: S311
+
+
+def outbound_attempt(*, claim: Callable[[], OutboundJob | None], policy: OutboundPolicy) -> DeliveryOutcome:
+    """One attempt at one outbound POST: the job's URL and secret decrypted,
+    its destination resolved and checked (SSRF rule), the body POSTed (signed
+    when the job has a secret) through the destination's circuit breaker; then
+    delivered, retried after a backoff, postponed while the circuit is open, or
+    failed for good, as the job's hooks record it. `claim` runs first, inside
+    the attempt's transaction: it locks the job's row (skipping a locked one)
+    and returns None when there is nothing to send (done already, or another
+    worker is sending it), so two workers never send the same job."""
+    with transaction.atomic():
+        job = claim()
+        if job is None:
+            return DeliveryOutcome("skipped")
+        refusal = job.refusal()
+        if refusal:
+            return job.failed(refusal, None, answered=False)
+        try:
+            url, secret = job.url(), job.secret()
+        except SecretDecryptionError as exc:
+            return job.failed(str(exc), None, answered=False)
+        try:
+            destination = destination_resolve(url)
+        except DestinationUnresolved as exc:
+            return _failed_attempt(job, policy, DestinationFailed(exc.message))
+        except WebhookURLError as exc:  # refused now (DNS rebinding, or the rule tightened): never sent
+            job.attempts += 1
+            return job.failed(exc.message, None, answered=False)
+
+        body = job.body()
+        headers = {"Content-Type": "application/json", "User-Agent": policy.user_agent, **job.headers()}
+        if secret is not None:
+            timestamp = int(time.time())
+            headers["X-AE-Timestamp"] = str(timestamp)
+            headers["X-AE-Signature"] = webhook_signature(secret, timestamp, body)
+        try:
+            status_code = destination_breaker(destination.origin).call(_post, destination, body, headers)
+        except pybreaker.CircuitBreakerError:
+            return _postponed(job, policy, destination.origin)
+        except DestinationFailed as exc:
+            return _failed_attempt(job, policy, exc)
+        job.attempts += 1
+        return job.delivered(status_code)
+
+
+# --- Webhook deliveries ----------------------------------------------------------------
 
 
 def _park(delivery: WebhookDelivery, error: str) -> DeliveryOutcome:
@@ -394,52 +466,93 @@ def _park(delivery: WebhookDelivery, error: str) -> DeliveryOutcome:
     return DeliveryOutcome("failed", status_code=delivery.last_status_code, error=error)
 
 
-def _failed_attempt(delivery: WebhookDelivery, error: str, status_code: int | None = None) -> DeliveryOutcome:
-    delivery.attempts += 1
-    delivery.last_status_code = status_code
-    if delivery.attempts >= settings.MESSAGING_WEBHOOK_MAX_ATTEMPTS:
-        return _park(delivery, f"{error} (after {delivery.attempts} attempts)")
-    delivery.last_error = error
-    retry_in = webhook_backoff_seconds(delivery.attempts)
-    delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
-    delivery.save(update_fields=["attempts", "last_status_code", "last_error", "next_attempt_at", "updated_at"])
-    return DeliveryOutcome("retry", retry_in=retry_in, status_code=status_code, error=error)
+class _WebhookJob:
+    """A pending `WebhookDelivery` as an outbound job: signed with its
+    subscription's secret; failing for good parks the event in the dead-letter
+    store."""
+
+    def __init__(self, delivery: WebhookDelivery) -> None:
+        self.delivery = delivery
+
+    @property
+    def attempts(self) -> int:
+        return self.delivery.attempts
+
+    @attempts.setter
+    def attempts(self, value: int) -> None:
+        self.delivery.attempts = value
+
+    @property
+    def idle_since(self) -> datetime:
+        return self.delivery.updated_at
+
+    def refusal(self) -> str | None:
+        if not self.delivery.subscription.active:
+            return "The subscription was deactivated before this event could be delivered."
+        return None
+
+    def url(self) -> str:
+        return self.delivery.subscription.webhook_url
+
+    def secret(self) -> str:
+        return secret_decrypt(self.delivery.subscription.secret_encrypted)
+
+    def body(self) -> bytes:
+        return webhook_body(self.delivery.envelope)
+
+    def headers(self) -> dict[str, str]:
+        return {"X-AE-Event-Id": str(self.delivery.event_id), "X-AE-Attempt": str(self.delivery.attempts + 1)}
+
+    def delivered(self, status_code: int) -> DeliveryOutcome:
+        delivery, now = self.delivery, timezone.now()
+        delivery.status = WebhookDelivery.Status.DELIVERED
+        delivery.last_status_code, delivery.last_error, delivery.delivered_at = status_code, "", now
+        delivery.save(
+            update_fields=["attempts", "status", "last_status_code", "last_error", "delivered_at", "updated_at"]
+        )
+        # A replayed delivery that got through (now or on a later retry) closes its dead letter.
+        DeadLetter.objects.filter(
+            kind=DeadLetter.Kind.WEBHOOK,
+            subscription_id=delivery.subscription_id,
+            event_id=delivery.event_id,
+            status=DeadLetter.Status.PARKED,
+        ).update(status=DeadLetter.Status.REPLAYED, replayed_at=now, replay_count=F("replay_count") + 1, updated_at=now)
+        return DeliveryOutcome("delivered", status_code=status_code)
+
+    def retry(self, error: str, status_code: int | None, retry_in: float) -> DeliveryOutcome:
+        delivery = self.delivery
+        delivery.last_status_code, delivery.last_error = status_code, error
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
+        delivery.save(update_fields=["attempts", "last_status_code", "last_error", "next_attempt_at", "updated_at"])
+        return DeliveryOutcome("retry", retry_in=retry_in, status_code=status_code, error=error)
+
+    def failed(self, error: str, status_code: int | None, *, answered: bool) -> DeliveryOutcome:
+        if answered:
+            self.delivery.last_status_code = status_code
+        return _park(self.delivery, error)
+
+    def postponed(self, origin: str, retry_in: float) -> DeliveryOutcome:
+        # An update, not save(): `updated_at` must keep measuring the postponement.
+        WebhookDelivery.objects.filter(pk=self.delivery.pk).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=retry_in)
+        )
+        return DeliveryOutcome("postponed", retry_in=retry_in, error=f"Circuit to {origin} is open.")
 
 
-def _delivered(delivery: WebhookDelivery, status_code: int) -> DeliveryOutcome:
-    now = timezone.now()
-    delivery.attempts += 1
-    delivery.status = WebhookDelivery.Status.DELIVERED
-    delivery.last_status_code, delivery.last_error, delivery.delivered_at = status_code, "", now
-    delivery.save(update_fields=["attempts", "status", "last_status_code", "last_error", "delivered_at", "updated_at"])
-    # A replayed delivery that got through (now or on a later retry) closes its dead letter.
-    DeadLetter.objects.filter(
-        kind=DeadLetter.Kind.WEBHOOK,
-        subscription_id=delivery.subscription_id,
-        event_id=delivery.event_id,
-        status=DeadLetter.Status.PARKED,
-    ).update(status=DeadLetter.Status.REPLAYED, replayed_at=now, replay_count=F("replay_count") + 1, updated_at=now)
-    return DeliveryOutcome("delivered", status_code=status_code)
-
-
-def _postponed(delivery: WebhookDelivery, origin: str) -> DeliveryOutcome:
-    # Postponing spends no attempt, so a long outage is bounded by time instead:
-    # `updated_at` moves only when an attempt is made (or a replay resets it).
-    waited = timezone.now() - delivery.updated_at
-    if waited > timedelta(seconds=settings.MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS):
-        return _park(delivery, f"The circuit to {origin} stayed open; no attempt was possible for {waited}.")
-    reset = settings.MESSAGING_WEBHOOK_BREAKER_RESET_SECONDS
-    # After the reset timeout, spread out so that one trial request goes first.
-    retry_in = reset + random.uniform(0, reset)  # noqa: S311
-    # An update, not save(): `updated_at` must keep measuring the postponement.
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=retry_in))
-    return DeliveryOutcome("postponed", retry_in=retry_in, error=f"Circuit to {origin} is open.")
+def _webhook_policy() -> OutboundPolicy:
+    return OutboundPolicy(
+        user_agent=USER_AGENT,
+        max_attempts=settings.MESSAGING_WEBHOOK_MAX_ATTEMPTS,
+        backoff=webhook_backoff_seconds,
+        postpone_max_seconds=settings.MESSAGING_WEBHOOK_POSTPONE_MAX_SECONDS,
+    )
 
 
 def webhook_delivery_attempt(*, delivery_id: int) -> DeliveryOutcome:
     """One attempt at a pending delivery. The row is locked for the attempt,
     so two workers never send the same delivery at once (the second skips)."""
-    with transaction.atomic():
+
+    def claim() -> _WebhookJob | None:
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("subscription")
@@ -447,39 +560,10 @@ def webhook_delivery_attempt(*, delivery_id: int) -> DeliveryOutcome:
             .first()
         )
         if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
-            return DeliveryOutcome("skipped")
-        subscription = delivery.subscription
-        if not subscription.active:
-            return _park(delivery, "The subscription was deactivated before this event could be delivered.")
-        try:
-            secret = secret_decrypt(subscription.secret_encrypted)
-        except SecretDecryptionError as exc:
-            return _park(delivery, str(exc))
-        try:
-            destination = destination_resolve(subscription.webhook_url)
-        except DestinationUnresolved as exc:
-            return _failed_attempt(delivery, exc.message)
-        except WebhookURLError as exc:  # refused now (DNS rebinding, or the rule tightened): never sent
-            delivery.attempts += 1
-            return _park(delivery, exc.message)
+            return None
+        return _WebhookJob(delivery)
 
-        timestamp = int(time.time())
-        body = webhook_body(delivery.envelope)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-AE-Event-Id": str(delivery.event_id),
-            "X-AE-Timestamp": str(timestamp),
-            "X-AE-Signature": webhook_signature(secret, timestamp, body),
-            "X-AE-Attempt": str(delivery.attempts + 1),
-        }
-        try:
-            status_code = destination_breaker(destination.origin).call(_post, destination, body, headers)
-        except pybreaker.CircuitBreakerError:
-            return _postponed(delivery, destination.origin)
-        except DestinationFailed as exc:
-            return _failed_attempt(delivery, exc.message, exc.status_code)
-        return _delivered(delivery, status_code)
+    return outbound_attempt(claim=claim, policy=_webhook_policy())
 
 
 def webhook_delivery_reset(*, delivery: WebhookDelivery, envelope: dict) -> WebhookDelivery:

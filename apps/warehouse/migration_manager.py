@@ -19,6 +19,7 @@ from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
+from apps.core.advisory_locks import advisory_lock_try
 from apps.core.errors import AppError, Conflict
 from apps.warehouse.selectors import timescaledb_info
 
@@ -257,19 +258,14 @@ class AutomatedMigrationManager:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [self.LOCK_KEY])
-            if not cursor.fetchone()[0]:
+        with advisory_lock_try(self.LOCK_KEY, db=self.connection) as acquired:
+            if not acquired:
                 raise Conflict(
                     "Migrations are being applied by another process; try again shortly.",
                     code="busy",
                     retry_after=self.BUSY_RETRY_AFTER_SECONDS,
                 )
-        try:
             yield
-        finally:
-            with self.connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.LOCK_KEY])
 
     def apply(self, target: str | None = None, *, allow_backwards: bool = False) -> ApplyResult:
         """Migrate to `target` (see `_targets`) and return what ran with

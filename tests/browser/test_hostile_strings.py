@@ -19,7 +19,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.calculations.thresholds import threshold_rule_create
+from apps.calculations.thresholds.services import threshold_rule_create
 from apps.core.tests.factories import ClientFactory, MembershipFactory, UserFactory
 from apps.messaging.webhooks import subscription_create
 from apps.ontology.services import entities, metrics

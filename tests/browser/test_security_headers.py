@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from django_celery_beat.models import CrontabSchedule
 
-from apps.calculations.thresholds import threshold_rule_create
+from apps.calculations.thresholds.services import threshold_rule_create
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.webhooks import subscription_create
 from apps.simulation.models import SimulationRun

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from apps.calculations.api.rollup_serializers import _KnownFieldsOnly
 from apps.calculations.models import ThresholdAlert, ThresholdRule
-from apps.calculations.thresholds import MAX_COOLDOWN
+from apps.calculations.thresholds.services import MAX_COOLDOWN
 
 MAX_COOLDOWN_SECONDS = int(MAX_COOLDOWN.total_seconds())
 

@@ -12,14 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.calculations.api import threshold_serializers as s
-from apps.calculations.thresholds import (
-    threshold_alert_list,
-    threshold_rule_create,
-    threshold_rule_delete,
-    threshold_rule_get,
-    threshold_rule_list,
-    threshold_rule_update,
-)
+from apps.calculations.thresholds.selectors import threshold_alert_list, threshold_rule_get, threshold_rule_list
+from apps.calculations.thresholds.services import threshold_rule_create, threshold_rule_delete, threshold_rule_update
 from apps.core.api.permissions import IsClientAdminOrReadOnly
 from apps.core.api.tenancy import request_client
 

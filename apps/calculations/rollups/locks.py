@@ -6,8 +6,7 @@ session ends, so a worker that dies mid-refresh does not leave it held."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
-
+from apps.core.advisory_locks import advisory_lock, advisory_lock_try, advisory_xact_lock, advisory_xact_lock_try
 from apps.core.errors import Conflict
 
 _KEY = "calculations.rollup:{}"
@@ -29,16 +28,8 @@ class RefreshRunning(Conflict):
 @contextmanager
 def refresh_lock(rollup_id: int) -> Iterator[bool]:
     """Yields whether the lock was taken (never waits)."""
-    key = _KEY.format(rollup_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        acquired = cursor.fetchone()[0]
-    try:
+    with advisory_lock_try(_KEY.format(rollup_id)) as acquired:
         yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 def refresh_lock_for_transaction(rollup_id: int) -> bool:
@@ -46,9 +37,7 @@ def refresh_lock_for_transaction(rollup_id: int) -> bool:
     (never waits; False when a refresh holds it). A lock taken by a deleting
     transaction stays held until the delete commits, so no refresh starts on
     a rollup whose row and table are about to go. Call inside atomic()."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [_KEY.format(rollup_id)])
-        return cursor.fetchone()[0]
+    return advisory_xact_lock_try(_KEY.format(rollup_id))
 
 
 def _ensure_key(client_id: int, entity: str) -> str:
@@ -59,19 +48,12 @@ def ensure_lock_for_transaction(client_id: int, entity: str) -> None:
     """The generation lock of `entity` until the current transaction ends
     (waits for a running generation): a generation queued meanwhile runs
     after the caller commits and sees what it committed. Call inside atomic()."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_ensure_key(client_id, entity)])
+    advisory_xact_lock(_ensure_key(client_id, entity))
 
 
 @contextmanager
 def ensure_lock(client_id: int, entity: str) -> Iterator[None]:
     """Serialises automatic generation for one entity (two metric saves in a
     row enqueue two runs); waits for the other run to finish."""
-    key = _ensure_key(client_id, entity)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
-    try:
+    with advisory_lock(_ensure_key(client_id, entity)):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])

@@ -46,12 +46,15 @@ class SlackReceiver:
     """Answers like hooks.slack.com/services/...: 200 "ok" for a JSON object with
     a non-empty "text"; 400 "invalid_payload" for a body that is not JSON,
     400 "no_text" without text. `fail_with` (a list of statuses) answers the
-    next requests with those first."""
+    next requests with those first (with `Retry-After: <retry_after>` when
+    set). `headers` keeps each request's headers."""
 
     def __init__(self) -> None:
         self.messages: list[SlackMessage] = []
         self.answers: list[int] = []
         self.fail_with: list[int] = []
+        self.retry_after: int | None = None
+        self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -82,7 +85,10 @@ class SlackReceiver:
                         status, reply = 200, b"ok"
                         receiver.messages.append(SlackMessage(self.path, self.headers.get("Content-Type", ""), body))
                     receiver.answers.append(status)
+                    receiver.headers.append(dict(self.headers.items()))
                 self.send_response(status)
+                if forced is not None and receiver.retry_after is not None:
+                    self.send_header("Retry-After", str(receiver.retry_after))
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()

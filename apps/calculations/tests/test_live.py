@@ -29,7 +29,7 @@ from apps.calculations.tests.scenarios import (
     sales_define,
     sales_load,
 )
-from apps.calculations.thresholds import threshold_rule_create
+from apps.calculations.thresholds.services import threshold_rule_create
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
 from apps.ontology.catalog import catalog_load

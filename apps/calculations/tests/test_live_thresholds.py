@@ -1,4 +1,4 @@
-"""KPI threshold rules (apps/calculations/thresholds.py): the API that keeps
+"""KPI threshold rules (apps/calculations/thresholds/): the API that keeps
 them, and Lifecycle 1's alert: a worse period (retention below 85%) fires a
 Slack-style webhook to a local receiver, once per breach (cooldown), through
 the real bus consumers and the threshold alert task."""
@@ -14,7 +14,9 @@ from rest_framework.test import APIClient
 from apps.calculations.models import ThresholdAlert, ThresholdRule
 from apps.calculations.tests.live_fixtures import active_on, lob_of, worse_rows
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load
-from apps.calculations.thresholds import threshold_alert_attempt, threshold_rule_create, thresholds_evaluate
+from apps.calculations.thresholds.delivery import threshold_alert_attempt
+from apps.calculations.thresholds.evaluation import thresholds_evaluate
+from apps.calculations.thresholds.services import threshold_rule_create
 from apps.core.crypto import secret_decrypt
 from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import MembershipFactory
@@ -230,6 +232,31 @@ def test_sending_retries_failures_that_may_heal_and_gives_up_on_the_others(admin
     assert threshold_alert_attempt(alert_id=third.pk).status == "failed"
     third.refresh_from_db()
     assert (third.attempts, third.last_status_code) == (1, 404)
+
+
+def test_alerts_go_through_messagings_outbound_delivery_unsigned(admin, api, slack, settings):
+    """The routine webhook deliveries use: Retry-After is honoured, and the
+    private-address rule is checked again at every attempt."""
+    rule = threshold_rule_create(
+        client_id=admin.client_id, name="R", metric="retention_rate", operator="<", threshold=1, webhook_url=slack.url
+    )
+    first = ThresholdAlert.objects.create(rule=rule, event_id=uuid.uuid4(), metric_code="retention_rate", value=0.5,
+                                          text="low")  # fmt: skip
+    slack.fail_with, slack.retry_after = [429], 120
+    outcome = threshold_alert_attempt(alert_id=first.pk)
+    assert (outcome.status, outcome.status_code) == ("retry", 429) and outcome.retry_in >= 120
+    assert threshold_alert_attempt(alert_id=first.pk).status == "sent"
+    (headers, _) = slack.headers
+    assert headers["User-Agent"] == "AnalyticsEngine-Alerts/1.0"
+    assert not any(name.lower().startswith("x-ae-") for name in headers)  # unsigned: the URL is the secret
+
+    settings.MESSAGING_WEBHOOK_ALLOW_PRIVATE = False  # 127.0.0.1 is refused now
+    second = ThresholdAlert.objects.create(rule=rule, event_id=uuid.uuid4(), metric_code="retention_rate", value=0.5,
+                                           text="low")  # fmt: skip
+    assert threshold_alert_attempt(alert_id=second.pk).status == "failed"
+    second.refresh_from_db()
+    assert second.status == "failed" and "private networks are refused" in second.last_error
+    assert len(slack.answers) == 2  # never sent
 
 
 def test_disabled_rules_do_not_fire(admin, api):

@@ -35,6 +35,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
+from apps.core.advisory_locks import advisory_xact_lock
 from apps.core.errors import AppError
 from apps.ontology.ddl import WIDENINGS, entity_ddl, relationship_key_columns
 from apps.ontology.models import DriftReport, EntityDefinition
@@ -392,9 +393,8 @@ def schema_drift_check(*, client_id: int, repair: bool = True, triggered_by: str
             details={"triggered_by": triggered_by},
         )
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            # One run per client at a time: a second waits, then sees the repaired schema.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"ontology.drift:{client_id}"])
+        # One run per client at a time: a second waits, then sees the repaired schema.
+        advisory_xact_lock(f"ontology.drift:{client_id}")
         # Hold the entity rows (waiting for edits in flight): an entity deleted or
         # changed while we look would otherwise be "repaired" from a stale read.
         list(EntityDefinition.objects.filter(client_id=client_id).select_for_update().values_list("pk", flat=True))

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
+from apps.core.advisory_locks import advisory_xact_lock
 from apps.core.transactions import after_commit
 from apps.warehouse.archival_events import (
     ChunkRef,
@@ -131,5 +132,4 @@ def chunk_dropped_tell(*, table_schema: str, table_name: str, ref: ChunkRef) -> 
 
 def table_lock(*, table_schema: str, table_name: str) -> None:
     # Serializes scans of one table (beat and a manual trigger at once).
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"retention:{table_schema}.{table_name}"])
+    advisory_xact_lock(f"retention:{table_schema}.{table_name}")

@@ -1,0 +1,92 @@
+"""What messaging's services and selectors exchange with other apps.
+
+Outbound delivery (webhook_delivery.py): `outbound_attempt` POSTs one body to
+one URL for an `OutboundJob` (a webhook delivery of an event, a threshold
+alert of calculations) under an `OutboundPolicy`, and says what came of it in
+a `DeliveryOutcome`."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from apps.core.errors import AppError
+
+
+class WebhookURLError(AppError):
+    """A webhook URL we will not deliver to; the message says why."""
+
+    code = "invalid_webhook_url"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, details={"webhook_url": [message]})
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What one attempt came to. `retry_in` (seconds) is set when the delivery
+    should be tried again: after a failure or because the destination's
+    circuit is open. `status` is the job's word for it (a webhook delivery:
+    delivered | retry | postponed | failed (parked) | skipped; a threshold
+    alert: sent | retry | failed | skipped)."""
+
+    status: str
+    retry_in: float | None = None
+    status_code: int | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    """How one kind of outbound POST is sent and retried.
+
+    - `user_agent`: the User-Agent header;
+    - `max_attempts`: attempts before the job fails for good;
+    - `backoff`: seconds to wait after `attempts` attempts (jittered);
+    - `retry_client_errors`: False when a 4xx other than 408/429 (a wrong URL
+      or payload, which no retry heals) fails the job at once;
+    - `honour_retry_after`: wait at least the answer's Retry-After seconds;
+    - `postpone_max_seconds`: a job whose destination's circuit stays open
+      longer than this (since its last attempt) fails; None waits on."""
+
+    user_agent: str
+    max_attempts: int
+    backoff: Callable[[int], float]
+    retry_client_errors: bool = True
+    honour_retry_after: bool = False
+    postpone_max_seconds: float | None = None
+
+
+class OutboundJob(Protocol):
+    """One thing to POST, as `outbound_attempt` sees it; its owner keeps the
+    state (a row locked for the attempt) and says what each ending means.
+    `attempts` (attempts made so far) is counted up by the attempt, and the
+    hooks persist it."""
+
+    attempts: int
+    idle_since: datetime  # when the job last changed (an attempt): bounds postponement
+
+    def refusal(self) -> str | None:
+        """Why the job must not be sent at all (e.g. a deactivated subscription), or None."""
+
+    def url(self) -> str:
+        """Where to POST (may raise SecretDecryptionError)."""
+
+    def secret(self) -> str | None:
+        """The signing secret (may raise SecretDecryptionError); None sends the body unsigned."""
+
+    def body(self) -> bytes: ...
+
+    def headers(self) -> dict[str, str]:
+        """Headers of the job's own (Content-Type, User-Agent and the signature are added)."""
+
+    def delivered(self, status_code: int) -> DeliveryOutcome: ...
+
+    def retry(self, error: str, status_code: int | None, retry_in: float) -> DeliveryOutcome: ...
+
+    def failed(self, error: str, status_code: int | None, *, answered: bool) -> DeliveryOutcome:
+        """For good. `answered`: the attempt reached the network (`status_code`
+        is its answer, None for no answer); False when no request was made."""
+
+    def postponed(self, origin: str, retry_in: float) -> DeliveryOutcome:
+        """The destination's circuit is open: no attempt spent."""
