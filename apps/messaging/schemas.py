@@ -20,16 +20,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from apps.core.errors import AppError
+from apps.messaging.types import PayloadInvalid
 
 M = TypeVar("M", bound=type[BaseModel])
 
 _schemas: dict[tuple[str, int], type[BaseModel]] = {}
 _lock = threading.Lock()
-
-
-class PayloadInvalid(AppError):
-    code = "invalid_payload"
 
 
 def register_schema(event_type: str, version: int, model: M) -> M:

@@ -10,8 +10,7 @@ from django_guid import get_guid
 from pydantic import BaseModel
 
 from apps.core.transactions import after_commit
-from apps.messaging.bus import publish_on_commit
-from apps.messaging.schemas import register_schema
+from apps.messaging.services import publish_on_commit, register_schema
 from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
 from apps.ontology.models import DataLoad, EntityDefinition
 

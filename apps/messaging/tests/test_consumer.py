@@ -16,11 +16,11 @@ from apps.core.models import Client
 from apps.core.tests.factories import ClientFactory
 from apps.messaging import consumer
 from apps.messaging.bus import Message, bus_connection, envelope_encode, publish_bulk, publish_message, stream_key
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
-from apps.messaging.registry import handler, handlers_discover, registrations
+from apps.messaging.registry import handlers_discover, registrations
 from apps.messaging.selectors import bus_status, dead_letter_list, event_processed
-from apps.messaging.services import dead_letter_discard, dead_letter_park, dead_letter_replay
+from apps.messaging.services import dead_letter_discard, dead_letter_park, dead_letter_replay, handler
+from apps.messaging.types import Envelope
 
 pytestmark = pytest.mark.django_db
 

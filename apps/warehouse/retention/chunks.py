@@ -8,10 +8,10 @@ from django.db import connection
 from psycopg import sql
 
 from apps.core.transactions import after_commit
-from apps.warehouse.archival_events import (
+from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners
+from apps.warehouse.types import (
     ChunkRef,
 )
-from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners
 
 
 @dataclass(frozen=True)
