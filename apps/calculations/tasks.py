@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from apps.calculations.live import live_recalculate, task_moment
 from apps.calculations.models import Rollup
-from apps.calculations.publisher import live_periods_publish
+from apps.calculations.realtime import live_periods_publish
 from apps.calculations.rollups.auto import rollups_ensure_for_entity
 from apps.calculations.rollups.services import RefreshRunning, rollup_refresh, rollups_claim_due
 from apps.calculations.thresholds import threshold_alert_attempt

@@ -299,7 +299,11 @@ def extra_handlers(settings, isolated_handlers, monkeypatch):
 def test_discovery_imports_events_modules_and_extra_modules(extra_handlers):
     imported = handlers_discover(force=True)
     assert "apps.messaging.tests.bus_handlers" in imported
-    assert "apps.ontology.events" in imported  # every app's events.py
+    assert "apps.calculations.events" in imported  # every app's events.py
+    # ... and nothing else: events.py names the bus handlers and only them.
+    assert {name.rsplit(".", 1)[1] for name in imported if name.startswith("apps.") and ".tests." not in name} == {
+        "events"
+    }
     assert any(r.group == "bus_reliability" for r in registrations())
 
 
