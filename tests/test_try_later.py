@@ -19,7 +19,7 @@ from apps.calculations.tests.scenarios import created, rows_load
 from apps.core.api.exceptions import exception_handler
 from apps.core.errors import AppError
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.bus import BusUnavailable
+from apps.messaging.types import BusUnavailable
 from apps.warehouse.migration_manager import AutomatedMigrationManager
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])

@@ -467,7 +467,7 @@ MESSAGING_CLAIM_INTERVAL_SECONDS = env.float("MESSAGING_CLAIM_INTERVAL_SECONDS",
 MESSAGING_TOPIC_REFRESH_SECONDS = env.float("MESSAGING_TOPIC_REFRESH_SECONDS", default=5.0)
 MESSAGING_RECONNECT_MAX_SECONDS = env.float("MESSAGING_RECONNECT_MAX_SECONDS", default=30.0)
 MESSAGING_CONSUMER_EXPIRY_SECONDS = env.int("MESSAGING_CONSUMER_EXPIRY_SECONDS", default=24 * 3600)
-# Handler modules imported besides each app's events.py / consumers.py.
+# Handler modules imported besides each app's events.py (its bus handlers).
 MESSAGING_EXTRA_HANDLER_MODULES = env.list("MESSAGING_EXTRA_HANDLER_MODULES", default=[])
 # The transactional outbox (events published from a transaction; its relay
 # runs in run_consumers): idle poll, rows per relay round, how long published

@@ -9,9 +9,9 @@ and no confirmation is sent, so the database side drops nothing."""
 from opentelemetry import trace
 
 from apps.archival.services import chunk_archive, job_ensure
-from apps.messaging.envelope import Envelope
-from apps.messaging.registry import handler
-from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC, ArchivalEvent
+from apps.messaging.services import handler
+from apps.messaging.types import Envelope
+from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC, ArchivalEvent
 
 tracer = trace.get_tracer("apps.archival")
 

@@ -15,5 +15,5 @@ class CalculationsConfig(AppConfig):
         from apps.calculations.rollups import listeners  # noqa: F401 - rollup invalidation, automatic generation, cleanup on deletes
         from apps.core.realtime import channel_family_register
 
-        # /ws/ subscriptions to metric.<code> (apps/core/consumers.py); also registers metric.calculated's schema.
+        # /ws/ subscriptions to metric.<code> (apps/core/websockets.py); also registers metric.calculated's schema.
         channel_family_register(CHANNEL_FAMILY, metric_channel_authorize)

@@ -20,9 +20,9 @@ from apps.calculations.tasks import live_recalculate_task, threshold_alert_send
 from apps.calculations.thresholds.evaluation import thresholds_evaluate
 from apps.core.selectors import client_id_for_code
 from apps.core.transactions import after_commit
-from apps.messaging.envelope import Envelope
-from apps.messaging.registry import handler
-from apps.ontology.events import INGESTION_COMPLETED, IngestionCompletedV1
+from apps.messaging.services import handler
+from apps.messaging.types import Envelope
+from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1
 
 logger = logging.getLogger(__name__)
 

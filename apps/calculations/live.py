@@ -44,8 +44,8 @@ from apps.core.advisory_locks import advisory_lock
 from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, realtime_publish_many
 from apps.core.selectors import client_code_for_id
-from apps.messaging.bus import Message, publish_bulk
-from apps.messaging.schemas import register_schema
+from apps.messaging.services import publish_bulk, register_schema
+from apps.messaging.types import Message
 from apps.ontology.catalog import Catalog, catalog_get
 from apps.ontology.formula import formula_parse
 from apps.ontology.selectors import metric_list

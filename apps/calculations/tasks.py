@@ -11,11 +11,11 @@ from redis.exceptions import RedisError
 
 from apps.calculations.live import live_recalculate, task_moment
 from apps.calculations.models import Rollup
-from apps.calculations.publisher import live_periods_publish
+from apps.calculations.realtime import live_periods_publish
 from apps.calculations.rollups.auto import rollups_ensure_for_entity
 from apps.calculations.rollups.services import RefreshRunning, rollup_refresh, rollups_claim_due
 from apps.calculations.thresholds.delivery import threshold_alert_attempt
-from apps.messaging.bus import BusUnavailable
+from apps.messaging.types import BusUnavailable
 
 logger = logging.getLogger(__name__)
 

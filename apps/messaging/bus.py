@@ -26,7 +26,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis
@@ -45,9 +44,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from apps.core.errors import REDIS_RETRY_AFTER_SECONDS, AppError
-from apps.messaging.envelope import Envelope
+from apps.core.errors import AppError
 from apps.messaging.schemas import payload_validate
+from apps.messaging.types import BusUnavailable, Envelope, InvalidTopic, Message, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -66,34 +65,6 @@ GZIP_LEVEL = 3  # 10 KB of readings: level 6 takes twice the time for 4 % less, 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 T = TypeVar("T")
-
-
-class BusUnavailable(AppError):
-    status_code = 503
-    code = "bus_unavailable"
-    retry_after = REDIS_RETRY_AFTER_SECONDS
-
-
-class InvalidTopic(AppError):
-    code = "invalid_topic"
-
-
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "payload_too_large"
-
-
-@dataclass(frozen=True)
-class Message:
-    """One event for `publish_bulk`; the same arguments as `publish_message`."""
-
-    topic: str
-    payload: Mapping[str, Any] | BaseModel
-    event_type: str | None = None
-    tenant: str | None = None
-    correlation_id: str | None = None
-    metadata: Mapping[str, Any] | None = field(default=None)
-    version: int = 1
 
 
 # -- names ----------------------------------------------------------------------
@@ -353,7 +324,7 @@ def publish_message(
     `event_type` defaults to the topic; `tenant` is the client's code (None
     for platform-wide events); `correlation_id` defaults to the current one
     (the request's, the task's) or a new one. Raises `InvalidTopic`,
-    `PayloadInvalid` (apps.messaging.schemas), `PayloadTooLarge`, or
+    `PayloadInvalid` (apps.messaging.types), `PayloadTooLarge`, or
     `BusUnavailable` after the retry budget."""
     envelope = envelope_build(
         topic,
@@ -378,7 +349,7 @@ def publish_command(
     version: int = 1,
 ) -> Envelope:
     """Publish a command on `commands.<command_type>`: one consumer group
-    handles it (apps.messaging.registry.command_handler)."""
+    handles it (apps.messaging.services.command_handler)."""
     return publish_message(
         command_topic(command_type),
         payload,
@@ -445,20 +416,3 @@ def known_topics() -> set[str]:
     """Every topic published so far (or subscribed to by an exact handler)."""
     members = bus_call(lambda client: client.smembers(topics_key()), what="reading the topic set")
     return {m.decode() if isinstance(m, bytes) else m for m in members}
-
-
-def bus_check() -> dict:
-    """Health of the bus for `/health` (the CHECKS shape of
-    apps.observability.health): ping with short timeouts, no retries; raises
-    when Redis does not answer."""
-    timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
-    started = time.perf_counter()
-    client = redis.Redis.from_url(
-        bus_url(), socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
-    )
-    try:
-        client.ping()
-        topics = client.scard(topics_key())
-    finally:
-        client.close()
-    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1), "topics": topics}

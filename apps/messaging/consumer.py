@@ -43,9 +43,9 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 from django_guid import clear_guid, get_guid, set_guid
 
 from apps.messaging.bus import REDIS_ERRORS, bus_connection, envelope_decode, stream_key, topic_from_stream, topics_key
-from apps.messaging.envelope import Envelope
 from apps.messaging.registry import group_topics, handlers_for, registrations
 from apps.messaging.services import dead_letter_park, event_apply
+from apps.messaging.types import Envelope
 
 logger = logging.getLogger(__name__)
 

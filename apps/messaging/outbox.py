@@ -37,9 +37,9 @@ from django.utils import timezone
 
 from apps.core.errors import AppError
 from apps.core.transactions import after_commit
-from apps.messaging.bus import REDIS_ERRORS, BusUnavailable, envelope_encode, envelopes_send
-from apps.messaging.envelope import Envelope
+from apps.messaging.bus import REDIS_ERRORS, envelope_encode, envelopes_send
 from apps.messaging.models import OutboxEvent
+from apps.messaging.types import BusUnavailable, Envelope
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A handler is a function of one `Envelope` registered for a topic or an
 fnmatch-style pattern, in a consumer group:
 
-    from apps.messaging.registry import command_handler, handler
+    from apps.messaging.services import command_handler, handler
 
     @handler("ingestion.completed", group="calculations")
     def invalidate_caches(envelope: Envelope) -> None: ...
@@ -23,9 +23,11 @@ Rules: `*` matches across dots (`metric.*` matches `metric.calculated.daily`);
 patterns never match command topics (`commands.<type>`), which need an exact
 registration, and a command type belongs to exactly one group.
 
-Handlers live in an app's `events.py` (or `consumers.py`), which
-`handlers_discover` imports for every app under `apps.`, plus the modules in
-MESSAGING_EXTRA_HANDLER_MODULES.
+Handlers live in an app's `events.py` (that module holds the app's bus
+handlers and nothing else), which `handlers_discover` imports for every app
+under `apps.`, plus the modules in MESSAGING_EXTRA_HANDLER_MODULES. The
+decorators are messaging's face (apps.messaging.services); this module keeps
+the registrations.
 """
 
 import importlib
@@ -41,15 +43,15 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.messaging.bus import COMMAND_PREFIX, TOPIC_RE, command_topic, is_command_topic
-from apps.messaging.envelope import Envelope
+from apps.messaging.bus import COMMAND_PREFIX, TOPIC_RE, is_command_topic
+from apps.messaging.types import Envelope
 
 Handler = Callable[[Envelope], None]
 
 GROUP_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 GLOB_CHARS = frozenset("*?[")
 PATTERN_RE = re.compile(r"^[a-z0-9_.*?\[\]!-]{1,200}$")
-DISCOVERED_MODULES = ("events", "consumers")
+DISCOVERED_MODULES = ("events",)
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ def _validate(pattern: str, group: str) -> None:
 
 
 def handler_register(topic_or_pattern: str, *, group: str, func: Handler) -> Registration:
-    """Register `func` for a topic or pattern in `group` (the decorators call
-    this). Registering the same function again (a module imported twice)
+    """Register `func` for a topic or pattern in `group` (the decorators in
+    apps.messaging.services call this). Registering the same function again (a module imported twice)
     replaces the earlier registration."""
     _validate(topic_or_pattern, group)
     registration = Registration(topic_or_pattern, group, func)
@@ -120,23 +122,6 @@ def handler_register(topic_or_pattern: str, *, group: str, func: Handler) -> Reg
         ]
         _registrations.append(registration)
     return registration
-
-
-def handler(topic_or_pattern: str, *, group: str) -> Callable[[Handler], Handler]:
-    """Decorator: run the function for each event on the topic (or on every
-    topic matching the pattern) in consumer group `group`."""
-
-    def decorate(func: Handler) -> Handler:
-        handler_register(topic_or_pattern, group=group, func=func)
-        return func
-
-    return decorate
-
-
-def command_handler(command_type: str, *, group: str) -> Callable[[Handler], Handler]:
-    """Decorator: handle the commands of a type (`commands.<type>`) in `group`,
-    the one group that may."""
-    return handler(command_topic(command_type), group=group)
 
 
 def handler_unregister(func: Handler) -> None:
@@ -169,7 +154,7 @@ def group_topics(group: str, known: set[str]) -> set[str]:
 
 
 def handlers_discover(*, force: bool = False) -> list[str]:
-    """Import every app's `events` and `consumers` module (apps under `apps.`)
+    """Import every app's `events` module (apps under `apps.`)
     and the MESSAGING_EXTRA_HANDLER_MODULES, registering their handlers.
     Cheap after the first call. Returns the modules imported."""
     global _discovered

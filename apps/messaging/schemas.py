@@ -1,8 +1,9 @@
 """Payload schemas: a Pydantic model per event type and version.
 
-The app that owns an event registers its payload model (usually in its
-`events.py`); publishing then validates every payload of that type and
-version against it, and the consumer's handlers can trust the shape:
+The app that owns an event registers its payload model through
+apps.messaging.services.register_schema (in the module that publishes it, or
+from its AppConfig.ready); publishing then validates every payload of that
+type and version against it, and the consumer's handlers can trust the shape:
 
     class IngestionCompleted(BaseModel):
         entity: str
@@ -20,16 +21,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from apps.core.errors import AppError
+from apps.messaging.types import PayloadInvalid
 
 M = TypeVar("M", bound=type[BaseModel])
 
 _schemas: dict[tuple[str, int], type[BaseModel]] = {}
 _lock = threading.Lock()
-
-
-class PayloadInvalid(AppError):
-    code = "invalid_payload"
 
 
 def register_schema(event_type: str, version: int, model: M) -> M:

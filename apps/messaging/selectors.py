@@ -1,14 +1,20 @@
-"""Reads of the event bus: the dead-letter store, what a group applied, and
-the state of the streams and their consumer groups."""
+"""Reads of the event bus: the dead-letter store, what a group applied, the
+state of the streams and their consumer groups, and the bus's health
+(`bus_check`, the /health probe other apps call)."""
 
+import time
 import uuid
 from dataclasses import dataclass
 
+import redis
+from django.conf import settings
 from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from apps.core.errors import NotFound
-from apps.messaging.bus import bus_call, known_topics, stream_key
+from apps.messaging.bus import bus_call, bus_url, known_topics, stream_key, topics_key
 from apps.messaging.models import DeadLetter, OutboxEvent, ProcessedEvent
 
 
@@ -113,3 +119,20 @@ def outbox_check() -> dict:
         "pending": status.pending,
         "oldest_pending_age_seconds": status.oldest_pending_age_seconds,
     }
+
+
+def bus_check() -> dict:
+    """Health of the bus for `/health` (the CHECKS shape of
+    apps.observability.health): ping with short timeouts, no retries; raises
+    when Redis does not answer."""
+    timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    started = time.perf_counter()
+    client = redis.Redis.from_url(
+        bus_url(), socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        client.ping()
+        topics = client.scard(topics_key())
+    finally:
+        client.close()
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 1), "topics": topics}

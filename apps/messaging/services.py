@@ -1,10 +1,21 @@
-"""Writes of the event bus: applying an event in a consumer group, parking
-it in the dead-letter store, replaying or discarding what was parked, and
+"""Writes of the event bus, and messaging's face for other apps.
+
+What other apps use: publishing (`publish_message`, `publish_command`,
+`publish_bulk`, `publish_on_commit`: apps/messaging/bus.py), declaring bus
+handlers (`handler`, `command_handler`, in an app's `events.py`), and
+registering payload schemas (`register_schema`), and POSTing to an outside
+URL through the one outbound delivery path (`outbound_attempt`:
+apps/messaging/webhook_delivery.py). The types they exchange
+(`Envelope`, `Message`, `BusUnavailable`, ...) are in apps.messaging.types.
+
+Messaging's own writes: applying an event in a consumer group, parking it in
+the dead-letter store, replaying or discarding what was parked, and
 publishing on a client's behalf (the API)."""
 
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -16,17 +27,62 @@ from pydantic import ValidationError
 
 from apps.core.errors import AppError, Conflict
 from apps.core.selectors import client_id_for_code
-from apps.messaging.bus import command_topic, publish_command, publish_message, topic_validate
-from apps.messaging.envelope import Envelope
+from apps.messaging.bus import (
+    command_topic,
+    publish_bulk,
+    publish_command,
+    publish_message,
+    publish_on_commit,
+    topic_validate,
+)
 from apps.messaging.models import DeadLetter, ProcessedEvent
-from apps.messaging.registry import Registration, handlers_discover, handlers_for
+from apps.messaging.registry import Handler, Registration, handler_register, handlers_discover, handlers_for
+from apps.messaging.schemas import register_schema
+from apps.messaging.types import Envelope
+from apps.messaging.webhook_delivery import outbound_attempt, outbound_backoff_seconds, webhook_url_validate
 
-# The face of outbound delivery (webhook_delivery.py): other apps POST through it.
-from apps.messaging.webhook_delivery import outbound_attempt as outbound_attempt
-from apps.messaging.webhook_delivery import outbound_backoff_seconds as outbound_backoff_seconds
-from apps.messaging.webhook_delivery import webhook_url_validate as webhook_url_validate
+__all__ = [
+    "ReservedTopic",
+    "command_handler",
+    "command_publish",
+    "dead_letter_discard",
+    "dead_letter_park",
+    "dead_letter_replay",
+    "event_apply",
+    "event_publish",
+    "handler",
+    "outbound_attempt",
+    "outbound_backoff_seconds",
+    "publish_bulk",
+    "publish_command",
+    "publish_message",
+    "publish_on_commit",
+    "register_schema",
+    "webhook_url_validate",
+]
 
 logger = logging.getLogger(__name__)
+
+
+# -- bus handlers (an app's events.py) -------------------------------------------------
+
+
+def handler(topic_or_pattern: str, *, group: str) -> Callable[[Handler], Handler]:
+    """Decorator: run the function for each event on the topic (or on every
+    topic matching the pattern) in consumer group `group` (the rules:
+    apps/messaging/registry.py)."""
+
+    def decorate(func: Handler) -> Handler:
+        handler_register(topic_or_pattern, group=group, func=func)
+        return func
+
+    return decorate
+
+
+def command_handler(command_type: str, *, group: str) -> Callable[[Handler], Handler]:
+    """Decorator: handle the commands of a type (`commands.<type>`) in `group`,
+    the one group that may."""
+    return handler(command_topic(command_type), group=group)
 
 
 class ReservedTopic(AppError):

@@ -5,10 +5,11 @@ pattern to be POSTed, signed, to a URL (docs/webhooks.md).
   are checked here; the secret is generated when not given, shown once, stored
   encrypted), `subscription_secrets_rotate` (after a new encryption key);
 - reads: `subscription_list|get`, `webhook_delivery_list`;
-- the dispatcher: `webhook_dispatch`, a bus handler on every topic (group
-  `webhooks`) that records one `WebhookDelivery` per matching subscription of
-  the event's tenant and, once the handler's transaction commits, queues the
-  Celery task `messaging.webhook_deliver` for it;
+- the dispatch: `webhook_deliveries_create` records one `WebhookDelivery`
+  per matching subscription of the event's tenant and, once the handler's
+  transaction commits, queues the Celery task `messaging.webhook_deliver` for
+  it (its bus handler, `webhook_dispatch` on every topic in the group
+  `webhooks`, is in events.py);
 - `webhook_redeliver`: the dead-letter replay of a webhook delivery.
 
 Sending, signing, retries and the circuit breaker live in webhook_delivery.py.
@@ -28,10 +29,9 @@ from django.utils import timezone
 from apps.core.crypto import secret_decrypt, secret_encrypt, secret_rotate
 from apps.core.errors import AppError, Conflict, NotFound
 from apps.core.transactions import after_commit
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
-from apps.messaging.registry import handler
 from apps.messaging.tasks import webhook_deliver
+from apps.messaging.types import Envelope
 from apps.messaging.webhook_delivery import (
     DeliveryOutcome,
     webhook_delivery_attempt,
@@ -51,7 +51,6 @@ __all__ = [
     "topic_pattern_validate",
     "webhook_deliveries_create",
     "webhook_delivery_list",
-    "webhook_dispatch",
     "webhook_redeliver",
     "webhook_signature_verify",
     "webhook_url_validate",
@@ -266,12 +265,6 @@ def webhook_deliveries_create(*, envelope: Envelope) -> list[int]:
         after_commit(webhook_deliver.delay, delivery.pk)
         created.append(delivery.pk)
     return created
-
-
-@handler("*", group="webhooks")
-def webhook_dispatch(envelope: Envelope) -> None:
-    """Bus handler: every event, matched against the webhook subscriptions."""
-    webhook_deliveries_create(envelope=envelope)
 
 
 def webhook_redeliver(*, dead_letter: DeadLetter) -> DeliveryOutcome:

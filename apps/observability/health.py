@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from apps.core.health import registered_checks
-from apps.messaging.bus import bus_check
+from apps.messaging.selectors import bus_check
 from apps.warehouse.selectors import timescaledb_info
 
 Check = Callable[[], dict]

@@ -7,7 +7,7 @@ class SimulationConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.realtime import channel_family_register
-        from apps.simulation.events import CHANNEL_FAMILY, run_channel_authorize
+        from apps.simulation.realtime import CHANNEL_FAMILY, run_channel_authorize
 
-        # /ws/ subscriptions to simulation.run_<id> (apps/core/consumers.py).
+        # /ws/ subscriptions to simulation.run_<id> (apps/core/websockets.py).
         channel_family_register(CHANNEL_FAMILY, run_channel_authorize)

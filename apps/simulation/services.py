@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from apps.core.errors import AppError
 from apps.core.transactions import after_commit
-from apps.simulation.events import run_publish
 from apps.simulation.generators import scenario_build
 from apps.simulation.generators.base import MAX_RANGE_DAYS, param_error
 from apps.simulation.manager import ScenarioManager
 from apps.simulation.models import SimulationRun
+from apps.simulation.realtime import run_publish
 from apps.simulation.selectors import whole_months_before
 
 logger = logging.getLogger(__name__)

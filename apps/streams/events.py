@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from apps.core.errors import AppError
 from apps.core.selectors import client_id_for_code
-from apps.messaging.envelope import Envelope
-from apps.messaging.registry import handler
+from apps.messaging.services import handler
+from apps.messaging.types import Envelope
 from apps.streams.schemas import (
     MARKET_TICK,
     NEWS_ARTICLE,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from apps.messaging.schemas import register_schema
+from apps.messaging.services import register_schema
 
 TELEMETRY_READING = "telemetry.reading"
 NEWS_ARTICLE = "news.article"

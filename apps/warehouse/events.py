@@ -6,15 +6,15 @@ whether there is anything left to do."""
 
 import logging
 
-from apps.messaging.envelope import Envelope
-from apps.messaging.registry import handler
-from apps.warehouse.archival_events import (
+from apps.messaging.services import handler
+from apps.messaging.types import Envelope
+from apps.warehouse.retention import archival_confirmation_apply, archival_failure_apply
+from apps.warehouse.types import (
     ARCHIVAL_CONFIRMATIONS_TOPIC,
     ARCHIVAL_FAILURES_TOPIC,
     ArchivalConfirmation,
     ArchivalFailure,
 )
-from apps.warehouse.retention import archival_confirmation_apply, archival_failure_apply
 
 logger = logging.getLogger(__name__)
 

@@ -46,8 +46,9 @@ from apps.archival.services.parquet import (
     rows_to_table,
 )
 from apps.core.errors import AppError
-from apps.messaging.bus import publish_message
-from apps.warehouse.archival_events import (
+from apps.messaging.services import publish_message
+from apps.warehouse.selectors import hypertable_get, table_columns
+from apps.warehouse.types import (
     ARCHIVAL_CONFIRMATIONS_TOPIC,
     ARCHIVAL_FAILURES_TOPIC,
     ArchivalConfirmation,
@@ -55,7 +56,6 @@ from apps.warehouse.archival_events import (
     ArchivalFailure,
     ChunkRef,
 )
-from apps.warehouse.selectors import hypertable_get, table_columns
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("apps.archival")

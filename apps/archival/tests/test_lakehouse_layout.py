@@ -18,7 +18,7 @@ from apps.archival.models import ArchivalJob
 from apps.archival.services import archive_restore
 from apps.archival.tests.arch_fixtures import OLD_DAYS, SCHEMA, arch_event
 from apps.messaging.bus import envelope_build
-from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
+from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ARCHIVED_ROWS = sum(OLD_DAYS.values())  # 40 + 25 + 7 rows on 2020-01-01, -02, -03

@@ -16,7 +16,7 @@ from apps.archival.services import archive_restore
 from apps.archival.tests.arch_fixtures import SCHEMA, arch_event
 from apps.core.errors import Conflict
 from apps.messaging.bus import envelope_build
-from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
+from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COLUMNS = sql.SQL(", ").join(

@@ -23,7 +23,7 @@ from apps.archival.services import archive_path
 from apps.archival.tests.arch_fixtures import LOCAL_BACKEND, OLD_DAYS, arch_confirmations, arch_event
 from apps.messaging.bus import publish_message
 from apps.messaging.models import DeadLetter
-from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC, ArchivalConfirmation
+from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC, ArchivalConfirmation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

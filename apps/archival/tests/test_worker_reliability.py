@@ -17,7 +17,7 @@ from apps.archival.tests.arch_fixtures import OLD_DAYS, arch_confirmations, arch
 from apps.archival.tests.pause_before_confirm import PAUSE_ENV
 from apps.messaging.bus import bus_connection, bus_url, publish_message, stream_key
 from apps.messaging.tests.bus_fixtures import ConsumerProcess
-from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
+from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

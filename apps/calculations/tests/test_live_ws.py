@@ -1,5 +1,5 @@
 """`metric.<code>` channels on /ws/ and the period publisher
-(apps/calculations/publisher.py): who may listen, and what listeners get
+(apps/calculations/realtime.py): who may listen, and what listeners get
 every minute, with the real ASGI stack, channel layer, tracking and database."""
 
 import asyncio
@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
-from apps.calculations.publisher import live_periods_publish
+from apps.calculations.realtime import live_periods_publish
 from apps.calculations.tests.scenarios import retention_define, rows_load, sales_define
 from apps.core.realtime import listeners_track
 from apps.core.tests.factories import MembershipFactory

@@ -19,10 +19,10 @@ from apps.messaging.api.serializers import (
     EventPublishInputSerializer,
     PublishedSerializer,
 )
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter
 from apps.messaging.selectors import dead_letter_get, dead_letter_list
 from apps.messaging.services import command_publish, dead_letter_discard, dead_letter_replay, event_publish
+from apps.messaging.types import Envelope
 
 PUBLISH_ERRORS = {
     400: OpenApiResponse(description="Invalid topic or type, reserved topic, payload not matching its schema."),

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from django.db import connection
 
-from apps.messaging.envelope import Envelope
-from apps.messaging.registry import handler
+from apps.messaging.services import handler
+from apps.messaging.types import Envelope
 
 TOPIC = "bus.reliability"
 GROUP = "bus_reliability"

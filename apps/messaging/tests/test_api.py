@@ -9,11 +9,11 @@ from apps.core.models import Client
 from apps.core.tests.assertions import assert_error
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
-from apps.messaging.registry import handler
 from apps.messaging.schemas import register_schema, unregister_schema
+from apps.messaging.services import handler
 from apps.messaging.tests.bus_fixtures import free_port
+from apps.messaging.types import Envelope
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bus_prefix", "isolated_handlers")]
 

@@ -14,11 +14,6 @@ from pydantic import BaseModel, Field
 
 from apps.messaging import bus
 from apps.messaging.bus import (
-    BusUnavailable,
-    InvalidTopic,
-    Message,
-    PayloadTooLarge,
-    bus_check,
     bus_connection,
     envelope_decode,
     known_topics,
@@ -28,9 +23,12 @@ from apps.messaging.bus import (
     publish_on_commit,
     stream_key,
 )
-from apps.messaging.registry import command_handler, handler, topic_matches
-from apps.messaging.schemas import PayloadInvalid, register_schema, unregister_schema
+from apps.messaging.registry import topic_matches
+from apps.messaging.schemas import register_schema, unregister_schema
+from apps.messaging.selectors import bus_check
+from apps.messaging.services import command_handler, handler
 from apps.messaging.tests.bus_fixtures import free_port
+from apps.messaging.types import BusUnavailable, InvalidTopic, Message, PayloadInvalid, PayloadTooLarge
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,11 @@ from apps.core.models import Client
 from apps.core.tests.factories import ClientFactory
 from apps.messaging import consumer
 from apps.messaging.bus import Message, bus_connection, envelope_encode, publish_bulk, publish_message, stream_key
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import DeadLetter, ProcessedEvent
-from apps.messaging.registry import handler, handlers_discover, registrations
+from apps.messaging.registry import handlers_discover, registrations
 from apps.messaging.selectors import bus_status, dead_letter_list, event_processed
-from apps.messaging.services import dead_letter_discard, dead_letter_park, dead_letter_replay
+from apps.messaging.services import dead_letter_discard, dead_letter_park, dead_letter_replay, handler
+from apps.messaging.types import Envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -299,7 +299,11 @@ def extra_handlers(settings, isolated_handlers, monkeypatch):
 def test_discovery_imports_events_modules_and_extra_modules(extra_handlers):
     imported = handlers_discover(force=True)
     assert "apps.messaging.tests.bus_handlers" in imported
-    assert "apps.ontology.events" in imported  # every app's events.py
+    assert "apps.calculations.events" in imported  # every app's events.py
+    # ... and nothing else: events.py names the bus handlers and only them.
+    assert {name.rsplit(".", 1)[1] for name in imported if name.startswith("apps.") and ".tests." not in name} == {
+        "events"
+    }
     assert any(r.group == "bus_reliability" for r in registrations())
 
 

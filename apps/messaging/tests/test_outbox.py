@@ -13,8 +13,8 @@ from apps.messaging import outbox
 from apps.messaging.bus import bus_connection, bus_pools_reset, envelope_decode, publish_on_commit, stream_key
 from apps.messaging.models import OutboxEvent, ProcessedEvent
 from apps.messaging.outbox import OutboxRelay, outbox_purge, outbox_relay
-from apps.messaging.registry import handler
 from apps.messaging.selectors import outbox_status
+from apps.messaging.services import handler
 from apps.messaging.tests.bus_fixtures import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,12 +17,13 @@ from django.db import connection
 
 from apps.core.errors import Conflict
 from apps.messaging import bus
-from apps.messaging.bus import BusUnavailable, Message, bus_connection, publish_bulk, publish_message, stream_key
+from apps.messaging.bus import bus_connection, publish_bulk, publish_message, stream_key
 from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.services import dead_letter_replay
 from apps.messaging.tests import bus_handlers
 from apps.messaging.tests.bus_fixtures import ConsumerProcess
 from apps.messaging.tests.bus_handlers import GROUP, TOPIC, applied_counts, applied_rows, flag_set, payload_digest
+from apps.messaging.types import BusUnavailable, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,8 @@ import pytest
 
 from apps.core.crypto import secret_decrypt
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import Subscription, WebhookDelivery
+from apps.messaging.types import Envelope
 from apps.messaging.webhooks import webhook_deliveries_create
 
 pytestmark = pytest.mark.django_db

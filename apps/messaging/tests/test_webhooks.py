@@ -15,6 +15,7 @@ from apps.core.crypto import secret_decrypt
 from apps.core.errors import AppError, Conflict
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.messaging import webhook_delivery
+from apps.messaging.events import webhook_dispatch
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
 from apps.messaging.registry import handlers_discover, handlers_for
 from apps.messaging.services import event_apply
@@ -41,7 +42,6 @@ from apps.messaging.webhook_delivery import (
 from apps.messaging.webhooks import (
     subscription_secrets_rotate,
     webhook_deliveries_create,
-    webhook_dispatch,
     webhook_redeliver,
     webhook_signature_verify,
 )

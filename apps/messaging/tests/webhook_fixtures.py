@@ -2,8 +2,8 @@
 whose task did not run) and the settings the `webhook_settings` fixture
 (conftest.py) applies."""
 
-from apps.messaging.envelope import Envelope
 from apps.messaging.models import WebhookDelivery
+from apps.messaging.types import Envelope
 from apps.messaging.webhooks import subscription_create, webhook_deliveries_create
 
 MAX_ATTEMPTS = 4

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.errors import AppError, Conflict
-from apps.ontology.events import ingestion_completed_publish
 from apps.ontology.models import EntityDefinition
+from apps.ontology.publishers import ingestion_completed_publish
 from apps.ontology.row_validation import (
     DEFAULT_OPTIONS,
     LoadOptions,

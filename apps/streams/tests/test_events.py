@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_encode, publish_message, stream_key
 from apps.messaging.models import DeadLetter
-from apps.messaging.schemas import PayloadInvalid
+from apps.messaging.types import PayloadInvalid
 from apps.streams.models import MarketTick, NewsArticle, TelemetryReading
 from apps.streams.selectors import market_ticks, news_articles, telemetry_readings
 

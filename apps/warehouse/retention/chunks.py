@@ -9,10 +9,10 @@ from psycopg import sql
 
 from apps.core.advisory_locks import advisory_xact_lock
 from apps.core.transactions import after_commit
-from apps.warehouse.archival_events import (
+from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners
+from apps.warehouse.types import (
     ChunkRef,
 )
-from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.warehouse.alerts import alert_raise
-from apps.warehouse.archival_events import (
+from apps.warehouse.models import ChunkArchival
+from apps.warehouse.retention.chunks import chunk_drop, chunk_dropped_tell, chunk_exists, chunk_lock, chunk_row_count
+from apps.warehouse.types import (
     ArchivalConfirmation,
     ArchivalFailure,
     ChunkRef,
 )
-from apps.warehouse.models import ChunkArchival
-from apps.warehouse.retention.chunks import chunk_drop, chunk_dropped_tell, chunk_exists, chunk_lock, chunk_row_count
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import AppError, NotFound
-from apps.messaging.bus import publish_on_commit
-from apps.warehouse.archival_events import (
-    ARCHIVAL_EVENTS_TOPIC,
-    ArchivalEvent,
-    ChunkRef,
-)
+from apps.messaging.services import publish_on_commit
 from apps.warehouse.hooks import table_owner
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.retention.chunks import (
@@ -31,6 +26,11 @@ from apps.warehouse.retention.chunks import (
     table_lock,
 )
 from apps.warehouse.selectors import hypertable_get
+from apps.warehouse.types import (
+    ARCHIVAL_EVENTS_TOPIC,
+    ArchivalEvent,
+    ChunkRef,
+)
 
 logger = logging.getLogger(__name__)
 

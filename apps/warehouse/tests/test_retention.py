@@ -10,17 +10,17 @@ from prometheus_client import REGISTRY
 from psycopg import sql
 
 from apps.messaging.bus import bus_connection, envelope_build, envelope_decode, stream_key
-from apps.warehouse.archival_events import (
-    ARCHIVAL_CONFIRMATIONS_TOPIC,
-    ARCHIVAL_EVENTS_TOPIC,
-    ArchivalConfirmation,
-    ArchivalEvent,
-)
 from apps.warehouse.events import archival_confirmed
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.retention import RetentionManager, chunk_row_count, chunks_list
 from apps.warehouse.services import ColumnSpec, hypertable_create
 from apps.warehouse.tasks import retention_scan
+from apps.warehouse.types import (
+    ARCHIVAL_CONFIRMATIONS_TOPIC,
+    ARCHIVAL_EVENTS_TOPIC,
+    ArchivalConfirmation,
+    ArchivalEvent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -322,7 +322,7 @@ def test_the_confirmation_handler_is_found_by_the_consumer():
 
 
 def test_a_confirmation_that_does_not_match_the_schema_is_refused_at_publish():
-    from apps.messaging.schemas import PayloadInvalid
+    from apps.messaging.types import PayloadInvalid
 
     with pytest.raises(PayloadInvalid):
         envelope_build(ARCHIVAL_CONFIRMATIONS_TOPIC, {"event_id": "x", "chunk_name": "c"})

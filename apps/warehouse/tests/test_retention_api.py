@@ -4,10 +4,10 @@ import pytest
 
 from apps.core.tests.factories import MembershipFactory, UserFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
-from apps.warehouse.archival_events import ARCHIVAL_EVENTS_TOPIC
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.services import hypertable_create
 from apps.warehouse.tests.test_retention import COLUMNS, rows_insert
+from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db
 

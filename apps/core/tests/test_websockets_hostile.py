@@ -6,9 +6,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from rest_framework_simplejwt.tokens import AccessToken
 
-from apps.core.consumers import MAX_MESSAGE_CHARS, RealtimeConsumer
 from apps.core.tests.factories import MembershipFactory
 from apps.core.tests.ws_client import Closed, RawWebSocket
+from apps.core.websockets import MAX_MESSAGE_CHARS, RealtimeConsumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

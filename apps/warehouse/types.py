@@ -10,15 +10,15 @@ the archival worker (apps.archival): payload models of the two topics.
   chunk (its attempts are spent); the warehouse marks the chunk failed with
   the error instead of leaving it requested for ever, and keeps it.
 
-This module imports nothing from Django models so both sides can import it.
+This module is part of the warehouse's face (what other apps may import) and
+imports nothing from Django models so both sides can import it. The schemas
+are registered with the bus by the warehouse itself (schemas.py, at start).
 """
 
 from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-
-from apps.messaging.schemas import register_schema
 
 ARCHIVAL_EVENTS_TOPIC = "archival.events"
 ARCHIVAL_CONFIRMATIONS_TOPIC = "archival.confirmations"
@@ -78,8 +78,3 @@ class ArchivalFailure(BaseModel):
     error: str
     attempts: int = Field(ge=0)
     failed_at: datetime
-
-
-register_schema(ARCHIVAL_EVENTS_TOPIC, 1, ArchivalEvent)
-register_schema(ARCHIVAL_CONFIRMATIONS_TOPIC, 1, ArchivalConfirmation)
-register_schema(ARCHIVAL_FAILURES_TOPIC, 1, ArchivalFailure)
