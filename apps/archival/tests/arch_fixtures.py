@@ -12,8 +12,8 @@ from psycopg import sql
 
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
 from apps.warehouse.archival_events import ARCHIVAL_CONFIRMATIONS_TOPIC, ArchivalEvent, ChunkRef
-from apps.warehouse.copy import rows_copy
 from apps.warehouse.services import ColumnSpec, hypertable_create
+from apps.warehouse.services.copy import rows_copy
 
 SCHEMA = "analytics_data"
 LOCAL_BACKEND = "apps.archival.lakehouse.local.LocalLakehouse"

@@ -11,7 +11,8 @@ from apps.core.transactions import after_commit
 from apps.warehouse.archival_events import (
     ChunkRef,
 )
-from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners
+from apps.warehouse.services.hooks import chunk_dropped_listeners
+from apps.warehouse.types import ChunkDropped
 
 
 @dataclass(frozen=True)

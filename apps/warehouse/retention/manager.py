@@ -19,7 +19,6 @@ from apps.warehouse.archival_events import (
     ArchivalEvent,
     ChunkRef,
 )
-from apps.warehouse.hooks import table_owner
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.retention.chunks import (
     ChunkInfo,
@@ -31,6 +30,7 @@ from apps.warehouse.retention.chunks import (
     table_lock,
 )
 from apps.warehouse.selectors import hypertable_get
+from apps.warehouse.services.hooks import table_owner
 
 logger = logging.getLogger(__name__)
 
