@@ -22,7 +22,7 @@ from apps.core.selectors import client_id_for_code
 from apps.core.transactions import after_commit
 from apps.messaging.envelope import Envelope
 from apps.messaging.registry import handler
-from apps.ontology.events import INGESTION_COMPLETED, IngestionCompletedV1
+from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1
 
 logger = logging.getLogger(__name__)
 

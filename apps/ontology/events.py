@@ -1,34 +1,19 @@
 """Events the ontology publishes: each is one function that records what
 happened, writes the durable event to the bus's outbox in the same
 transaction (messaging relays it after commit, however long Redis is away)
-and calls the in-process hooks higher layers registered (hooks.py) after
+and calls the in-process hooks higher layers registered (services/hooks.py) after
 commit."""
 
 from datetime import datetime
 
 from django_guid import get_guid
-from pydantic import BaseModel
 
 from apps.core.transactions import after_commit
 from apps.messaging.bus import publish_on_commit
 from apps.messaging.schemas import register_schema
-from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
 from apps.ontology.models import DataLoad, EntityDefinition
-
-INGESTION_COMPLETED = "ingestion.completed"
-
-
-class IngestionCompletedV1(BaseModel):
-    """Payload of `ingestion.completed` (version 1)."""
-
-    entity: str
-    load_id: int
-    inserted: int
-    rejected: int
-    time_min: datetime | None
-    time_max: datetime | None
-    source: str
-
+from apps.ontology.services.hooks import rows_loaded_listeners
+from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1, RowsLoaded
 
 register_schema(INGESTION_COMPLETED, 1, IngestionCompletedV1)
 

@@ -298,7 +298,7 @@ def test_diff_highlights_attributes_added_changed_and_fields(console, changed_me
 
 
 def _versions(entity):
-    from apps.ontology.versioning import versions_for
+    from apps.ontology.selectors.versions import versions_for
 
     return versions_for(entity)
 
