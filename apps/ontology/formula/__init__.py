@@ -6,15 +6,5 @@ AST to SQL, reading it through `Catalog.metric_formula`."""
 
 from apps.ontology.formula.parser import formula_parse
 from apps.ontology.formula.tokens import FUNCTIONS, snake_case
-from apps.ontology.types.formula import AGGREGATES, BOUNDARIES, PERIOD_WRAPPERS, SCALARS, Formula
 
-__all__ = [
-    "AGGREGATES",
-    "BOUNDARIES",
-    "FUNCTIONS",
-    "PERIOD_WRAPPERS",
-    "SCALARS",
-    "Formula",
-    "formula_parse",
-    "snake_case",
-]
+__all__ = ["FUNCTIONS", "formula_parse", "snake_case"]
