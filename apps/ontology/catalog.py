@@ -85,17 +85,15 @@ class Catalog:
         types, as defining the metric does. Raises AppError as the parser does."""
         entity = self.entities.get(spec.entity) if spec.entity else None
         attributes = entity.attributes if entity else {}
-        is_metric = lambda name: self.metric_by_reference(name) is not None  # noqa: E731
+        entity_code = entity.code if entity else None
+
+        def is_metric(name: str) -> bool:
+            return self.metric_by_reference(name) is not None
+
         if typed:
-            return formula_parse(
-                spec.formula,
-                attribute_types={code: a.data_type for code, a in attributes.items()},
-                is_metric=is_metric,
-                entity=entity.code if entity else None,
-            )
-        return formula_parse(
-            spec.formula, attributes=set(attributes), is_metric=is_metric, entity=entity.code if entity else None
-        )
+            types = {code: attribute.data_type for code, attribute in attributes.items()}
+            return formula_parse(spec.formula, attribute_types=types, is_metric=is_metric, entity=entity_code)
+        return formula_parse(spec.formula, attributes=set(attributes), is_metric=is_metric, entity=entity_code)
 
     def entity(self, code: str) -> EntitySpec:
         spec = self.entities.get(code)
