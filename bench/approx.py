@@ -48,8 +48,8 @@ from psycopg import sql  # noqa: E402
 
 from apps.calculations.models import Rollup  # noqa: E402
 from apps.calculations.orchestrator import CalculationOrchestrator  # noqa: E402
+from apps.calculations.rollup_spec import TDIGEST_COMPRESSION  # noqa: E402
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_refresh  # noqa: E402
-from apps.calculations.rollups.spec import TDIGEST_COMPRESSION  # noqa: E402
 from apps.calculations.types import AccessContext, Granularity, MetricQuery  # noqa: E402
 from apps.core.models import Client  # noqa: E402
 from apps.ontology.catalog import Catalog, MetricSpec, catalog_load  # noqa: E402

@@ -39,8 +39,8 @@ from apps.core.models import Client  # noqa: E402
 from apps.ontology.row_validation import RowValidator  # noqa: E402
 from apps.ontology.services.data_load import entity_rows_load, gc_paused, json_rows_parse  # noqa: E402
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create, entity_delete  # noqa: E402
-from apps.warehouse.copy import copy_statement  # noqa: E402
 from apps.warehouse.services import ColumnSpec, ddl_execute, hypertable_create, table_drop_ddl  # noqa: E402
+from apps.warehouse.services.copy import copy_statement  # noqa: E402
 
 SCHEMA = settings.ANALYTICS_SCHEMA
 COLUMNS = ["observed_at", "series", "value"]

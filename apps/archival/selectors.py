@@ -1,9 +1,10 @@
 """Reads of the archival worker's job records. `chunk_jobs_list` is registered
-with the warehouse (apps.warehouse.hooks) from ArchivalConfig.ready(), so the
+with the warehouse (apps.warehouse.services.hooks) from ArchivalConfig.ready(), so the
 retention API shows each chunk's attempts and last error."""
 
 from apps.archival.models import ArchivalJob
-from apps.warehouse.hooks import ChunkJob, on_chunk_jobs
+from apps.warehouse.services.hooks import on_chunk_jobs
+from apps.warehouse.types import ChunkJob
 
 
 @on_chunk_jobs

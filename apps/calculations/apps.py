@@ -9,10 +9,10 @@ class CalculationsConfig(AppConfig):
         from apps.calculations import (
             cache,  # noqa: F401 - registers cache invalidation on rows loaded
             checks,  # noqa: F401 - registers the compile check on metric definitions
+            rollup_listeners,  # noqa: F401 - rollup invalidation, automatic generation, cleanup on deletes
             routing_state,  # noqa: F401 - moves the routing version when definitions change
         )
         from apps.calculations.live import CHANNEL_FAMILY, metric_channel_authorize
-        from apps.calculations.rollups import listeners  # noqa: F401 - rollup invalidation, automatic generation, cleanup on deletes
         from apps.core.realtime import channel_family_register
 
         # /ws/ subscriptions to metric.<code> (apps/core/websockets.py); also registers metric.calculated's schema.

@@ -32,8 +32,10 @@ from django.conf import settings
 from redis.commands.core import Script
 
 from apps.calculations.types import AccessContext, ArchivedRange, MetricQuery, MetricResult, Point
-from apps.ontology.hooks import RowsLoaded, on_rows_loaded
-from apps.warehouse.hooks import ChunkDropped, on_chunk_dropped, table_owner
+from apps.ontology.services.hooks import on_rows_loaded
+from apps.ontology.types import RowsLoaded
+from apps.warehouse.services.hooks import on_chunk_dropped, table_owner
+from apps.warehouse.types import ChunkDropped
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from django.utils import timezone
 from apps.calculations.compiler import metric_compile
 from apps.calculations.types import AccessContext, MetricQuery
 from apps.ontology.catalog import Catalog, MetricSpec, catalog_load
-from apps.ontology.hooks import MetricCandidate, on_metric_check
+from apps.ontology.services.hooks import on_metric_check
+from apps.ontology.types import MetricCandidate
 
 
 @on_metric_check

@@ -47,7 +47,6 @@ from apps.core.selectors import client_code_for_id
 from apps.messaging.services import publish_bulk, register_schema
 from apps.messaging.types import Message
 from apps.ontology.catalog import Catalog, catalog_get
-from apps.ontology.formula import formula_parse
 from apps.ontology.selectors import metric_list
 
 logger = logging.getLogger(__name__)
@@ -122,13 +121,7 @@ def _formula_names(catalog: Catalog, code: str, seen: set[str] | None = None) ->
         return set()
     seen.add(code)
     spec = catalog.metrics[code]
-    entity = catalog.entities.get(spec.entity) if spec.entity else None
-    formula = formula_parse(
-        spec.formula,
-        attributes=set(entity.attributes) if entity else set(),
-        is_metric=lambda name: catalog.metric_by_reference(name) is not None,
-        entity=entity.code if entity else None,
-    )
+    formula = catalog.metric_formula(spec)
     names = set(formula.attributes)
     for name in formula.metrics:
         names |= _formula_names(catalog, catalog.metric_by_reference(name).code, seen)

@@ -24,7 +24,7 @@ from apps.calculations import cache
 from apps.calculations.compiler import CompiledQuery, metric_compile
 from apps.calculations.extent import data_extent
 from apps.calculations.history import history_persist
-from apps.calculations.rollups.spec import RollupSpec
+from apps.calculations.rollup_spec import RollupSpec
 from apps.calculations.routing_state import RoutingState, routing_state
 from apps.calculations.runner import compiled_run
 from apps.calculations.single_flight import single_flight

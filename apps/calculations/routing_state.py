@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 import redis
 
 from apps.calculations import cache
+from apps.calculations.rollup_spec import RollupSpec
 from apps.calculations.rollups.selectors import rollup_specs
-from apps.calculations.rollups.spec import RollupSpec
 from apps.core.transactions import after_commit
 from apps.ontology.catalog import Catalog, catalog_get, catalog_load
-from apps.ontology.hooks import on_definitions_changed
+from apps.ontology.services.hooks import on_definitions_changed
 
 logger = logging.getLogger(__name__)
 

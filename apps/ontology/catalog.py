@@ -12,7 +12,8 @@ from psycopg import sql
 
 from apps.core.errors import NotFound
 from apps.ontology import models as m
-from apps.ontology.formula import snake_case
+from apps.ontology.formula import formula_parse, snake_case
+from apps.ontology.types.formula import Formula
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,23 @@ class Catalog:
     def metric_by_reference(self, name: str) -> MetricSpec | None:
         """A metric named by code or in CamelCase (`StartCount`)."""
         return self.metrics.get(name) or self.metrics.get(snake_case(name))
+
+    def metric_formula(self, spec: MetricSpec, *, typed: bool = False) -> Formula:
+        """The parsed tree of a metric's formula read in this catalog: its names
+        are the attributes of the metric's entity or other metrics (by
+        reference). `typed` also type-checks it against the attributes' data
+        types, as defining the metric does. Raises AppError as the parser does."""
+        entity = self.entities.get(spec.entity) if spec.entity else None
+        attributes = entity.attributes if entity else {}
+        entity_code = entity.code if entity else None
+
+        def is_metric(name: str) -> bool:
+            return self.metric_by_reference(name) is not None
+
+        if typed:
+            types = {code: attribute.data_type for code, attribute in attributes.items()}
+            return formula_parse(spec.formula, attribute_types=types, is_metric=is_metric, entity=entity_code)
+        return formula_parse(spec.formula, attributes=set(attributes), is_metric=is_metric, entity=entity_code)
 
     def entity(self, code: str) -> EntitySpec:
         spec = self.entities.get(code)

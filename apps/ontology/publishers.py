@@ -1,9 +1,9 @@
 """Events the ontology publishes: each is one function that records what
 happened, writes the durable event to the bus's outbox in the same
 transaction (messaging relays it after commit, however long Redis is away)
-and calls the in-process hooks higher layers registered (hooks.py) after
-commit. The topics and payload models are in types.py (the face: other apps'
-bus handlers read them); their schemas are registered here, imported at
+and calls the in-process hooks higher layers registered (services/hooks.py)
+after commit. The topics and payload models are in types/ (the face: other
+apps' bus handlers read them); their schemas are registered here, imported at
 start (apps.py)."""
 
 from datetime import datetime
@@ -12,9 +12,9 @@ from django_guid import get_guid
 
 from apps.core.transactions import after_commit
 from apps.messaging.services import publish_on_commit, register_schema
-from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
 from apps.ontology.models import DataLoad, EntityDefinition
-from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1
+from apps.ontology.services.hooks import rows_loaded_listeners
+from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1, RowsLoaded
 
 register_schema(INGESTION_COMPLETED, 1, IngestionCompletedV1)
 

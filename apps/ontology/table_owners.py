@@ -1,10 +1,11 @@
 """The ontology answers the warehouse's question "whose table is this?"
-(apps.warehouse.hooks), registered from OntologyConfig.ready()."""
+(apps.warehouse.services.hooks), registered from OntologyConfig.ready()."""
 
 from django.conf import settings
 
 from apps.ontology.models import EntityDefinition
-from apps.warehouse.hooks import TableOwner, on_entity_table, on_table_owner
+from apps.warehouse.services.hooks import on_entity_table, on_table_owner
+from apps.warehouse.types import TableOwner
 
 
 @on_table_owner

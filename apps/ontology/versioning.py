@@ -1,17 +1,17 @@
-"""Version history of every ontology definition (django-reversion): who, when,
-what changed; viewable and revertable through the API and the admin."""
+"""Version history of every ontology definition (django-reversion): the models
+it follows and the revision every definition write runs in. Reading the
+history (who, when, what changed) is selectors/versions.py; reverting,
+services/versions.py."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import reversion
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from psycopg import sql
-from reversion.models import Version
 
 from apps.ontology import models as m
-from apps.ontology.hooks import definitions_changed_listeners
+from apps.ontology.services.hooks import definitions_changed_listeners
 
 reversion.register(m.EntityDefinition, follow=["attributes"])
 reversion.register(m.AttributeDefinition)
@@ -56,43 +56,3 @@ def _changed_clients() -> frozenset[int] | None:
             )
         )
         return frozenset(client for (client,) in cursor.fetchall()) or None
-
-
-def versions_for(obj) -> list[Version]:
-    return list(Version.objects.get_for_object(obj).select_related("revision", "revision__user"))
-
-
-def _children(version: Version) -> dict[str, dict]:
-    """For an entity version: its attributes as stored in the same revision."""
-    ct = ContentType.objects.get_for_model(m.AttributeDefinition)
-    return {
-        v.field_dict["code"]: {k: v.field_dict[k] for k in ("data_type", "nullable", "enum_values")}
-        for v in version.revision.version_set.filter(content_type=ct)
-    }
-
-
-IGNORED_FIELDS = {"id", "created_at", "updated_at", "client_id", "table_name", "depends_on_attributes"}
-
-
-def version_changes(version: Version, previous: Version | None) -> dict:
-    """What this version changed compared with the one before it."""
-    current = version.field_dict
-    before = previous.field_dict if previous else {}
-    changes = {
-        key: {"from": before.get(key), "to": value}
-        for key, value in current.items()
-        if key not in IGNORED_FIELDS and before.get(key) != value
-    }
-    if version.content_type.model_class() is m.EntityDefinition:
-        now_attrs = _children(version)
-        old_attrs = _children(previous) if previous else {}
-        added = sorted(set(now_attrs) - set(old_attrs))
-        removed = sorted(set(old_attrs) - set(now_attrs))
-        changed = {
-            code: {"from": old_attrs[code], "to": now_attrs[code]}
-            for code in sorted(set(now_attrs) & set(old_attrs))
-            if now_attrs[code] != old_attrs[code]
-        }
-        if added or removed or changed:
-            changes["attributes"] = {"added": added, "removed": removed, "changed": changed}
-    return changes

@@ -1,5 +1,10 @@
-"""The archival contract between the database side (warehouse: retention) and
-the archival worker (apps.archival): payload models of the two topics.
+"""What the warehouse exchanges with other apps (its face's types).
+
+Hooks (services/hooks.py): the dataclasses handed to and taken from the
+listeners higher layers register (`TableOwner`, `ChunkDropped`, `ChunkJob`).
+
+The archival contract between the database side (warehouse: retention) and
+the archival worker (apps.archival): payload models of the three topics.
 
 - `archival.events` (ArchivalEvent, version 1): the warehouse asks for some
   chunks of one hypertable to be archived to the lakehouse.
@@ -10,15 +15,46 @@ the archival worker (apps.archival): payload models of the two topics.
   chunk (its attempts are spent); the warehouse marks the chunk failed with
   the error instead of leaving it requested for ever, and keeps it.
 
-This module is part of the warehouse's face (what other apps may import) and
-imports nothing from Django models so both sides can import it. The schemas
+Nothing here imports Django models, so both sides can import it. The schemas
 are registered with the bus by the warehouse itself (schemas.py, at start).
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+
+@dataclass(frozen=True)
+class TableOwner:
+    client_id: int
+    client_code: str
+    entity: str  # the entity code
+
+
+@dataclass(frozen=True)
+class ChunkDropped:
+    """A chunk of a hypertable was dropped: rows in [range_start, range_end) are gone."""
+
+    table_schema: str
+    table_name: str
+    range_start: datetime
+    range_end: datetime
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """The archival worker's record of one chunk of one archival request."""
+
+    event_id: str
+    chunk_schema: str
+    chunk_name: str
+    status: str  # pending | processing | completed | failed
+    attempts: int
+    error: str
+    updated_at: datetime
+
 
 ARCHIVAL_EVENTS_TOPIC = "archival.events"
 ARCHIVAL_CONFIRMATIONS_TOPIC = "archival.confirmations"

@@ -5,7 +5,6 @@ chain or domain; a metric's last 30 days by day; how the router answers it
 (explain); its values across each enum dimension; and the live check of a
 derived formula (the parser plus the checks the ontology runs on save)."""
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import fmean
@@ -17,9 +16,8 @@ from apps.calculations.services import CalculationOrchestrator
 from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
 from apps.core.errors import AppError
 from apps.ontology import selectors
-from apps.ontology.formula import AGGREGATES
+from apps.ontology.selectors.versions import definition_version_count
 from apps.ontology.services.metrics import metric_formula_check
-from apps.ontology.versioning import versions_for
 from apps.web import object_model
 from apps.web.dashboard_data import extent_days
 
@@ -45,13 +43,10 @@ ROUTE_EXPLANATIONS = {
 }
 
 
-_AGGREGATE_CALL = re.compile(r"\b(" + "|".join(sorted(AGGREGATES, key=len, reverse=True)) + r")\s*\(", re.I)
-
-
 def aggregation(metric) -> str:
     """How a metric aggregates, in words: the aggregate functions its formula
     calls and its mode, or that it combines other metrics."""
-    functions = sorted({name.upper() for name in _AGGREGATE_CALL.findall(metric.formula)})
+    functions = selectors.formula_aggregates(formula=metric.formula)
     if functions:
         entity = metric.entity.code if metric.entity else "its entity"
         return f"{', '.join(functions)} over rows of {entity} ({metric.mode})"
@@ -278,7 +273,7 @@ def metric_metadata(metric) -> dict:
             ("Created", metric.created_at),
             ("Updated", metric.updated_at),
         ],
-        "versions": len(versions_for(metric)),
+        "versions": definition_version_count(metric),
     }
 
 

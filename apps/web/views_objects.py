@@ -9,7 +9,8 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from apps.ontology import selectors, uml
+from apps.ontology import selectors
+from apps.ontology.selectors.uml import graph_build
 from apps.web.htmx import is_fragment
 from apps.web.object_model import object_model, objects_search, required_objects
 from apps.web.ontology_forms import RELATIONSHIP_KINDS
@@ -50,7 +51,7 @@ def objects(request: HttpRequest) -> HttpResponse:
         "query": query,
         "results": results,
         "relationship_kinds": RELATIONSHIP_KINDS,
-        "uml": uml.graph_build(entities=entities, relationships=selectors.relationship_list(client_id=client_id)),
+        "uml": graph_build(entities=entities, relationships=selectors.relationship_list(client_id=client_id)),
     }
     return render(request, "web/objects/browser.html", context)
 

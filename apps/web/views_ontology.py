@@ -18,11 +18,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.errors import AppError, NotFound
-from apps.ontology import selectors, uml
+from apps.ontology import selectors
+from apps.ontology.selectors.uml import graph_build
+from apps.ontology.selectors.versions import definition_history, definition_version_diff
 from apps.ontology.services import entities as entity_services
 from apps.ontology.services import relationships as relationship_services
 from apps.ontology.services.versions import definition_revert
-from apps.ontology.versioning import version_changes, versions_for
 from apps.web import ontology_forms as forms
 from apps.web.htmx import is_fragment
 from apps.web.tenancy import can_edit, client_required
@@ -57,7 +58,7 @@ def _studio_context(request: HttpRequest, **extra) -> dict:
     return {
         "entities": entities,
         "relationships": relationships,
-        "graph": uml.graph_build(entities=entities, relationships=relationships),
+        "graph": graph_build(entities=entities, relationships=relationships),
         "can_edit": can_edit(request),
         "data_types": forms.DATA_TYPES,
         "time_types": forms.TIME_TYPES,
@@ -137,21 +138,6 @@ def ontology_entity(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-def _history_rows(entity) -> list[dict]:
-    versions = versions_for(entity)
-    return [
-        {
-            "id": v.pk,
-            "at": v.revision.date_created,
-            "user": v.revision.user.get_username() if v.revision.user else None,
-            "comment": v.revision.comment,
-            "changes": version_changes(v, versions[i + 1] if i + 1 < len(versions) else None),
-            "is_current": i == 0,
-        }
-        for i, v in enumerate(versions)
-    ]
-
-
 @require_GET
 @client_required
 @vary_on_headers("HX-Request")
@@ -162,7 +148,7 @@ def ontology_entity_history(request: HttpRequest, code: str) -> HttpResponse:
         request,
         "web/ontology/_history.html",
         entity=entity,
-        versions=_history_rows(entity),
+        versions=definition_history(entity),
         reverted=request.GET.get("reverted"),
     )
 
@@ -171,12 +157,10 @@ def _diff(entity, version_id: int) -> dict:
     """What changed from version `version_id` to the current one: the entity's
     fields and attributes added, removed or changed (the history's own
     comparison, applied to the newest version and the chosen one)."""
-    versions = versions_for(entity)
-    chosen = next((v for v in versions if v.pk == version_id), None)
-    if chosen is None:
+    diff = definition_version_diff(entity, version_id=version_id)
+    if diff is None:
         raise Http404(f"{entity.code} has no version {version_id}.")
-    current = versions[0]
-    changes = version_changes(current, chosen) if chosen.pk != current.pk else {}
+    changes = dict(diff.changes)
     attributes = changes.pop("attributes", {"added": [], "removed": [], "changed": {}})
     rows = []
     for attribute in entity.attributes.all():
@@ -195,8 +179,8 @@ def _diff(entity, version_id: int) -> dict:
         )
     rows += [{"code": code, "status": "removed"} for code in attributes["removed"]]
     return {
-        "version": chosen,
-        "is_current": chosen.pk == current.pk,
+        "version_id": diff.version_id,
+        "is_current": diff.is_current,
         "field_changes": [(name, change["from"], change["to"]) for name, change in changes.items()],
         "attribute_rows": rows,
     }
@@ -229,7 +213,7 @@ def ontology_entity_revert(request: HttpRequest, code: str, version_id: int) -> 
             "web/ontology/_history.html",
             status=exc.status_code,
             entity=entity,
-            versions=_history_rows(entity),
+            versions=definition_history(entity),
             revert_error=exc.message,
         )
     url = reverse("web:ontology_entity_history", args=[entity.code]) + f"?reverted={version_id}"

@@ -18,8 +18,8 @@ from psycopg import sql
 
 from apps.archival.lakehouse import lakehouse_from_settings
 from apps.core.errors import AppError, Conflict, NotFound
-from apps.warehouse.copy import rows_copy
 from apps.warehouse.selectors import ColumnInfo, hypertable_get, table_columns
+from apps.warehouse.services.copy import rows_copy
 
 RESTORE_BATCH_ROWS = 50_000
 

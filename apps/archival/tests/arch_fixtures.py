@@ -11,8 +11,8 @@ from django.db import connection
 from psycopg import sql
 
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
-from apps.warehouse.copy import rows_copy
 from apps.warehouse.services import ColumnSpec, hypertable_create
+from apps.warehouse.services.copy import rows_copy
 from apps.warehouse.types import ARCHIVAL_CONFIRMATIONS_TOPIC, ArchivalEvent, ChunkRef
 
 SCHEMA = "analytics_data"

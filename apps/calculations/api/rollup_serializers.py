@@ -5,8 +5,8 @@ attributes, states, cron, offsets) and name the field in their errors."""
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.calculations.rollup_spec import GRAINS, STATES
 from apps.calculations.rollups.selectors import stale_ranges
-from apps.calculations.rollups.spec import GRAINS, STATES
 
 
 class MeasureSerializer(serializers.Serializer):

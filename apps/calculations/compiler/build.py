@@ -10,9 +10,9 @@ from typing import Any
 from sqlglot import exp
 
 from apps.calculations.compiler.expressions import Params, column, quoted
-from apps.calculations.compiler.paths import Column, PathResolver
 from apps.calculations.compiler.values import predicate
-from apps.calculations.rollups.spec import RollupSpec
+from apps.calculations.paths import Column, PathResolver
+from apps.calculations.rollup_spec import RollupSpec
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec

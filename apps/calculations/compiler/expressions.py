@@ -1,4 +1,4 @@
-"""Formula AST (apps.ontology.formula.nodes) -> sqlglot expressions.
+"""Formula AST (apps.ontology.types.formula) -> sqlglot expressions.
 
 Every literal of a formula becomes a bound parameter; every name becomes a
 quoted column. What a name or an aggregate turns into depends on where the
@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from apps.calculations.rollups.spec import HLL_LOG2M, TDIGEST_COMPRESSION, RollupSpec
+from apps.calculations.rollup_spec import HLL_LOG2M, TDIGEST_COMPRESSION, RollupSpec
 from apps.core.errors import AppError
-from apps.ontology.formula import AGGREGATES, PERIOD_WRAPPERS
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
+from apps.ontology.types.formula import AGGREGATES, PERIOD_WRAPPERS
 
 
 class Params:

@@ -8,7 +8,7 @@ from sqlglot import exp
 
 from apps.calculations.compiler.build import Build, joins_apply, predicates, table_ref
 from apps.calculations.compiler.expressions import column, quoted
-from apps.calculations.compiler.paths import PathResolver
+from apps.calculations.paths import PathResolver
 from apps.calculations.types import AccessContext, MetricQuery
 from apps.ontology.catalog import Catalog
 

@@ -9,11 +9,11 @@ from sqlglot import exp
 
 from apps.calculations.compiler.build import BUCKET, VALUE, Build, joins_apply, predicates, range_values, width
 from apps.calculations.compiler.expressions import Scope, column, compile_aggregate, compile_node, quoted
-from apps.calculations.compiler.paths import PathResolver
 from apps.calculations.compiler.router import ROLLUP_RAW, Route
-from apps.calculations.rollups.spec import HLL_LOG2M, TDIGEST_COMPRESSION, RollupSpec
+from apps.calculations.paths import PathResolver
+from apps.calculations.rollup_spec import HLL_LOG2M, TDIGEST_COMPRESSION, RollupSpec
 from apps.ontology.catalog import EntitySpec
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
 
 GRAIN_WIDTH = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
 

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from apps.calculations.compiler.paths import PathResolver
-from apps.calculations.rollups.spec import RollupSpec
+from apps.calculations.paths import PathResolver
+from apps.calculations.rollup_spec import RollupSpec
 from apps.calculations.types import Granularity, MetricQuery, RowFilter
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
 
 RAW, ROLLUP, ROLLUP_RAW = "raw", "rollup", "rollup+raw"
 GRAIN_RANK = {"minute": 0, "hour": 1, "day": 2}

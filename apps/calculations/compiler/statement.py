@@ -36,15 +36,15 @@ from apps.calculations.compiler.build import (
     width,
 )
 from apps.calculations.compiler.expressions import Scope, column, compile_aggregate, compile_node, quoted
-from apps.calculations.compiler.paths import PathResolver
 from apps.calculations.compiler.rollup_scan import rollup_select
 from apps.calculations.compiler.router import RAW, ROLLUP, ROLLUP_RAW, Route, calls, route_choose
-from apps.calculations.rollups.spec import RollupSpec
+from apps.calculations.paths import PathResolver
+from apps.calculations.rollup_spec import RollupSpec
 from apps.calculations.types import AccessContext, MetricQuery
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec, MetricSpec
-from apps.ontology.formula import AGGREGATES, PERIOD_WRAPPERS, formula_parse
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
+from apps.ontology.types.formula import AGGREGATES, PERIOD_WRAPPERS
 
 
 @dataclass(frozen=True)
@@ -185,12 +185,7 @@ def _metric(build: Build, spec: MetricSpec, *, stack: tuple[str, ...]) -> Compon
             code="circular_reference",
         )
     entity = build.catalog.entities.get(spec.entity) if spec.entity else None
-    formula = formula_parse(
-        spec.formula,
-        attribute_types={code: a.data_type for code, a in entity.attributes.items()} if entity else {},
-        is_metric=lambda name: build.catalog.metric_by_reference(name) is not None,
-        entity=entity.code if entity else None,
-    )
+    formula = build.catalog.metric_formula(spec, typed=True)
     references = {}
     for name in sorted(formula.metrics):
         references[name] = _metric(build, build.catalog.metric_by_reference(name), stack=(*stack, spec.code))

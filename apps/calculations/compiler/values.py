@@ -9,7 +9,7 @@ from typing import Any
 from sqlglot import exp
 
 from apps.calculations.compiler.expressions import Params, column
-from apps.calculations.compiler.paths import Column
+from apps.calculations.paths import Column
 from apps.core.errors import AppError
 
 OPERATORS = {"in", "not_in", "eq", "ne", "lt", "lte", "gt", "gte", "is_null", "not_null"}

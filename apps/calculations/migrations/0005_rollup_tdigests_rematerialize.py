@@ -1,5 +1,5 @@
 """Rollups materialized before t-digests were built with compression 500
-(rollups/spec.py) hold digests of compression 100, which keep every value
+(rollup_spec.py) hold digests of compression 100, which keep every value
 only up to 35 rows: merged with new ones they would not answer small buckets
 exactly (issue #14, item 4). Each such rollup gets an invalidation from its
 first old bucket to its watermark: the router answers that range from the raw
@@ -8,7 +8,7 @@ rows until the next refresh re-materializes it with the new compression."""
 from django.conf import settings
 from django.db import migrations
 
-COMPRESSION = 500  # rollups/spec.py TDIGEST_COMPRESSION when this migration was written
+COMPRESSION = 500  # rollup_spec.py TDIGEST_COMPRESSION when this migration was written
 
 
 def invalidate_old_digests(apps, schema_editor):

@@ -20,16 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from apps.calculations.compiler.paths import many_to_one_edges
 from apps.calculations.models import Rollup
+from apps.calculations.paths import many_to_one_edges
+from apps.calculations.rollup_spec import GRAINS, STATES
 from apps.calculations.rollups.ddl import STATE_DATA_TYPES
 from apps.calculations.rollups.locks import ensure_lock
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_update
-from apps.calculations.rollups.spec import GRAINS, STATES
 from apps.core.errors import AppError
 from apps.ontology.catalog import Catalog, EntitySpec, catalog_load
-from apps.ontology.formula import formula_parse
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
 
 STATES_BY_FUNCTION = {
     "SUM": ("sum", "count"),
@@ -156,12 +155,7 @@ def rollup_plan(*, catalog: Catalog, entity: EntitySpec, enum_attributes: set[st
         if spec.entity != entity.code:
             continue
         try:
-            formula = formula_parse(
-                spec.formula,
-                attributes=set(entity.attributes),
-                is_metric=lambda name: catalog.metric_by_reference(name) is not None,
-                entity=entity.code,
-            )
+            formula = catalog.metric_formula(spec)
             states: dict[str, set[str]] = {}
             filters: set[str] = set()
             aggregates = _metric_needs(entity, formula.root, states, filters)

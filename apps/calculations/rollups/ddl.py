@@ -1,10 +1,11 @@
 """The SQL of a rollup: its table, and the statements that re-materialize a
 range of buckets from the entity's raw rows.
 
-Column layout (spec.py): `bucket timestamptz NOT NULL`, `dim_<i>` typed like
-the dimension attribute, `row_count bigint NOT NULL`, then per measure i the
-states it carries: `m<i>_sum numeric`, `m<i>_count bigint`, `m<i>_min` and
-`m<i>_max` typed like the attribute, `m<i>_hll hll`, `m<i>_tdigest tdigest`.
+Column layout (apps/calculations/rollup_spec.py): `bucket timestamptz NOT
+NULL`, `dim_<i>` typed like the dimension attribute, `row_count bigint NOT
+NULL`, then per measure i the states it carries: `m<i>_sum numeric`,
+`m<i>_count bigint`, `m<i>_min` and `m<i>_max` typed like the attribute,
+`m<i>_hll hll`, `m<i>_tdigest tdigest`.
 One unique index on (bucket, dim_0, ...) NULLS NOT DISTINCT: a NULL dimension
 value is a group of its own, exactly once per bucket.
 
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from psycopg import sql
 
-from apps.calculations.rollups.spec import HLL_LOG2M, TDIGEST_COMPRESSION
+from apps.calculations.rollup_spec import HLL_LOG2M, TDIGEST_COMPRESSION
 from apps.ontology.catalog import EntitySpec
 from apps.warehouse.services import COLUMN_TYPES, MAX_IDENTIFIER_BYTES, index_name, sql_identifier_text
 

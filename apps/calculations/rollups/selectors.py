@@ -9,8 +9,8 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Q, QuerySet, Value
 
 from apps.calculations.models import Rollup
+from apps.calculations.rollup_spec import GRAINS, RollupSpec
 from apps.calculations.rollups.ddl import dim_column, state_column
-from apps.calculations.rollups.spec import GRAINS, RollupSpec
 from apps.core.errors import NotFound
 from apps.warehouse.selectors import timescaledb_info
 

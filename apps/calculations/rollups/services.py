@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.calculations.models import Rollup, RollupInvalidation
+from apps.calculations.rollup_spec import GRAINS, STATES
 from apps.calculations.rollups import ddl
 from apps.calculations.rollups.locks import (
     RefreshRunning,
@@ -27,7 +28,6 @@ from apps.calculations.rollups.locks import (
     refresh_lock_for_transaction,
 )
 from apps.calculations.rollups.refresh import RefreshResult, rollup_refresh
-from apps.calculations.rollups.spec import GRAINS, STATES
 from apps.calculations.routing_state import routing_changed
 from apps.core.errors import AppError, Conflict
 from apps.ontology.catalog import EntitySpec, catalog_load

@@ -14,10 +14,10 @@ from apps.core.tests.factories import ClientFactory
 from apps.messaging.registry import handlers_discover, handlers_for
 from apps.messaging.services import event_apply
 from apps.messaging.types import Envelope
-from apps.ontology.hooks import RowsLoaded, rows_loaded_listeners
 from apps.ontology.services.data_load import entity_rows_load
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
-from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1
+from apps.ontology.services.hooks import rows_loaded_listeners
+from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1, RowsLoaded
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 FEB = datetime(2026, 2, 1, tzinfo=UTC)

@@ -29,8 +29,8 @@ from psycopg import sql
 
 from apps.calculations.models import Rollup
 from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.rollup_spec import TDIGEST_COMPRESSION
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_refresh
-from apps.calculations.rollups.spec import TDIGEST_COMPRESSION
 from apps.calculations.tests.scenarios import created, rows_load
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.tests.factories import ClientFactory, MembershipFactory

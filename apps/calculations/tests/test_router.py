@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from apps.calculations.compiler.statement import metric_compile
-from apps.calculations.rollups.spec import RollupSpec
+from apps.calculations.rollup_spec import RollupSpec
 from apps.calculations.tests.test_compiler import ANYONE, CLIENT, SCHEMA, catalog_build
 from apps.calculations.types import Granularity, MetricQuery, RowFilter
 

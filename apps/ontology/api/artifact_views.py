@@ -15,8 +15,8 @@ from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.ontology.api.metadata_cache import MetadataCacheMixin
 from apps.ontology.selectors import entity_list, metric_list, relationship_list
+from apps.ontology.selectors.uml import graph_build, plantuml_render
 from apps.ontology.services.artifacts import artifacts_generate
-from apps.ontology.uml import graph_build, plantuml_render
 
 
 class ArtifactsInputSerializer(serializers.Serializer):

@@ -14,9 +14,9 @@ from apps.ontology import models as m
 from apps.ontology import selectors
 from apps.ontology.api import serializers as s
 from apps.ontology.api.metadata_cache import MetadataCacheMixin
+from apps.ontology.selectors.versions import definition_history
 from apps.ontology.services import definitions, entities, metrics, relationships
 from apps.ontology.services.versions import definition_revert
-from apps.ontology.versioning import version_changes, versions_for
 
 
 class DefinitionViewSet(MetadataCacheMixin, viewsets.GenericViewSet):
@@ -97,17 +97,7 @@ class DefinitionViewSet(MetadataCacheMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def history(self, request, code=None):
         """Every version of this definition, newest first: who, when, what changed."""
-        versions = versions_for(self.get_object())
-        rows = [
-            {
-                "id": v.pk,
-                "at": v.revision.date_created,
-                "user": v.revision.user.get_username() if v.revision.user else None,
-                "comment": v.revision.comment,
-                "changes": version_changes(v, versions[i + 1] if i + 1 < len(versions) else None),
-            }
-            for i, v in enumerate(versions)
-        ]
+        rows = definition_history(self.get_object())
         return Response(s.VersionSerializer(rows, many=True).data)
 
     @action(detail=True, methods=["post"], url_path=r"history/(?P<version_id>\d+)/revert")

@@ -1,18 +1,10 @@
-"""The metric formula language (docs/formulas.md): tokens, AST, parser and
-checks. Defining a metric parses and checks its formula here, without the
-calculation engine; the engine compiles the same AST to SQL."""
+"""The metric formula language (docs/formulas.md): tokens, parser and checks;
+the tree they build and the language's vocabulary are types
+(apps/ontology/types/formula.py). Defining a metric parses and checks its
+formula here, without the calculation engine; the engine compiles the same
+AST to SQL, reading it through `Catalog.metric_formula`."""
 
-from apps.ontology.formula.nodes import Formula
-from apps.ontology.formula.parser import AGGREGATES, BOUNDARIES, PERIOD_WRAPPERS, SCALARS, formula_parse
+from apps.ontology.formula.parser import formula_parse
 from apps.ontology.formula.tokens import FUNCTIONS, snake_case
 
-__all__ = [
-    "AGGREGATES",
-    "BOUNDARIES",
-    "FUNCTIONS",
-    "PERIOD_WRAPPERS",
-    "SCALARS",
-    "Formula",
-    "formula_parse",
-    "snake_case",
-]
+__all__ = ["FUNCTIONS", "formula_parse", "snake_case"]

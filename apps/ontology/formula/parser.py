@@ -1,4 +1,4 @@
-"""Formula text -> AST (nodes.py), then the checks that need the ontology:
+"""Formula text -> AST (apps/ontology/types/formula.py), then the checks that need the ontology:
 which names are attributes and which are metrics, where aggregates may
 appear, and each function's arguments (docs/formulas.md).
 
@@ -29,14 +29,11 @@ from decimal import Decimal
 from sqlglot.tokens import Token, TokenType
 
 from apps.core.errors import AppError
-from apps.ontology.formula import nodes as n
 from apps.ontology.formula.tokens import formula_error, formula_tokens
 from apps.ontology.formula.typecheck import formula_type_check
+from apps.ontology.types import formula as n
+from apps.ontology.types.formula import AGGREGATES, BOUNDARIES, PERIOD_WRAPPERS, SCALARS
 
-AGGREGATES = frozenset({"SUM", "AVG", "COUNT", "COUNT_DISTINCT", "MIN", "MAX", "FIRST", "LAST", "PERCENTILE"})
-PERIOD_WRAPPERS = frozenset({"AT_START", "AT_END"})  # semi-additive: the aggregate at the period's first/last time
-BOUNDARIES = frozenset({"PERIOD_START", "PERIOD_END"})  # the bucket's bounds, for filters
-SCALARS = {"IF": (3, 3), "COALESCE": (2, 16), "ABS": (1, 1), "ROUND": (1, 2)}
 COMPARISONS = {
     TokenType.EQ: "=", TokenType.NEQ: "!=", TokenType.GT: ">", TokenType.GTE: ">=", TokenType.LT: "<",
     TokenType.LTE: "<=",

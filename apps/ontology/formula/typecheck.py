@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from apps.core.errors import AppError
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
 
 NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, JSON = "number", "string", "boolean", "date", "timestamp", "json"
 TEXT, NULL, ANY = "text", "null", "any"  # a 'string' literal (type from context), NULL, an attribute of unknown type

@@ -32,8 +32,8 @@ from apps.ontology.row_validation import (
     json_constant_reject,
     too_many_rows,
 )
-from apps.warehouse.copy import copy_types, rows_copy
 from apps.warehouse.selectors import table_columns
+from apps.warehouse.services.copy import copy_types, rows_copy
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from psycopg import sql
 
 from apps.core.errors import AppError, Conflict
 from apps.ontology.ddl import WIDENINGS, entity_ddl, entity_table_name
-from apps.ontology.hooks import EntityDeleting, entity_deleting_listeners
 from apps.ontology.identifiers import MAX_ENTITY_CODE, code_validate
 from apps.ontology.models import AttributeDefinition, DataType, EntityDefinition
+from apps.ontology.services.hooks import entity_deleting_listeners
+from apps.ontology.types import EntityDeleting
 from apps.ontology.versioning import revision
 from apps.warehouse.services import (
     DEFAULT_CHUNK_INTERVALS,

@@ -9,16 +9,10 @@ from django.db import transaction
 from apps.core.errors import AppError, Conflict
 from apps.core.transactions import after_commit
 from apps.ontology.formula import formula_parse, snake_case
-from apps.ontology.hooks import (
-    MetricCandidate,
-    MetricDeleted,
-    MetricSaved,
-    metric_check_listeners,
-    metric_deleted_listeners,
-    metric_saved_listeners,
-)
 from apps.ontology.identifiers import code_validate
 from apps.ontology.models import EntityDefinition, MetricDefinition
+from apps.ontology.services.hooks import metric_check_listeners, metric_deleted_listeners, metric_saved_listeners
+from apps.ontology.types import MetricCandidate, MetricDeleted, MetricSaved
 from apps.ontology.versioning import revision
 
 

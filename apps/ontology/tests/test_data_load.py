@@ -8,13 +8,13 @@ from psycopg import sql
 
 from apps.core.errors import AppError
 from apps.core.tests.factories import ClientFactory, UserFactory
-from apps.ontology import hooks
 from apps.ontology.models import DataLoad
 from apps.ontology.row_validation import REQUIRED
+from apps.ontology.services import hooks
 from apps.ontology.services.data_load import entity_csv_load, entity_rows_load, json_rows_parse
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
-from apps.warehouse.copy import rows_copy
 from apps.warehouse.services import ColumnSpec, TableSpec, table_create
+from apps.warehouse.services.copy import rows_copy
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 
 from apps.core.errors import AppError
 from apps.ontology.formula import formula_parse
-from apps.ontology.formula import nodes as n
+from apps.ontology.types import formula as n
 
 ATTRIBUTES = {"policy_id", "status", "start_date", "snapshot_date", "lob", "premium"}
 METRICS = {"start_count", "end_count", "new_count", "revenue", "headcount"}

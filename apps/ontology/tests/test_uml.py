@@ -3,10 +3,10 @@ import re
 import pytest
 
 from apps.core.tests.factories import MembershipFactory
+from apps.ontology.selectors.uml import plantuml_text
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
 from apps.ontology.services.metrics import MetricInput, metric_create
 from apps.ontology.services.relationships import RelationshipInput, relationship_create
-from apps.ontology.uml import plantuml_text
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/ontology/graph/uml"

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
 from apps.core.tests.factories import MembershipFactory
-from apps.messaging.bus import publish_message
+from apps.messaging.services import publish_message
 from apps.streams.aggregator.live import live_buckets, live_push_claim, unix_second
 from apps.streams.aggregator.selectors import telemetry_current
 from apps.streams.aggregator.services import aggregator_flush_all

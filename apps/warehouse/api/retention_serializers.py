@@ -3,9 +3,9 @@ from rest_framework import serializers
 
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
-from apps.warehouse.hooks import entity_table
 from apps.warehouse.models import RetentionPolicy
 from apps.warehouse.selectors import hypertable_get, table_ref_parse
+from apps.warehouse.services.hooks import entity_table
 
 
 class RetentionPolicySerializer(serializers.ModelSerializer):

@@ -19,11 +19,11 @@ from apps.warehouse.api.retention_serializers import (
     TriggerArchivalInputSerializer,
     TriggerArchivalResultSerializer,
 )
-from apps.warehouse.hooks import entity_table
 from apps.warehouse.models import RetentionPolicy
 from apps.warehouse.retention import RetentionManager, retention_status
 from apps.warehouse.retention.jobs import STATES, retention_jobs_list
 from apps.warehouse.selectors import table_ref_parse
+from apps.warehouse.services.hooks import entity_table
 
 
 class RetentionPolicyViewSet(viewsets.ModelViewSet):

@@ -9,10 +9,8 @@ from psycopg import sql
 
 from apps.core.advisory_locks import advisory_xact_lock
 from apps.core.transactions import after_commit
-from apps.warehouse.hooks import ChunkDropped, chunk_dropped_listeners
-from apps.warehouse.types import (
-    ChunkRef,
-)
+from apps.warehouse.services.hooks import chunk_dropped_listeners
+from apps.warehouse.types import ChunkDropped, ChunkRef
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Reads of retention's progress, per chunk: the ledger (ChunkArchival) joined
 with the archival worker's job of the chunk's current request (through
-apps.warehouse.hooks), so a failure is visible through the API, not only in
+apps.warehouse.services.hooks), so a failure is visible through the API, not only in
 the worker's log.
 
 One state per chunk:
@@ -16,8 +16,9 @@ One state per chunk:
 from dataclasses import dataclass
 from datetime import datetime
 
-from apps.warehouse.hooks import ChunkJob, chunk_jobs
 from apps.warehouse.models import ChunkArchival
+from apps.warehouse.services.hooks import chunk_jobs
+from apps.warehouse.types import ChunkJob
 
 STATES = ("requested", "archiving", "failed", "archived", "refused", "dropped", "confirmed")
 FAILED_STATES = ("failed", "refused")

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from apps.core.errors import AppError, NotFound
 from apps.messaging.services import publish_on_commit
-from apps.warehouse.hooks import table_owner
 from apps.warehouse.models import ChunkArchival, RetentionPolicy
 from apps.warehouse.retention.chunks import (
     ChunkInfo,
@@ -26,6 +25,7 @@ from apps.warehouse.retention.chunks import (
     table_lock,
 )
 from apps.warehouse.selectors import hypertable_get
+from apps.warehouse.services.hooks import table_owner
 from apps.warehouse.types import (
     ARCHIVAL_EVENTS_TOPIC,
     ArchivalEvent,

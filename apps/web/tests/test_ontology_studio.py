@@ -286,7 +286,7 @@ def test_history_lists_versions_with_their_changes(console, changed_member):
 
 
 def test_diff_highlights_attributes_added_changed_and_fields(console, changed_member):
-    first = min(v.pk for v in _versions(changed_member))
+    first = min(v.id for v in _versions(changed_member))
     response = console.get(reverse("web:ontology_entity_diff", args=["member", first]), **HX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
@@ -298,13 +298,13 @@ def test_diff_highlights_attributes_added_changed_and_fields(console, changed_me
 
 
 def _versions(entity):
-    from apps.ontology.versioning import versions_for
+    from apps.ontology.selectors.versions import definition_history
 
-    return versions_for(entity)
+    return definition_history(entity)
 
 
 def test_revert_restores_the_old_definition_as_a_new_version(console, changed_member, insurer):
-    first = min(v.pk for v in _versions(changed_member))
+    first = min(v.id for v in _versions(changed_member))
     response = console.post(reverse("web:ontology_entity_revert", args=["member", first]), **HX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("web:ontology_entity_history", args=["member"]) + f"?reverted={first}"
@@ -320,7 +320,7 @@ def test_revert_restores_the_old_definition_as_a_new_version(console, changed_me
 def test_refused_revert_shows_why(console, insurer):
     """Reverting to before an attribute a relationship now uses is refused (409 in_use)."""
     entity = selectors.entity_get(client_id=insurer.client_id, code="member")
-    first = min(v.pk for v in _versions(entity))
+    first = min(v.id for v in _versions(entity))
     entity_services.entity_update(
         entity=entity,
         data=entity_services.EntityInput(
@@ -365,7 +365,7 @@ def test_another_clients_entity_is_404_on_every_entity_route(client, insurer):
     stranger = MembershipFactory(is_default=True, role="admin")
     client.force_login(stranger.user)
     entity = selectors.entity_get(client_id=insurer.client_id, code="member")
-    version = _versions(entity)[0].pk
+    version = _versions(entity)[0].id
     gets = [
         reverse("web:ontology_entity", args=["member"]),
         reverse("web:ontology_entity_history", args=["member"]),

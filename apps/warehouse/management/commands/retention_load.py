@@ -28,9 +28,9 @@ from django.db import transaction
 from django.utils.dateparse import parse_duration
 
 from apps.core.selectors import client_id_for_code
-from apps.warehouse.hooks import entity_table
 from apps.warehouse.models import RetentionPolicy
 from apps.warehouse.selectors import hypertable_get, table_ref_parse
+from apps.warehouse.services.hooks import entity_table
 
 KEYS = {"table", "entity", "client", "schema", "keep_for", "action", "lakehouse_target", "batch_size", "active"}
 _UNITS = {"w": "weeks", "week": "weeks", "d": "days", "day": "days", "h": "hours", "hour": "hours",

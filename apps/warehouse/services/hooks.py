@@ -9,16 +9,8 @@ terms without importing them (ARCHITECTURE.md, "Which way imports point").
   dropped range (told after the drop commits)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
-
-@dataclass(frozen=True)
-class TableOwner:
-    client_id: int
-    client_code: str
-    entity: str  # the entity code
-
+from apps.warehouse.types import ChunkDropped, ChunkJob, TableOwner
 
 _table_owner: list[Callable[[str, str], TableOwner | None]] = []
 _entity_table: list[Callable[[int, str], str | None]] = []
@@ -54,16 +46,6 @@ def entity_table(*, client_id: int, entity: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class ChunkDropped:
-    """A chunk of a hypertable was dropped: rows in [range_start, range_end) are gone."""
-
-    table_schema: str
-    table_name: str
-    range_start: datetime
-    range_end: datetime
-
-
 _chunk_dropped: list[Callable[[ChunkDropped], None]] = []
 
 
@@ -75,19 +57,6 @@ def on_chunk_dropped(callback: Callable[[ChunkDropped], None]) -> Callable[[Chun
 
 def chunk_dropped_listeners() -> list[Callable[[ChunkDropped], None]]:
     return list(_chunk_dropped)
-
-
-@dataclass(frozen=True)
-class ChunkJob:
-    """The archival worker's record of one chunk of one archival request."""
-
-    event_id: str
-    chunk_schema: str
-    chunk_name: str
-    status: str  # pending | processing | completed | failed
-    attempts: int
-    error: str
-    updated_at: datetime
 
 
 _chunk_jobs: list[Callable[[str, list[str] | None], list[ChunkJob]]] = []

@@ -9,16 +9,8 @@ from django.conf import settings
 
 from apps.calculations.rollups.services import rollup_invalidate, rollups_delete_for_entity
 from apps.calculations.tasks import rollups_ensure
-from apps.ontology.hooks import (
-    EntityDeleting,
-    MetricDeleted,
-    MetricSaved,
-    RowsLoaded,
-    on_entity_deleting,
-    on_metric_deleted,
-    on_metric_saved,
-    on_rows_loaded,
-)
+from apps.ontology.services.hooks import on_entity_deleting, on_metric_deleted, on_metric_saved, on_rows_loaded
+from apps.ontology.types import EntityDeleting, MetricDeleted, MetricSaved, RowsLoaded
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,15 @@
-"""The formula AST: what a metric formula means, independent of SQL. The
-calculation engine compiles these nodes; the ontology only builds and checks
-them."""
+"""The formula AST: what a metric formula means, independent of SQL, and the
+language's vocabulary (which functions aggregate, which wrap an aggregate).
+The ontology builds and checks the tree (apps/ontology/formula/); the
+calculation engine compiles it (it gets it from `Catalog.metric_formula`)."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+AGGREGATES = frozenset({"SUM", "AVG", "COUNT", "COUNT_DISTINCT", "MIN", "MAX", "FIRST", "LAST", "PERCENTILE"})
+PERIOD_WRAPPERS = frozenset({"AT_START", "AT_END"})  # semi-additive: the aggregate at the period's first/last time
+BOUNDARIES = frozenset({"PERIOD_START", "PERIOD_END"})  # the bucket's bounds, for filters
+SCALARS = {"IF": (3, 3), "COALESCE": (2, 16), "ABS": (1, 1), "ROUND": (1, 2)}
 
 
 class Node:

@@ -1,10 +1,16 @@
-"""Reads of the ontology, always within one client."""
+"""Reads of the ontology, always within one client. The version history is
+versions.py; the ontology as a graph or diagram, uml.py."""
+
+import re
 
 from django.db.models import Model, QuerySet, Sum
 
 from apps.core.errors import NotFound
 from apps.ontology import models as m
 from apps.ontology.types import MetricDependencies
+from apps.ontology.types.formula import AGGREGATES
+
+_AGGREGATE_CALL = re.compile(r"\b(" + "|".join(sorted(AGGREGATES, key=len, reverse=True)) + r")\s*\(", re.I)
 
 
 def definition_get(model: type[Model], *, client_id: int, code: str) -> Model:
@@ -78,3 +84,9 @@ def definitions_version(*, client_id: int) -> int:
     BEFORE the definitions, and what is cached under it is never older."""
     total = m.DefinitionChange.objects.filter(client_id=client_id).aggregate(total=Sum("changes"))["total"]
     return total or 0
+
+
+def formula_aggregates(*, formula: str) -> list[str]:
+    """The aggregate functions (upper case, sorted) a formula's text calls;
+    none for a formula that only combines other metrics."""
+    return sorted({name.upper() for name in _AGGREGATE_CALL.findall(formula)})

@@ -2,7 +2,8 @@
 hypertables from a column spec, additive column changes, COPY, and the
 read-only role. Identifiers are quoted with psycopg.sql, values are bound or
 rendered as literals by psycopg; the warehouse knows tables and columns, not
-business meaning."""
+business meaning. Bulk writes with COPY are copy.py; the hooks higher layers
+register (table owners, chunk drops, archival jobs) are hooks.py."""
 
 import hashlib
 from collections.abc import Iterable, Sequence

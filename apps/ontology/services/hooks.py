@@ -5,22 +5,8 @@ loaded, the compile check on metrics, rollups following metrics and
 entities) in its AppConfig.ready()."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
-
-@dataclass(frozen=True)
-class RowsLoaded:
-    """Payload of `ingestion.completed`."""
-
-    event_id: str
-    client_id: int
-    entity: str
-    inserted: int
-    time_min: datetime | None
-    time_max: datetime | None
-    correlation_id: str
-
+from apps.ontology.types import EntityDeleting, MetricCandidate, MetricDeleted, MetricSaved, RowsLoaded
 
 _rows_loaded: list[Callable[[RowsLoaded], None]] = []
 
@@ -33,21 +19,6 @@ def on_rows_loaded(callback: Callable[[RowsLoaded], None]) -> Callable[[RowsLoad
 
 def rows_loaded_listeners() -> list[Callable[[RowsLoaded], None]]:
     return list(_rows_loaded)
-
-
-@dataclass(frozen=True)
-class MetricCandidate:
-    """A metric about to be created or changed, already parsed and checked by
-    the ontology; listeners may refuse it by raising AppError (the engine
-    compiles it, so a formula it cannot compute is refused at definition)."""
-
-    client_id: int
-    code: str
-    formula: str
-    entity: str | None
-    unit: str
-    domain: str
-    mode: str
 
 
 _metric_checks: list[Callable[[MetricCandidate], None]] = []
@@ -63,15 +34,6 @@ def metric_check_listeners() -> list[Callable[[MetricCandidate], None]]:
     return list(_metric_checks)
 
 
-@dataclass(frozen=True)
-class MetricSaved:
-    """A metric was created or changed (told after the transaction commits)."""
-
-    client_id: int
-    code: str
-    entity: str | None
-
-
 _metric_saved: list[Callable[[MetricSaved], None]] = []
 
 
@@ -85,16 +47,6 @@ def metric_saved_listeners() -> list[Callable[[MetricSaved], None]]:
     return list(_metric_saved)
 
 
-@dataclass(frozen=True)
-class MetricDeleted:
-    """A metric was deleted (told after the transaction commits): what was
-    derived from it (the entity's automatic rollups) can be reshaped."""
-
-    client_id: int
-    code: str
-    entity: str | None
-
-
 _metric_deleted: list[Callable[[MetricDeleted], None]] = []
 
 
@@ -106,18 +58,6 @@ def on_metric_deleted(callback: Callable[[MetricDeleted], None]) -> Callable[[Me
 
 def metric_deleted_listeners() -> list[Callable[[MetricDeleted], None]]:
     return list(_metric_deleted)
-
-
-@dataclass(frozen=True)
-class EntityDeleting:
-    """An entity is being deleted. Told inside the deleting transaction,
-    before its table is dropped, so what listeners drop with it (the
-    engine's rollup tables) commits or rolls back together with the entity;
-    a listener may refuse the delete by raising AppError."""
-
-    client_id: int
-    code: str
-    table: str
 
 
 _entity_deleting: list[Callable[[EntityDeleting], None]] = []
