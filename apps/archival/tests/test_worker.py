@@ -21,8 +21,8 @@ from psycopg import sql
 from apps.archival.models import ArchivalJob
 from apps.archival.services import archive_path
 from apps.archival.tests.arch_fixtures import LOCAL_BACKEND, OLD_DAYS, arch_confirmations, arch_event
-from apps.messaging.services import publish_message
 from apps.messaging.models import DeadLetter
+from apps.messaging.services import publish_message
 from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC, ArchivalConfirmation
 
 pytestmark = pytest.mark.django_db(transaction=True)
