@@ -13,7 +13,12 @@ class CalculationsConfig(AppConfig):
             routing_state,  # noqa: F401 - moves the routing version when definitions change
         )
         from apps.calculations.live import CHANNEL_FAMILY, metric_channel_authorize
+        from apps.calculations.thresholds.services import threshold_alert_replay
         from apps.core.realtime import channel_family_register
+        from apps.messaging.services import dead_letter_replayer_register
+        from apps.messaging.types import DeadLetterKind
 
         # /ws/ subscriptions to metric.<code> (apps/core/websockets.py); also registers metric.calculated's schema.
         channel_family_register(CHANNEL_FAMILY, metric_channel_authorize)
+        # A threshold alert that failed for good is parked in messaging's dead letters; replaying it sends it again.
+        dead_letter_replayer_register(DeadLetterKind.THRESHOLD_ALERT, threshold_alert_replay)

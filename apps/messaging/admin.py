@@ -35,8 +35,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
     list_select_related = ["client", "subscription"]
     actions = ["replay", "discard"]
     fields = [
-        "kind", "status", "topic", "group", "subscription", "client", "event_id", "attempts", "error",
-        "envelope_pretty", "replay_count", "replayed_at", "created_at", "updated_at",
+        "kind", "status", "topic", "group", "subscription", "client", "event_id", "attempts", "last_status_code",
+        "error", "envelope_pretty", "replay_count", "replayed_at", "created_at", "updated_at",
     ]  # fmt: skip
     readonly_fields = fields
 

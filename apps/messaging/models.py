@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.model_mixins import TimestampedModel
+from apps.messaging.types import DeadLetterKind
 
 
 class ProcessedEvent(models.Model):
@@ -33,11 +34,12 @@ class ProcessedEvent(models.Model):
 
 class DeadLetter(TimestampedModel):
     """A message parked after its retry budget: a handler that kept failing,
-    or a webhook that kept refusing. An admin inspects and replays it."""
+    a webhook that kept refusing, or a threshold alert (calculations) that
+    could not be sent. An admin inspects and replays it. `envelope` is what
+    was parked: the event (handler, webhook) or the alert without its URL
+    (threshold_alert)."""
 
-    class Kind(models.TextChoices):
-        HANDLER = "handler"
-        WEBHOOK = "webhook"
+    Kind = DeadLetterKind  # handler | webhook | threshold_alert (apps.messaging.types)
 
     class Status(models.TextChoices):
         PARKED = "parked"
@@ -55,6 +57,8 @@ class DeadLetter(TimestampedModel):
     envelope = models.JSONField()  # the whole event as published (decompressed)
     error = models.TextField()
     attempts = models.PositiveIntegerField()
+    # The answer of the last attempt of an outbound job (webhook, threshold_alert); None without one.
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
     client = models.ForeignKey("core.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     replayed_at = models.DateTimeField(null=True, blank=True)
     replay_count = models.PositiveIntegerField(default=0)

@@ -10,7 +10,12 @@ apps/messaging/webhook_delivery.py). The types they exchange
 
 Messaging's own writes: applying an event in a consumer group, parking it in
 the dead-letter store, replaying or discarding what was parked, and
-publishing on a client's behalf (the API)."""
+publishing on a client's behalf (the API).
+
+Another app's outbound jobs that fail for good are parked here too, under a
+kind of their own (`dead_letter_park(kind=...)`: threshold alerts of
+calculations), and replayed by a replayer their app registers at start
+(`dead_letter_replayer_register`), so messaging never imports it."""
 
 import functools
 import logging
@@ -38,7 +43,7 @@ from apps.messaging.bus import (
 from apps.messaging.models import DeadLetter, ProcessedEvent
 from apps.messaging.registry import Handler, Registration, handler_register, handlers_discover, handlers_for
 from apps.messaging.schemas import register_schema
-from apps.messaging.types import Envelope
+from apps.messaging.types import DeadLetterKind, Envelope, ParkedItem
 from apps.messaging.webhook_delivery import outbound_attempt, outbound_backoff_seconds, webhook_url_validate
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "dead_letter_discard",
     "dead_letter_park",
     "dead_letter_replay",
+    "dead_letter_replayer_register",
     "event_apply",
     "event_publish",
     "handler",
@@ -147,19 +153,41 @@ def dead_letter_park(
     error: str,
     attempts: int,
     tenant: str | None = None,
+    kind: str = DeadLetterKind.HANDLER,
+    client_id: int | None = None,
+    status_code: int | None = None,
 ) -> DeadLetter:
-    """Park a message its handler kept failing on (kind handler)."""
+    """Park a message its handler kept failing on (kind handler), or another
+    app's job that failed for good (its own kind, e.g. threshold_alert:
+    `envelope` is what the job was, without secrets; `client_id` its tenant,
+    `status_code` its last answer). One dead letter per call."""
     with transaction.atomic():
         return DeadLetter.objects.create(
-            kind=DeadLetter.Kind.HANDLER,
+            kind=kind,
             topic=topic,
             group=group,
             event_id=event_id,
             envelope=envelope,
             error=error,
             attempts=attempts,
-            client_id=_client_id(tenant),
+            last_status_code=status_code,
+            client_id=client_id if client_id is not None else _client_id(tenant),
         )
+
+
+DeadLetterReplayer = Callable[[ParkedItem], None]
+_replayers: dict[str, DeadLetterReplayer] = {}
+
+
+def dead_letter_replayer_register(kind: str, replayer: DeadLetterReplayer) -> None:
+    """Let the app that parks dead letters of `kind` replay them: `replayer`
+    runs in the replay's transaction, with the dead letter locked, and puts
+    the job back to work (enqueueing after commit); an AppError it raises
+    refuses the replay (the dead letter stays parked). Registered once per
+    kind, at start (the app's AppConfig.ready); a second registration replaces the first."""
+    if kind not in DeadLetterKind.values or kind in (DeadLetterKind.HANDLER, DeadLetterKind.WEBHOOK):
+        raise ValueError(f"Dead letters of kind {kind!r} are not replayed through a registered replayer.")
+    _replayers[kind] = replayer
 
 
 def _error_text(exc: BaseException) -> str:
@@ -178,7 +206,13 @@ def dead_letter_replay(*, dead_letter: DeadLetter, user=None) -> DeadLetter:
     the new error and attempt count, and `AppError(code="replay_failed")` is
     raised.
 
-    Webhook kind: apps.messaging.webhooks.webhook_redeliver does the work."""
+    Webhook kind: apps.messaging.webhooks.webhook_redeliver does the work.
+
+    Another app's kind (threshold_alert): the replayer its app registered puts
+    the job back to work (a threshold alert: pending again with a fresh
+    budget, its send task queued after commit), in one transaction with the
+    dead letter's change to `replayed`. If the job fails for good again, it
+    is parked anew (a new dead letter)."""
     if dead_letter.status != DeadLetter.Status.PARKED:
         raise Conflict(
             f"Dead letter {dead_letter.pk} is {dead_letter.status}; only parked messages can be replayed.",
@@ -186,6 +220,8 @@ def dead_letter_replay(*, dead_letter: DeadLetter, user=None) -> DeadLetter:
         )
     if dead_letter.kind == DeadLetter.Kind.WEBHOOK:
         return _webhook_replay(dead_letter=dead_letter, user=user)
+    if dead_letter.kind != DeadLetter.Kind.HANDLER:
+        return _registered_replay(dead_letter=dead_letter, user=user)
 
     handlers_discover()
     try:
@@ -258,6 +294,37 @@ def _webhook_replay(*, dead_letter: DeadLetter, user) -> DeadLetter:
         dead_letter.refresh_from_db()
     logger.info("webhook dead letter %s redelivered", dead_letter.pk, extra={"user": getattr(user, "pk", None)})
     return dead_letter
+
+
+def _registered_replay(*, dead_letter: DeadLetter, user) -> DeadLetter:
+    replayer = _replayers.get(dead_letter.kind)
+    if replayer is None:
+        raise Conflict(
+            f"Nothing replays dead letters of kind {dead_letter.kind!r} here; discard the message.",
+            code="not_replayable",
+        )
+    with transaction.atomic():
+        parked = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
+        if parked.status != DeadLetter.Status.PARKED:
+            raise Conflict(f"Dead letter {parked.pk} is {parked.status} already.", code="not_parked")
+        replayer(
+            ParkedItem(
+                id=parked.pk,
+                kind=parked.kind,
+                topic=parked.topic,
+                group=parked.group,
+                event_id=parked.event_id,
+                record=parked.envelope,
+                client_id=parked.client_id,
+                attempts=parked.attempts,
+            )
+        )
+        parked.status = DeadLetter.Status.REPLAYED
+        parked.replayed_at = timezone.now()
+        parked.replay_count += 1
+        parked.save(update_fields=["status", "replayed_at", "replay_count", "updated_at"])
+    logger.info("%s dead letter %s replayed", parked.kind, parked.pk, extra={"user": getattr(user, "pk", None)})
+    return parked
 
 
 def dead_letter_discard(*, dead_letter: DeadLetter, user=None) -> DeadLetter:

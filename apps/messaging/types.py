@@ -4,7 +4,10 @@ bulk publish (`Message`), the errors publishing raises, and outbound
 delivery's terms: `outbound_attempt` (webhook_delivery.py) POSTs one body to
 one URL for an `OutboundJob` (a webhook delivery of an event, a threshold
 alert of calculations) under an `OutboundPolicy`, and says what came of it in
-a `DeliveryOutcome`."""
+a `DeliveryOutcome`. A job that fails for good is parked in the dead-letter
+store under its `DeadLetterKind`; a kind's owner replays it through a replayer
+it registers (`dead_letter_replayer_register`), which is handed the parked
+item as a `ParkedItem`."""
 
 import uuid
 from collections.abc import Callable, Mapping
@@ -12,18 +15,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from django.db import models
 from pydantic import BaseModel, ConfigDict, Field
 
 from apps.core.errors import REDIS_RETRY_AFTER_SECONDS, AppError
 
 __all__ = [
     "BusUnavailable",
+    "DeadLetterKind",
     "DeliveryOutcome",
     "Envelope",
     "InvalidTopic",
     "Message",
     "OutboundJob",
     "OutboundPolicy",
+    "ParkedItem",
     "PayloadInvalid",
     "PayloadTooLarge",
     "WebhookURLError",
@@ -157,3 +163,31 @@ class OutboundJob(Protocol):
 
     def postponed(self, origin: str, retry_in: float) -> DeliveryOutcome:
         """The destination's circuit is open: no attempt spent."""
+
+
+# --- the dead-letter store -------------------------------------------------------------
+
+
+class DeadLetterKind(models.TextChoices):
+    """What a dead letter holds (`DeadLetter.kind`): an event its bus handler
+    kept failing on, a webhook delivery of an event, or a threshold alert of
+    calculations that could not be sent."""
+
+    HANDLER = "handler"
+    WEBHOOK = "webhook"
+    THRESHOLD_ALERT = "threshold_alert"
+
+
+@dataclass(frozen=True)
+class ParkedItem:
+    """A parked dead letter as its kind's replayer sees it: `record` is what
+    the owner parked (`DeadLetter.envelope`), `client_id` the tenant."""
+
+    id: int
+    kind: str
+    topic: str
+    group: str
+    event_id: uuid.UUID
+    record: dict[str, Any]
+    client_id: int | None
+    attempts: int

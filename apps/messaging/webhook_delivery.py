@@ -454,11 +454,12 @@ def _park(delivery: WebhookDelivery, error: str) -> DeliveryOutcome:
             envelope=delivery.envelope,
             error=error,
             attempts=delivery.attempts,
+            last_status_code=delivery.last_status_code,
             client_id=subscription.client_id,
         )
     else:  # a replay that failed again: the same dead letter, brought up to date
-        parked.error, parked.attempts = error, delivery.attempts
-        parked.save(update_fields=["error", "attempts", "updated_at"])
+        parked.error, parked.attempts, parked.last_status_code = error, delivery.attempts, delivery.last_status_code
+        parked.save(update_fields=["error", "attempts", "last_status_code", "updated_at"])
     logger.warning(
         "webhook delivery parked in the dead-letter store",
         extra={"delivery_id": delivery.pk, "event_id": str(delivery.event_id), "error": error},

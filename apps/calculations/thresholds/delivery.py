@@ -6,7 +6,11 @@ authenticate by their secret URL, stored encrypted. 2xx is sent; connection
 errors, 5xx, 408 and 429 are retried with backoff (at least the answer's
 Retry-After) up to AE_THRESHOLD_ALERT_MAX_ATTEMPTS; other answers fail at
 once, as a bad URL or payload will not heal. A failed alert keeps its error
-on the `ThresholdAlert` (the rule's alert log)."""
+on the `ThresholdAlert` (the rule's alert log) and is parked in messaging's
+dead-letter store too (kind threshold_alert, the client's), in the same
+transaction, like a webhook delivery: replaying it there queues it again
+(`threshold_alert_replay` in services.py, the replayer calculations
+registers at start)."""
 
 import json
 import logging
@@ -16,15 +20,48 @@ from functools import partial
 from django.conf import settings
 from django.utils import timezone
 
+from apps.calculations.live import METRIC_CALCULATED
 from apps.calculations.models import ThresholdAlert
 from apps.core.crypto import secret_decrypt
-from apps.messaging.services import outbound_attempt, outbound_backoff_seconds
-from apps.messaging.types import DeliveryOutcome, OutboundPolicy
+from apps.messaging.services import dead_letter_park, outbound_attempt, outbound_backoff_seconds
+from apps.messaging.types import DeadLetterKind, DeliveryOutcome, OutboundPolicy
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "AnalyticsEngine-Alerts/1.0"
 _FINAL_FIELDS = ["status", "last_error", "last_status_code", "sent_at", "attempts", "updated_at"]
+DEAD_LETTER_GROUP = "calculations.thresholds"  # the consumer group that fired the alert
+
+
+def alert_record(alert: ThresholdAlert) -> dict:
+    """What a parked alert shows in the dead-letter store (its `envelope`):
+    never the webhook URL, which is the destination's secret."""
+    rule = alert.rule
+    return {
+        "alert_id": alert.pk,
+        "rule_id": rule.pk,
+        "rule": rule.name,
+        "metric": alert.metric_code,
+        "dims": alert.dims,
+        "bucket": alert.bucket.isoformat() if alert.bucket else None,
+        "value": alert.value,
+        "text": alert.text,
+        "webhook_host": rule.webhook_host,
+    }
+
+
+def _park(alert: ThresholdAlert) -> None:
+    dead_letter_park(
+        kind=DeadLetterKind.THRESHOLD_ALERT,
+        topic=METRIC_CALCULATED,
+        group=DEAD_LETTER_GROUP,
+        event_id=alert.event_id,
+        envelope=alert_record(alert),
+        error=alert.last_error,
+        attempts=alert.attempts,
+        status_code=alert.last_status_code,
+        client_id=alert.rule.client_id,
+    )
 
 
 class _AlertJob:
@@ -73,7 +110,9 @@ class _AlertJob:
 
     def failed(self, error: str, status_code: int | None, *, answered: bool) -> DeliveryOutcome:
         logger.warning("threshold alert %s not sent: %s", self.alert.pk, error)
-        return self._finish(ThresholdAlert.Status.FAILED, error, status_code)
+        outcome = self._finish(ThresholdAlert.Status.FAILED, error, status_code)
+        _park(self.alert)  # in the attempt's transaction: failed and parked, or neither
+        return outcome
 
     def retry(self, error: str, status_code: int | None, retry_in: float) -> DeliveryOutcome:
         alert = self.alert

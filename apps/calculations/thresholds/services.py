@@ -2,7 +2,9 @@
 what they are given and name the field in their errors; the webhook URL
 follows the rule of webhook subscriptions (http(s), no credentials, no private
 address unless MESSAGING_WEBHOOK_ALLOW_PRIVATE: messaging's
-`webhook_url_validate`) and is stored encrypted."""
+`webhook_url_validate`) and is stored encrypted. `threshold_alert_replay`
+sends a failed alert again: the replayer of messaging's threshold_alert dead
+letters (registered in apps.py)."""
 
 import math
 from datetime import timedelta
@@ -12,14 +14,16 @@ import httpx
 from django.db import transaction
 from django.utils import timezone
 
-from apps.calculations.models import ThresholdRule
+from apps.calculations.models import ThresholdAlert, ThresholdRule
 from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.tasks import threshold_alert_send
 from apps.calculations.thresholds.evaluation import COMPARE, field_invalid, message_validate
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.crypto import secret_encrypt
-from apps.core.errors import AppError, NotFound
+from apps.core.errors import AppError, Conflict, NotFound
+from apps.core.transactions import after_commit
 from apps.messaging.services import webhook_url_validate
-from apps.messaging.types import WebhookURLError
+from apps.messaging.types import ParkedItem, WebhookURLError
 
 MAX_COOLDOWN = timedelta(days=30)
 
@@ -161,3 +165,29 @@ def threshold_rule_update(*, rule: ThresholdRule, **changes: Any) -> ThresholdRu
 def threshold_rule_delete(*, rule: ThresholdRule) -> None:
     """The rule goes with its alert log; sends still queued find nothing and stop."""
     rule.delete()
+
+
+def threshold_alert_replay(parked: ParkedItem) -> None:
+    """Replay a threshold alert parked in messaging's dead-letter store (kind
+    threshold_alert): the alert is pending again with a fresh retry budget,
+    and its send task is queued once the replay commits. Runs in the replay's
+    transaction (apps.messaging.services.dead_letter_replay); a Conflict
+    refuses it and the dead letter stays parked."""
+    alert = (
+        ThresholdAlert.objects.select_for_update()
+        .filter(pk=parked.record.get("alert_id"), rule__client_id=parked.client_id)
+        .first()
+    )
+    if alert is None:
+        raise Conflict(
+            "The alert is gone (its rule was deleted); there is nothing to send. Discard the dead letter.",
+            code="not_replayable",
+        )
+    if alert.status == ThresholdAlert.Status.PENDING:
+        raise Conflict("The alert is being sent already.", code="in_progress")
+    if alert.status == ThresholdAlert.Status.SENT:
+        raise Conflict("The alert was sent meanwhile; it is not sent twice. Discard the dead letter.", code="sent")
+    alert.status = ThresholdAlert.Status.PENDING
+    alert.attempts, alert.last_error, alert.last_status_code = 0, "", None
+    alert.save(update_fields=["status", "attempts", "last_error", "last_status_code", "updated_at"])
+    after_commit(threshold_alert_send.delay, alert.pk)

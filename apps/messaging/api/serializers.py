@@ -50,6 +50,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
             "envelope",
             "error",
             "attempts",
+            "last_status_code",
             "replay_count",
             "replayed_at",
             "created_at",

@@ -176,6 +176,7 @@ def test_receiver_down_retried_with_backoff_then_dead_letter_then_replay_deliver
     parked = DeadLetter.objects.get()
     assert (parked.kind, parked.status, parked.subscription_id) == ("webhook", "parked", subscription.pk)
     assert parked.attempts == MAX_ATTEMPTS and parked.client_id == client.pk
+    assert parked.last_status_code is None  # never answered
     assert parked.event_id == delivery.event_id and parked.envelope == delivery.envelope
     assert receiver.requests == []
 
@@ -210,7 +211,7 @@ def test_a_replay_that_fails_keeps_retrying_and_closes_the_dead_letter_when_one_
         outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
     assert outcome.status == "failed" and outcome.status_code == 500
     parked = DeadLetter.objects.get()
-    assert "HTTP 500: receiver says no" in parked.error
+    assert "HTTP 500: receiver says no" in parked.error and parked.last_status_code == 500
 
     with django_capture_on_commit_callbacks(execute=False) as queued, pytest.raises(AppError) as failed:
         webhook_redeliver(dead_letter=parked)
