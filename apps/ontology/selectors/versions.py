@@ -7,11 +7,19 @@ from django.contrib.contenttypes.models import ContentType
 from reversion.models import Version
 
 from apps.ontology import models as m
+from apps.ontology.queries import VIEW_MODELS
 from apps.ontology.types import DefinitionVersion, VersionDiff
 
 
-def versions_for(obj) -> list[Version]:
-    return list(Version.objects.get_for_object(obj).select_related("revision", "revision__user"))
+def versions_for(definition) -> list[Version]:
+    """`definition`: what a selector returned (EntityView, RelationshipView,
+    MetricView) or, inside the ontology, the model instance itself."""
+    model = VIEW_MODELS.get(type(definition))
+    if model is None:
+        versions = Version.objects.get_for_object(definition)
+    else:
+        versions = Version.objects.get_for_object_reference(model, definition.id)
+    return list(versions.select_related("revision", "revision__user"))
 
 
 def _children(version: Version) -> dict[str, dict]:
@@ -51,7 +59,7 @@ def version_changes(version: Version, previous: Version | None) -> dict:
 
 
 def definition_history(obj) -> list[DefinitionVersion]:
-    """Every version of a definition (a selector's model instance), newest
+    """Every version of a definition (what a selector returned), newest
     first, each with what it changed compared with the one before it."""
     versions = versions_for(obj)
     return [
