@@ -47,7 +47,7 @@ from apps.core.selectors import client_code_for_id
 from apps.messaging.services import publish_bulk, register_schema
 from apps.messaging.types import Message
 from apps.ontology.catalog import Catalog, catalog_get
-from apps.ontology.selectors import metric_list
+from apps.ontology.selectors import metric_exists
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def metric_channel_authorize(request: ChannelRequest) -> None:
         raise AppError(
             "Metric channels are 'metric.<metric code>'.", code="unknown_channel", details={"channel": request.channel}
         )
-    if not metric_list(client_id=request.client_id).filter(code=parts[1]).exists():
+    if not metric_exists(client_id=request.client_id, code=parts[1]):
         raise AppError(
             f"There is no metric {parts[1]!r} in this client to listen to.",
             code="unknown_channel",

@@ -19,6 +19,7 @@ from apps.ontology.services.data_load import entity_rows_load
 from apps.ontology.services.entities import EntityInput, entity_create
 from apps.ontology.services.metrics import MetricInput, metric_create
 from apps.ontology.services.relationships import RelationshipInput, relationship_create
+from apps.ontology.types.definitions import EntityView, MetricView, RelationshipView
 from apps.simulation import selectors
 from apps.simulation.generators.base import Scenario
 
@@ -47,13 +48,13 @@ def _formula_key(formula: str) -> str:
     return re.sub(r"\s+", " ", formula).strip()
 
 
-def _entity_conflict(existing, wanted: EntityInput) -> str | None:
+def _entity_conflict(existing: EntityView, wanted: EntityInput) -> str | None:
     """Why an existing entity cannot hold the scenario's rows, or None."""
     if existing.kind != wanted.kind:
         return f"it is a {existing.kind} entity, the scenario needs a {wanted.kind} one"
     if existing.time_attribute != wanted.time_attribute:
         return f"its time attribute is {existing.time_attribute!r}, the scenario needs {wanted.time_attribute!r}"
-    attributes = {a.code: a for a in existing.attributes.all()}
+    attributes = {a.code: a for a in existing.attributes}
     for attribute in wanted.attributes:
         found = attributes.pop(attribute.code, None)
         if found is None:
@@ -69,10 +70,10 @@ def _entity_conflict(existing, wanted: EntityInput) -> str | None:
     return None
 
 
-def _relationship_conflict(existing, wanted: RelationshipInput) -> str | None:
+def _relationship_conflict(existing: RelationshipView, wanted: RelationshipInput) -> str | None:
     have = (
-        existing.source_entity.code,
-        existing.target_entity.code,
+        existing.source_entity,
+        existing.target_entity,
         existing.kind,
         existing.source_attribute,
         existing.target_attribute,
@@ -85,9 +86,8 @@ def _relationship_conflict(existing, wanted: RelationshipInput) -> str | None:
     return None
 
 
-def _metric_conflict(existing, wanted: MetricInput) -> str | None:
-    entity = existing.entity.code if existing.entity_id else None
-    if entity != wanted.entity or _formula_key(existing.formula) != _formula_key(wanted.formula):
+def _metric_conflict(existing: MetricView, wanted: MetricInput) -> str | None:
+    if existing.entity != wanted.entity or _formula_key(existing.formula) != _formula_key(wanted.formula):
         where = f" on {wanted.entity}" if wanted.entity else ""
         return f"its formula is {existing.formula!r}, the scenario needs {wanted.formula!r}{where}"
     return None
@@ -110,12 +110,12 @@ class ScenarioManager:
         spec = scenario.ontology()
         report = OntologyReport()
         kinds = (
-            ("entity", spec.entities, ontology.entity_list, _entity_conflict),
-            ("relationship", spec.relationships, ontology.relationship_list, _relationship_conflict),
-            ("metric", spec.metrics, ontology.metric_list, _metric_conflict),
+            ("entity", spec.entities, ontology.entities, _entity_conflict),
+            ("relationship", spec.relationships, ontology.relationships, _relationship_conflict),
+            ("metric", spec.metrics, ontology.metrics, _metric_conflict),
         )
         for kind, wanted, listing, conflict in kinds:
-            existing = {d.code: d for d in listing(client_id=self.client_id).filter(code__in=[w.code for w in wanted])}
+            existing = {d.code: d for d in listing(client_id=self.client_id, codes=[w.code for w in wanted])}
             for definition in wanted:
                 found = existing.get(definition.code)
                 if found is None:
@@ -153,7 +153,7 @@ class ScenarioManager:
 
     def _entities(self, scenario: Scenario) -> dict:
         codes = [e.code for e in scenario.ontology().entities]
-        return {e.code: e for e in ontology.entity_list(client_id=self.client_id).filter(code__in=codes)}
+        return {e.code: e for e in ontology.entities(client_id=self.client_id, codes=codes)}
 
     def data_check(self, scenario: Scenario) -> None:
         """A Conflict (409) naming the entity when it already holds rows
@@ -164,7 +164,7 @@ class ScenarioManager:
             entity = entities.get(code)
             if entity is None:
                 continue
-            column = next(a for a in entity.attributes.all() if a.code == entity.time_attribute)
+            column = next(a for a in entity.attributes if a.code == entity.time_attribute)
             if selectors.table_has_rows_between(
                 table=entity.table_name, column=column.code, data_type=column.data_type, first=first, after=after
             ):

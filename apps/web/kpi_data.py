@@ -18,6 +18,7 @@ from apps.core.errors import AppError
 from apps.ontology import selectors
 from apps.ontology.selectors.versions import definition_version_count
 from apps.ontology.services.metrics import metric_formula_check
+from apps.ontology.types.definitions import MetricView
 from apps.web import object_model
 from apps.web.dashboard_data import extent_days
 
@@ -43,12 +44,12 @@ ROUTE_EXPLANATIONS = {
 }
 
 
-def aggregation(metric) -> str:
+def aggregation(metric: MetricView) -> str:
     """How a metric aggregates, in words: the aggregate functions its formula
     calls and its mode, or that it combines other metrics."""
     functions = selectors.formula_aggregates(formula=metric.formula)
     if functions:
-        entity = metric.entity.code if metric.entity else "its entity"
+        entity = metric.entity or "its entity"
         return f"{', '.join(functions)} over rows of {entity} ({metric.mode})"
     return f"combines other KPIs ({metric.mode})"
 
@@ -60,31 +61,26 @@ def _bound(value) -> str:
     return repr(value)
 
 
-def metric_list(*, client_id: int):
-    """The client's metrics with what the tree groups them by."""
-    return selectors.metric_list(client_id=client_id).prefetch_related("value_chains", "used_by")
-
-
-def metric_get(*, client_id: int, code: str):
+def metric_get(*, client_id: int, code: str) -> MetricView:
     """A metric of this client, else 404 (another client's metric is not there)."""
-    metric = metric_list(client_id=client_id).filter(code=code).first()
-    if metric is None:
+    found = selectors.metrics(client_id=client_id, codes=[code])
+    if not found:
         raise Http404(f"No metric {code!r}.")
-    return metric
+    return found[0]
 
 
-def _groups_of(metric, grouping: str) -> list[tuple[str, str]]:
+def _groups_of(metric: MetricView, grouping: str) -> list[tuple[str, str]]:
     """(key, title) of each group a metric belongs to under `grouping`."""
     if grouping == "domain":
         return [(metric.domain.lower(), metric.domain)] if metric.domain.strip() else []
-    chains = list(metric.value_chains.all())
+    chains = metric.value_chains
     if grouping == "value_chain":
         return [(chain.code, chain.name or chain.code) for chain in chains]
     industries = {chain.industry.strip() for chain in chains if chain.industry.strip()}
     return [(industry.lower(), industry) for industry in sorted(industries)]
 
 
-def _matches(metric, query: str) -> bool:
+def _matches(metric: MetricView, query: str) -> bool:
     if not query:
         return True
     needle = query.lower()
@@ -97,7 +93,7 @@ def kpi_tree(*, client_id: int, grouping: str, query: str = "") -> list[dict]:
     appears under both); metrics of no group last, under "Unassigned"."""
     groups: dict[str, dict] = {}
     unassigned: list = []
-    for metric in metric_list(client_id=client_id):
+    for metric in selectors.metrics(client_id=client_id):
         if not _matches(metric, query):
             continue
         memberships = _groups_of(metric, grouping)
@@ -248,13 +244,13 @@ def metric_benchmarks(*, client_id: int, code: str) -> list[dict]:
     return benchmarks
 
 
-def metric_uses(metric) -> tuple[str, ...]:
+def metric_uses(metric: MetricView) -> tuple[str, ...]:
     """Codes of the metrics a metric's formula uses directly."""
     dependencies = selectors.metric_dependencies(client_id=metric.client_id).get(metric.code)
     return dependencies.metrics if dependencies else ()
 
 
-def metric_metadata(metric) -> dict:
+def metric_metadata(metric: MetricView) -> dict:
     """Every definition field of a metric, with how many versions it has."""
     return {
         "fields": [
@@ -262,14 +258,14 @@ def metric_metadata(metric) -> dict:
             ("Name", metric.name),
             ("Description", metric.description or "—"),
             ("Formula", metric.formula),
-            ("Entity", metric.entity.code if metric.entity else "— (derived from other metrics)"),
+            ("Entity", metric.entity or "— (derived from other metrics)"),
             ("Unit", metric.unit or "—"),
             ("Domain", metric.domain or "—"),
             ("Mode", metric.mode),
             ("Depends on metrics", ", ".join(metric_uses(metric)) or "—"),
             ("Depends on attributes", ", ".join(metric.depends_on_attributes or []) or "—"),
-            ("Used by", ", ".join(m.code for m in metric.used_by.all()) or "—"),
-            ("Value chains", ", ".join(c.name or c.code for c in metric.value_chains.all()) or "—"),
+            ("Used by", ", ".join(metric.used_by) or "—"),
+            ("Value chains", ", ".join(c.name or c.code for c in metric.value_chains) or "—"),
             ("Created", metric.created_at),
             ("Updated", metric.updated_at),
         ],
@@ -277,7 +273,7 @@ def metric_metadata(metric) -> dict:
     }
 
 
-def required_objects(metric) -> list[dict]:
+def required_objects(metric: MetricView) -> list[dict]:
     """The entities and attributes a metric reads, its own and through the
     metrics it depends on: the required-objects analysis of a cart of one."""
     analysis = object_model.required_objects(client_id=metric.client_id, cart=[metric.code])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from apps.calculations.selectors import metric_read_sets
 from apps.ontology import selectors
+from apps.ontology.types.definitions import EntityView, RelationshipView
 
 UNGROUPED = "Ungrouped"
 
@@ -32,9 +33,9 @@ def metric_reads(*, client_id: int) -> dict[str, MetricReads]:
     dependencies = selectors.metric_dependencies(client_id=client_id)
     read_sets = metric_read_sets(client_id=client_id)
     found = {}
-    for metric in selectors.metric_list(client_id=client_id):
+    for metric in selectors.metrics(client_id=client_id):
         read_set, uses = read_sets.get(metric.code), dependencies.get(metric.code)
-        entity = metric.entity.code if metric.entity_id else None
+        entity = metric.entity
         found[metric.code] = MetricReads(
             code=metric.code,
             name=metric.name,
@@ -51,10 +52,10 @@ def metric_reads(*, client_id: int) -> dict[str, MetricReads]:
 
 
 @dataclass
-class EntityView:
-    entity: object  # the ontology's entity definition (read-only here)
-    outgoing: list = field(default_factory=list)
-    incoming: list = field(default_factory=list)
+class EntitySection:
+    entity: EntityView
+    outgoing: list[RelationshipView] = field(default_factory=list)
+    incoming: list[RelationshipView] = field(default_factory=list)
     metrics: list[MetricReads] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
 
@@ -64,8 +65,8 @@ class Group:
     code: str
     name: str
     description: str
-    entities: list[EntityView]  # sections shown in this group
-    also: list[EntityView]  # entities of this group whose section is in an earlier group
+    entities: list[EntitySection]  # sections shown in this group
+    also: list[EntitySection]  # entities of this group whose section is in an earlier group
 
 
 def object_model(*, client_id: int) -> dict:
@@ -73,13 +74,13 @@ def object_model(*, client_id: int) -> dict:
     definitions"), entities of no chain under "Ungrouped". An entity in
     several chains has its section in the first and a link in the others, so
     `#entity-<code>` names exactly one section."""
-    entities = list(selectors.entity_list(client_id=client_id).prefetch_related("value_chains"))
-    relationships = list(selectors.relationship_list(client_id=client_id))
+    entities = selectors.entities(client_id=client_id)
+    relationships = selectors.relationships(client_id=client_id)
     reads = metric_reads(client_id=client_id)
-    views = {e.code: EntityView(entity=e) for e in entities}
+    views = {e.code: EntitySection(entity=e) for e in entities}
     for rel in relationships:
-        views[rel.source_entity.code].outgoing.append(rel)
-        views[rel.target_entity.code].incoming.append(rel)
+        views[rel.source_entity].outgoing.append(rel)
+        views[rel.target_entity].incoming.append(rel)
     for metric in reads.values():
         for code in metric.entities:
             if code in views:
@@ -89,7 +90,7 @@ def object_model(*, client_id: int) -> dict:
     ungrouped = Group(UNGROUPED.lower(), UNGROUPED, "Entities of no value chain.", [], [])
     for entity in entities:
         view = views[entity.code]
-        for chain in sorted(entity.value_chains.all(), key=lambda c: c.code):
+        for chain in sorted(entity.value_chains, key=lambda c: c.code):
             view.groups.append(chain.name)
             group = chains.setdefault(chain.code, Group(chain.code, chain.name, chain.description, [], []))
             (group.also if entity.code in placed else group.entities).append(view)
@@ -141,13 +142,13 @@ def objects_search(*, client_id: int, query: str, limit: int = 50) -> list[dict]
     if not query:
         return []
     hits: list[dict] = []
-    entities = list(selectors.entity_list(client_id=client_id))
+    entities = selectors.entities(client_id=client_id)
     for e in entities:
-        hit = _hit("entity", f"entity-{e.code}", e.name, e.code, e.description, e.get_kind_display(), query)
+        hit = _hit("entity", f"entity-{e.code}", e.name, e.code, e.description, e.kind_label, query)
         if hit:
             hits.append(hit)
     for e in entities:
-        for a in e.attributes.all():
+        for a in e.attributes:
             hit = _hit(
                 "attribute",
                 f"entity-{e.code}",
@@ -159,7 +160,7 @@ def objects_search(*, client_id: int, query: str, limit: int = 50) -> list[dict]
             )
             if hit:
                 hits.append(hit)
-    for m in selectors.metric_list(client_id=client_id):
+    for m in selectors.metrics(client_id=client_id):
         hit = _hit("metric", f"metric-{m.code}", m.name, m.code, m.description, m.formula, query)
         if hit:
             hits.append(hit)
@@ -189,8 +190,8 @@ def required_objects(*, client_id: int, cart: list[str]) -> dict:
     Nodes and edges for the diagram, and per entity what needs it."""
     reads = metric_reads(client_id=client_id)
     metrics = _closure(cart, reads)
-    entities = {e.code: e for e in selectors.entity_list(client_id=client_id)}
-    relationships = list(selectors.relationship_list(client_id=client_id))
+    entities = {e.code: e for e in selectors.entities(client_id=client_id)}
+    relationships = selectors.relationships(client_id=client_id)
     nodes: dict[str, dict] = {}
     edges: list[dict] = []
     needs: dict[str, dict] = {}  # entity code -> {"attributes": set, "metrics": set}
@@ -220,9 +221,9 @@ def required_objects(*, client_id: int, cart: list[str]) -> dict:
             entity_code, _, attribute = path.partition(".")
             entity_need(entity_code, code)["attributes"].add(attribute)
         for rel in relationships:  # the join keys of the entities the statement reads together
-            if rel.source_entity.code in direct and rel.target_entity.code in direct:
-                entity_need(rel.source_entity.code, code)["attributes"].add(rel.source_attribute)
-                entity_need(rel.target_entity.code, code)["attributes"].add(rel.target_attribute)
+            if rel.source_entity in direct and rel.target_entity in direct:
+                entity_need(rel.source_entity, code)["attributes"].add(rel.source_attribute)
+                entity_need(rel.target_entity, code)["attributes"].add(rel.target_attribute)
     listing = []
     for entity_code in sorted(needs):
         entity = entities.get(entity_code)
@@ -245,7 +246,7 @@ def required_objects(*, client_id: int, cart: list[str]) -> dict:
             {
                 "code": entity_code,
                 "name": entity.name if entity else entity_code,
-                "kind": entity.get_kind_display() if entity else "",
+                "kind": entity.kind_label if entity else "",
                 "attributes": attributes,
                 "metrics": sorted(need["metrics"]),
             }

@@ -13,6 +13,7 @@ from django.http import QueryDict
 from apps.core.errors import AppError
 from apps.ontology.services import entities as entity_services
 from apps.ontology.services import relationships as relationship_services
+from apps.ontology.types.definitions import EntityView
 
 DATA_TYPES = list(entity_services.DataType.values)
 TIME_TYPES = sorted(entity_services.TIME_TYPES)
@@ -80,7 +81,7 @@ def entity_form_blank() -> EntityForm:
     )
 
 
-def entity_form_from(entity) -> EntityForm:
+def entity_form_from(entity: EntityView) -> EntityForm:
     """The editor prefilled with a saved entity (from apps.ontology.selectors)."""
     return EntityForm(
         code=entity.code,
@@ -97,12 +98,12 @@ def entity_form_from(entity) -> EntityForm:
                 required=not a.nullable,
                 enum_values=", ".join(a.enum_values or []),
             )
-            for a in entity.attributes.all()
+            for a in entity.attributes
         ],
     )
 
 
-def entity_form_parse(post: QueryDict, *, entity=None) -> EntityForm:
+def entity_form_parse(post: QueryDict, *, entity: EntityView | None = None) -> EntityForm:
     """Rows are posted as `attr-<n>-<field>`; `n` only orders them (rows added
     and removed in the browser leave gaps). On an existing entity the code,
     kind and time attribute are fixed, so they are taken from it, not the post."""

@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.errors import AppError
+from apps.ontology import selectors
 from apps.ontology.services.metrics import MetricInput, metric_create
 from apps.web import kpi_data
 from apps.web.htmx import is_fragment
@@ -39,7 +40,7 @@ def _cart(request: HttpRequest) -> list[str]:
 
 def _cart_context(request: HttpRequest) -> dict:
     codes = _cart(request)
-    names = {m.code: m.name for m in kpi_data.metric_list(client_id=request.console_client.client_id)}
+    names = {m.code: m.name for m in selectors.metrics(client_id=request.console_client.client_id)}
     return {"cart": [{"code": c, "name": names.get(c), "gone": c not in names} for c in codes], "cart_set": set(codes)}
 
 
@@ -53,7 +54,7 @@ def _tree_context(request: HttpRequest, *, selected: str = "") -> dict:
         "groupings": kpi_data.GROUPINGS,
         "query": query,
         "selected": selected or request.GET.get("metric", ""),
-        "has_metrics": kpi_data.metric_list(client_id=client_id).exists(),
+        "has_metrics": selectors.metric_count(client_id=client_id) > 0,
         "cart_set": set(_cart(request)),
     }
 

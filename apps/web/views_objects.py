@@ -45,13 +45,13 @@ def objects(request: HttpRequest) -> HttpResponse:
         return render(request, "web/objects/_search_results.html", {"query": query, "results": results})
     model = object_model(client_id=client_id)
     _link_metrics(model["metrics"])
-    entities = list(selectors.entity_list(client_id=client_id))
+    entities = selectors.entities(client_id=client_id)
     context = {
         **model,
         "query": query,
         "results": results,
         "relationship_kinds": RELATIONSHIP_KINDS,
-        "uml": graph_build(entities=entities, relationships=selectors.relationship_list(client_id=client_id)),
+        "uml": graph_build(entities=entities, relationships=selectors.relationships(client_id=client_id)),
     }
     return render(request, "web/objects/browser.html", context)
 

@@ -42,7 +42,7 @@ def _refuse_readers(request: HttpRequest) -> HttpResponse | None:
 def _entity_or_404(request: HttpRequest, code: str):
     """The console client's entity; another client's (or none) is a 404."""
     try:
-        return selectors.entity_get(client_id=_client_id(request), code=code)
+        return selectors.entity(client_id=_client_id(request), code=code)
     except NotFound as exc:
         raise Http404(exc.message) from exc
 
@@ -53,8 +53,8 @@ def _done(request: HttpRequest, url: str) -> HttpResponse:
 
 def _studio_context(request: HttpRequest, **extra) -> dict:
     client_id = _client_id(request)
-    entities = list(selectors.entity_list(client_id=client_id))
-    relationships = list(selectors.relationship_list(client_id=client_id))
+    entities = selectors.entities(client_id=client_id)
+    relationships = selectors.relationships(client_id=client_id)
     return {
         "entities": entities,
         "relationships": relationships,
@@ -92,9 +92,7 @@ def ontology_studio(request: HttpRequest) -> HttpResponse:
     entity list (refreshed after changes elsewhere)."""
     if is_fragment(request):
         client_id = _client_id(request)
-        return render(
-            request, "web/ontology/_entity_list.html", {"entities": selectors.entity_list(client_id=client_id)}
-        )
+        return render(request, "web/ontology/_entity_list.html", {"entities": selectors.entities(client_id=client_id)})
     return render(request, "web/ontology/studio.html", _studio_context(request))
 
 
@@ -163,7 +161,7 @@ def _diff(entity, version_id: int) -> dict:
     changes = dict(diff.changes)
     attributes = changes.pop("attributes", {"added": [], "removed": [], "changed": {}})
     rows = []
-    for attribute in entity.attributes.all():
+    for attribute in entity.attributes:
         status = "unchanged"
         if attribute.code in attributes["added"]:
             status = "added"
@@ -226,7 +224,7 @@ def ontology_entity_revert(request: HttpRequest, code: str, version_id: int) -> 
 def ontology_relationship_new(request: HttpRequest) -> HttpResponse:
     """The relationship builder: source and target entity, their key
     attributes and the cardinality, created by `relationship_create`."""
-    entities = list(selectors.entity_list(client_id=_client_id(request)))
+    entities = selectors.entities(client_id=_client_id(request))
     if request.method == "GET":
         return _studio(
             request,
@@ -261,4 +259,4 @@ def ontology_attribute_options(request: HttpRequest) -> HttpResponse:
     key pickers (`?source_entity=` or `?target_entity=`)."""
     code = request.GET.get("source_entity") or request.GET.get("target_entity") or request.GET.get("entity", "")
     entity = _entity_or_404(request, code)
-    return render(request, "web/ontology/_attribute_options.html", {"attributes": entity.attributes.all()})
+    return render(request, "web/ontology/_attribute_options.html", {"attributes": entity.attributes})

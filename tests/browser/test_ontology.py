@@ -82,7 +82,7 @@ def test_build_an_entity_relate_it_and_see_what_the_cart_needs(page, browser, as
     assert "appears twice" in error.inner_text()
     assert page.get_by_label("Attribute 3 code").get_attribute("aria-invalid") == "true"
     assert page.get_by_label("Attribute 4 type").input_value() == "decimal"  # kept as typed
-    assert not selectors.entity_list(client_id=member.client_id).filter(code="claim").exists()
+    assert not selectors.entities(client_id=member.client_id, codes=["claim"])
 
     page.get_by_label("Attribute 3 code").fill("member_id")
     page.get_by_label("Attribute 3 enum values").fill("")
@@ -91,8 +91,8 @@ def test_build_an_entity_relate_it_and_see_what_the_cart_needs(page, browser, as
     assert "Saved." in page.locator("#entity-editor").inner_text()
     assert page.locator('#entity-list [data-entity="claim"]').is_visible()
     page.locator('#studio-diagram [data-node="entity:claim"]').wait_for()
-    claim = selectors.entity_get(client_id=member.client_id, code="claim")
-    assert [a.code for a in claim.attributes.all()] == ["filed_on", "claim_id", "member_id", "amount"]
+    claim = selectors.entity(client_id=member.client_id, code="claim")
+    assert [a.code for a in claim.attributes] == ["filed_on", "claim_id", "member_id", "amount"]
 
     # -- relate it --
     form = page.locator("#relationship-form")
@@ -126,7 +126,7 @@ def test_build_an_entity_relate_it_and_see_what_the_cart_needs(page, browser, as
     page.get_by_role("button", name="Revert to this version").click()
     page.wait_for_url(re.compile(r"reverted="))
     assert page.locator("[data-version]").count() == 3
-    assert selectors.entity_get(client_id=member.client_id, code="claim").name == "Claim"
+    assert selectors.entity(client_id=member.client_id, code="claim").name == "Claim"
 
     # -- the cart's required objects --
     for code in ("start_count", "new_count", "growth_rate"):

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from apps.core.api.permissions import IsClientAdmin, IsClientMember
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
+from apps.ontology import selectors
 from apps.ontology.api.metadata_cache import MetadataCacheMixin
-from apps.ontology.selectors import entity_list, metric_list, relationship_list
 from apps.ontology.selectors.uml import graph_build, plantuml_render
 from apps.ontology.services.artifacts import artifacts_generate
 
@@ -114,9 +114,9 @@ class OntologyUMLView(MetadataCacheMixin, APIView):
             )
         access = request_client(request)
         parts = {
-            "entities": entity_list(client_id=access.client_id),
-            "relationships": relationship_list(client_id=access.client_id),
-            "metrics": metric_list(client_id=access.client_id),
+            "entities": selectors.entities(client_id=access.client_id),
+            "relationships": selectors.relationships(client_id=access.client_id),
+            "metrics": selectors.metrics(client_id=access.client_id),
         }
         if request.accepted_renderer.format == "json":
             return Response(graph_build(**parts))

@@ -21,7 +21,7 @@ from apps.core.errors import AppError
 from apps.ontology.api.data_params import load_options_parse
 from apps.ontology.api.data_serializers import LoadResultSerializer
 from apps.ontology.api.multipart import FILE_FIELD, MULTIPART_TYPE, multipart_csv
-from apps.ontology.selectors import entity_get
+from apps.ontology.queries import entity_get
 from apps.ontology.services.data_load import entity_csv_load, entity_rows_load, json_rows_parse
 
 JSON_TYPES = {"application/json"}

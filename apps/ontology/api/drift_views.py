@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from apps.core.api.permissions import IsClientAdmin, IsClientMember
 from apps.core.api.tenancy import request_client
 from apps.ontology.api.drift_serializers import DriftReportSerializer, DriftRunInputSerializer
-from apps.ontology.selectors import drift_report_get, drift_report_list
+from apps.ontology.queries import drift_report_get, drift_report_list
 from apps.ontology.services.drift import schema_drift_check
 
 

@@ -11,7 +11,7 @@ from apps.core.api.permissions import IsClientAdmin, IsClientMember
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError, PermissionDenied
 from apps.ontology import models as m
-from apps.ontology import selectors
+from apps.ontology import queries
 from apps.ontology.api import serializers as s
 from apps.ontology.api.metadata_cache import MetadataCacheMixin
 from apps.ontology.selectors.versions import definition_history
@@ -49,7 +49,7 @@ class DefinitionViewSet(MetadataCacheMixin, viewsets.GenericViewSet):
         )
 
     def get_object(self):
-        return selectors.definition_get(self.model, client_id=self.client_id, code=self.kwargs["code"])
+        return queries.definition_get(self.model, client_id=self.client_id, code=self.kwargs["code"])
 
     def _render(self, obj, code=status.HTTP_200_OK) -> Response:
         obj = self.get_queryset().get(pk=obj.pk)
@@ -113,7 +113,7 @@ class EntityViewSet(DefinitionViewSet):
     output_serializer_class = s.EntityOutputSerializer
 
     def get_queryset(self):
-        return selectors.entity_list(client_id=self.client_id)
+        return queries.entity_list(client_id=self.client_id)
 
     def to_input(self, data):
         return entities.EntityInput(
@@ -160,7 +160,7 @@ class RelationshipViewSet(DefinitionViewSet):
     output_serializer_class = s.RelationshipSerializer
 
     def get_queryset(self):
-        return selectors.relationship_list(client_id=self.client_id)
+        return queries.relationship_list(client_id=self.client_id)
 
     def to_input(self, data):
         return relationships.RelationshipInput(**data)
@@ -181,7 +181,7 @@ class MetricViewSet(DefinitionViewSet):
     output_serializer_class = s.MetricOutputSerializer
 
     def get_queryset(self):
-        return selectors.metric_list(client_id=self.client_id)
+        return queries.metric_list(client_id=self.client_id)
 
     def to_input(self, data):
         return metrics.MetricInput(**{**data, "entity": data.get("entity") or None})

@@ -1,13 +1,13 @@
 """The ontology as a graph: PlantUML class-diagram text, or nodes and edges as
-JSON. Pure functions of what the selectors return (entities with their
-attributes, relationships with their entities, metrics with their
-dependencies prefetched): no queries of their own."""
+JSON. Pure functions of what the selectors return (the dataclasses of
+apps.ontology.types.definitions): no queries of their own."""
 
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from apps.ontology.models import EntityDefinition, MetricDefinition, RelationshipDefinition
+from apps.ontology.models import EntityDefinition, RelationshipDefinition
+from apps.ontology.types.definitions import EntityView, MetricView, RelationshipView
 
 KIND_STEREOTYPES = {
     EntityDefinition.Kind.TIME_SERIES: "time series",
@@ -56,11 +56,11 @@ def metric_alias(code: str) -> str:
     return _alias("M_", code)
 
 
-def _entity_block(entity: EntityDefinition) -> list[str]:
+def _entity_block(entity: EntityView) -> list[str]:
     stereotype = KIND_STEREOTYPES.get(entity.kind, entity.kind)
     lines = [f'class "{plantuml_text(entity.name or entity.code)}" as {entity_alias(entity.code)} <<{stereotype}>> {{']
     lines.append(f"  .. {plantuml_text(entity.code)} ..")
-    for attribute in entity.attributes.all():
+    for attribute in entity.attributes:
         member = f"  {{field}} {plantuml_text(attribute.code)} : {attribute.data_type}"
         member += " [0..1]" if attribute.nullable else " [1]"
         if attribute.enum_values:
@@ -72,14 +72,14 @@ def _entity_block(entity: EntityDefinition) -> list[str]:
     return lines
 
 
-def _relationship_line(rel: RelationshipDefinition) -> str:
+def _relationship_line(rel: RelationshipView) -> str:
     arrow, source_many, target_many = ARROWS.get(rel.kind, ("--", "", ""))
-    source, target = entity_alias(rel.source_entity.code), entity_alias(rel.target_entity.code)
+    source, target = entity_alias(rel.source_entity), entity_alias(rel.target_entity)
     label = f"{rel.code} ({rel.source_attribute} = {rel.target_attribute})"
     return f'{source} "{source_many}" {arrow} "{target_many}" {target} : {plantuml_text(label)}'
 
 
-def _metric_block(metric: MetricDefinition) -> list[str]:
+def _metric_block(metric: MetricView) -> list[str]:
     lines = [f'  class "{plantuml_text(metric.name or metric.code)}" as {metric_alias(metric.code)} <<metric>> {{']
     lines.append(f"    .. {plantuml_text(metric.code)} ..")
     lines.append(f"    {{field}} formula = {plantuml_text(metric.formula)}")
@@ -92,9 +92,9 @@ def _metric_block(metric: MetricDefinition) -> list[str]:
 
 def plantuml_render(
     *,
-    entities: Iterable[EntityDefinition],
-    relationships: Iterable[RelationshipDefinition],
-    metrics: Iterable[MetricDefinition] = (),
+    entities: Iterable[EntityView],
+    relationships: Iterable[RelationshipView],
+    metrics: Iterable[MetricView] = (),
     title: str = "",
 ) -> str:
     """A PlantUML class diagram: a class per entity (stereotype «time series»
@@ -117,10 +117,10 @@ def plantuml_render(
         lines.append("}")
         lines.append("")
         for metric in metrics:
-            if metric.entity_id is not None:
-                lines.append(f"{metric_alias(metric.code)} ..> {entity_alias(metric.entity.code)} : {METRIC_MEASURES}")
-            for dependency in metric.depends_on_metrics.all():
-                lines.append(f"{metric_alias(metric.code)} ..> {metric_alias(dependency.code)} : {METRIC_USES}")
+            if metric.entity is not None:
+                lines.append(f"{metric_alias(metric.code)} ..> {entity_alias(metric.entity)} : {METRIC_MEASURES}")
+            for dependency in metric.depends_on_metrics:
+                lines.append(f"{metric_alias(metric.code)} ..> {metric_alias(dependency)} : {METRIC_USES}")
     lines.append("@enduml")
     return "\n".join(lines) + "\n"
 
@@ -135,9 +135,9 @@ def metric_node_id(code: str) -> str:
 
 def graph_build(
     *,
-    entities: Iterable[EntityDefinition],
-    relationships: Iterable[RelationshipDefinition],
-    metrics: Iterable[MetricDefinition] = (),
+    entities: Iterable[EntityView],
+    relationships: Iterable[RelationshipView],
+    metrics: Iterable[MetricView] = (),
 ) -> dict[str, list[dict[str, Any]]]:
     """The same diagram as data: `nodes` (entities and metrics, ids prefixed
     with their type so codes may repeat across types) and `edges`
@@ -160,7 +160,7 @@ def graph_build(
                         "nullable": a.nullable,
                         "enum_values": list(a.enum_values or []),
                     }
-                    for a in entity.attributes.all()
+                    for a in entity.attributes
                 ],
             }
         )
@@ -169,8 +169,8 @@ def graph_build(
         edges.append(
             {
                 "id": f"relationship:{rel.code}",
-                "source": entity_node_id(rel.source_entity.code),
-                "target": entity_node_id(rel.target_entity.code),
+                "source": entity_node_id(rel.source_entity),
+                "target": entity_node_id(rel.target_entity),
                 "kind": rel.kind,
                 "code": rel.code,
                 "source_attribute": rel.source_attribute,
@@ -189,19 +189,19 @@ def graph_build(
                 "unit": metric.unit,
                 "domain": metric.domain,
                 "mode": metric.mode,
-                "entity": metric.entity.code if metric.entity_id is not None else None,
+                "entity": metric.entity,
             }
         )
-        if metric.entity_id is not None:
+        if metric.entity is not None:
             edges.append(
                 {
                     "source": metric_node_id(metric.code),
-                    "target": entity_node_id(metric.entity.code),
+                    "target": entity_node_id(metric.entity),
                     "kind": METRIC_MEASURES,
                 }
             )
-        for dependency in metric.depends_on_metrics.all():
+        for dependency in metric.depends_on_metrics:
             edges.append(
-                {"source": metric_node_id(metric.code), "target": metric_node_id(dependency.code), "kind": METRIC_USES}
+                {"source": metric_node_id(metric.code), "target": metric_node_id(dependency), "kind": METRIC_USES}
             )
     return {"nodes": nodes, "edges": edges}

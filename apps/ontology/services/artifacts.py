@@ -15,7 +15,7 @@ from apps.core.errors import AppError
 from apps.core.selectors import client_code_for_id
 from apps.ontology.ddl import entity_ddl
 from apps.ontology.models import DataType, EntityDefinition
-from apps.ontology.selectors import entity_list
+from apps.ontology.queries import entity_list
 from apps.ontology.services.entities import entity_schema_apply
 from apps.warehouse.services import ddl_render
 

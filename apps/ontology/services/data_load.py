@@ -24,6 +24,7 @@ from django.db import transaction
 from apps.core.errors import AppError, Conflict
 from apps.ontology.models import EntityDefinition
 from apps.ontology.publishers import ingestion_completed_publish
+from apps.ontology.queries import definition_model
 from apps.ontology.row_validation import (
     DEFAULT_OPTIONS,
     LoadOptions,
@@ -32,6 +33,7 @@ from apps.ontology.row_validation import (
     json_constant_reject,
     too_many_rows,
 )
+from apps.ontology.types.definitions import EntityView
 from apps.warehouse.selectors import table_columns
 from apps.warehouse.services.copy import copy_types, rows_copy
 
@@ -121,7 +123,7 @@ def json_rows_parse(body: bytes) -> list[dict[str, Any]]:
 
 def entity_rows_load(
     *,
-    entity: EntityDefinition,
+    entity: EntityDefinition | EntityView,
     rows: Sequence[Mapping[str, Any]],
     source: str = "api",
     user=None,
@@ -129,7 +131,9 @@ def entity_rows_load(
 ) -> LoadResult:
     """Load rows given as objects (attribute code -> JSON value). `options`
     reads strings in other date/timestamp forms and renames keys; its CSV
-    settings (delimiter, decimal) do not apply."""
+    settings (delimiter, decimal) do not apply. `entity` may be what
+    apps.ontology.selectors returned."""
+    entity = definition_model(entity)
     limit = max_load_rows()
     if len(rows) > limit:
         raise too_many_rows(limit, len(rows))

@@ -39,7 +39,7 @@ from apps.core.advisory_locks import advisory_xact_lock
 from apps.core.errors import AppError
 from apps.ontology.ddl import WIDENINGS, entity_ddl, relationship_key_columns
 from apps.ontology.models import DriftReport, EntityDefinition
-from apps.ontology.selectors import entity_list, metric_list, relationship_list
+from apps.ontology.queries import entity_list, metric_list, relationship_list
 from apps.warehouse.selectors import ColumnInfo, hypertable_get, index_names, table_columns, table_exists
 from apps.warehouse.services import (
     COLUMN_TYPES,

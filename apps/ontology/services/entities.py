@@ -10,8 +10,10 @@ from apps.core.errors import AppError, Conflict
 from apps.ontology.ddl import WIDENINGS, entity_ddl, entity_table_name
 from apps.ontology.identifiers import MAX_ENTITY_CODE, code_validate
 from apps.ontology.models import AttributeDefinition, DataType, EntityDefinition
+from apps.ontology.queries import definition_model
 from apps.ontology.services.hooks import entity_deleting_listeners
 from apps.ontology.types import EntityDeleting
+from apps.ontology.types.definitions import EntityView
 from apps.ontology.versioning import revision
 from apps.warehouse.services import (
     DEFAULT_CHUNK_INTERVALS,
@@ -208,10 +210,12 @@ def _attribute_dependants(entity: EntityDefinition, code: str) -> list[str]:
 
 
 @transaction.atomic
-def entity_update(*, entity: EntityDefinition, data: EntityInput, user=None) -> EntityDefinition:
+def entity_update(*, entity: EntityDefinition | EntityView, data: EntityInput, user=None) -> EntityDefinition:
     """Change an entity and alter its table to match, in one transaction. Safe
     changes only: new attributes, widening type changes, nullability; the
-    code, kind and time attribute are fixed once the table exists."""
+    code, kind and time attribute are fixed once the table exists. `entity`
+    may be what apps.ontology.selectors returned."""
+    entity = definition_model(entity)
     _entity_validate(data)
     if data.code != entity.code:
         raise AppError("An entity's code cannot change (it names the entity's table).", code="immutable_field")

@@ -9,6 +9,7 @@ from reversion.models import Version
 
 from apps.core.errors import AppError, NotFound
 from apps.ontology import models as m
+from apps.ontology.queries import definition_model
 from apps.ontology.services.definitions import LINKS, DefinitionInput, definition_update
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_update
 from apps.ontology.services.metrics import MetricInput, metric_update
@@ -64,6 +65,9 @@ def _entity_input(version: Version) -> EntityInput:
 
 @transaction.atomic
 def definition_revert(*, obj, version_id: int, user=None):
+    """Restore version `version_id` of `obj` (a model instance, or what
+    apps.ontology.selectors returned) through the update services."""
+    obj = definition_model(obj)
     version = _version(obj, version_id)
     fields = version.field_dict
     if isinstance(obj, m.EntityDefinition):

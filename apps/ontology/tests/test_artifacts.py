@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from apps.core.errors import AppError
 from apps.core.tests.factories import MembershipFactory
-from apps.ontology.selectors import entity_list
+from apps.ontology.queries import entity_list
 from apps.ontology.services.artifacts import artifacts_generate, pydantic_module_source
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
 from apps.ontology.services.relationships import RelationshipInput, relationship_create

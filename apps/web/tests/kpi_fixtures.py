@@ -59,7 +59,7 @@ def history_rows(days: int = 30) -> list[dict]:
 
 
 def snapshots_load(client_id: int, *, rows: list[dict] | None = None) -> None:
-    entity = selectors.entity_get(client_id=client_id, code="policy_snapshot")
+    entity = selectors.entity(client_id=client_id, code="policy_snapshot")
     entity_rows_load(entity=entity, rows=rows if rows is not None else snapshot_rows())
 
 

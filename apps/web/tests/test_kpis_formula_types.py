@@ -34,4 +34,4 @@ def test_formula_check_and_derive_refuse_a_formula_that_is_not_a_number(console,
     data = {"name": "Net growth", "code": "net_growth", "formula": formula}
     response = console.post(reverse("web:kpi_derive"), data, **HX)
     assert response.status_code == 422 and needle in response.content.decode()
-    assert not selectors.metric_list(client_id=insurer.client_id).filter(code="net_growth").exists()
+    assert not selectors.metric_exists(client_id=insurer.client_id, code="net_growth")

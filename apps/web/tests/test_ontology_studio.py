@@ -46,6 +46,10 @@ def _entity_post(**overrides) -> dict:
     return data
 
 
+def _attribute(entity, code: str):
+    return next(a for a in entity.attributes if a.code == code)
+
+
 def _error(html: str, element_id: str) -> str:
     found = re.search(rf'id="{re.escape(element_id)}">(.*?)</p>', html, re.S)
     assert found, f"no #{element_id} in the response"
@@ -105,10 +109,10 @@ def test_create_entity_creates_its_table(console, member):
     response = console.post(reverse("web:ontology_entity_new"), _entity_post(), **HX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("web:ontology_entity", args=["claim"]) + "?saved=1"
-    entity = selectors.entity_get(client_id=member.client_id, code="claim")
-    assert [a.code for a in entity.attributes.all()] == ["filed_on", "claim_id", "status"]
-    assert list(entity.attributes.get(code="status").enum_values) == ["Open", "Paid", "Refused"]
-    assert entity.attributes.get(code="claim_id").nullable is False
+    entity = selectors.entity(client_id=member.client_id, code="claim")
+    assert [a.code for a in entity.attributes] == ["filed_on", "claim_id", "status"]
+    assert list(_attribute(entity, "status").enum_values) == ["Open", "Paid", "Refused"]
+    assert _attribute(entity, "claim_id").nullable is False
     assert table_exists(table=entity.table_name)
     assert {c.name for c in table_columns(table=entity.table_name)} >= {"filed_on", "claim_id", "status"}
     page = console.get(response["HX-Redirect"]).content.decode()
@@ -141,7 +145,7 @@ def test_refused_entity_shows_the_error_next_to_its_field(console, member, overr
     assert "<html" not in html
     assert words in _error(html, error_id)
     assert 'aria-invalid="true"' in html
-    assert not selectors.entity_list(client_id=member.client_id).exists()
+    assert not selectors.entities(client_id=member.client_id)
     # what the user typed comes back as typed
     assert 'value="Open, Paid, Refused"' in html or "attr-4-enum_values" not in overrides
 
@@ -179,7 +183,7 @@ def test_edit_entity_adds_a_column(console, insurer):
         **HX,
     )
     assert response.status_code == 200 and response["HX-Redirect"].endswith("?saved=1")
-    entity = selectors.entity_get(client_id=insurer.client_id, code="member")
+    entity = selectors.entity(client_id=insurer.client_id, code="member")
     assert "birth_year" in {c.name for c in table_columns(table=entity.table_name)}
 
 
@@ -199,7 +203,7 @@ def test_viewer_may_read_but_not_save(client, insurer):
     assert client.get(reverse("web:ontology_entity", args=["member"])).status_code == 200
     response = client.post(reverse("web:ontology_entity_new"), _entity_post(), **HX)
     assert response.status_code == 403
-    assert not selectors.entity_list(client_id=insurer.client_id).filter(code="claim").exists()
+    assert not selectors.entities(client_id=insurer.client_id, codes=["claim"])
 
 
 # --- relationships ------------------------------------------------------------------
@@ -222,8 +226,8 @@ def test_relationship_builder_creates_a_relationship(console, insurer):
     response = console.post(reverse("web:ontology_relationship_new"), _relationship_post(kind="composition"), **HX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("web:ontology_studio") + "?relationship=claim_member#relationships"
-    rel = selectors.relationship_list(client_id=insurer.client_id).get(code="claim_member")
-    assert (rel.source_entity.code, rel.target_entity.code, rel.kind) == ("policy_snapshot", "member", "composition")
+    (rel,) = selectors.relationships(client_id=insurer.client_id, codes=["claim_member"])
+    assert (rel.source_entity, rel.target_entity, rel.kind) == ("policy_snapshot", "member", "composition")
     page = console.get(reverse("web:ontology_studio") + "?relationship=claim_member").content.decode()
     assert 'class="just-saved" data-relationship="claim_member"' in page
     assert '"kind": "composition"' in page  # drawn on the diagram
@@ -243,7 +247,7 @@ def test_refused_relationship_shows_inline_errors(console, insurer, overrides, e
     assert response.status_code in (400, 409)
     html = response.content.decode()
     assert "<html" not in html and words in _error(html, error_id)
-    assert selectors.relationship_list(client_id=insurer.client_id).count() == 1
+    assert len(selectors.relationships(client_id=insurer.client_id)) == 1
 
 
 def test_relationship_form_page_and_attribute_options(console, insurer):
@@ -259,7 +263,7 @@ def test_relationship_form_page_and_attribute_options(console, insurer):
 
 @pytest.fixture
 def changed_member(insurer):
-    entity = selectors.entity_get(client_id=insurer.client_id, code="member")
+    entity = selectors.entity(client_id=insurer.client_id, code="member")
     data = entity_services.EntityInput(
         code="member",
         name="Insured member",
@@ -308,10 +312,10 @@ def test_revert_restores_the_old_definition_as_a_new_version(console, changed_me
     response = console.post(reverse("web:ontology_entity_revert", args=["member", first]), **HX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("web:ontology_entity_history", args=["member"]) + f"?reverted={first}"
-    entity = selectors.entity_get(client_id=insurer.client_id, code="member")
+    entity = selectors.entity(client_id=insurer.client_id, code="member")
     assert entity.name == "Member"
-    assert [a.code for a in entity.attributes.all()] == ["member_id", "region"]
-    assert entity.attributes.get(code="region").nullable is True
+    assert [a.code for a in entity.attributes] == ["member_id", "region"]
+    assert _attribute(entity, "region").nullable is True
     assert len(_versions(entity)) == 3
     page = console.get(response["HX-Redirect"]).content.decode()
     assert f"Reverted to version {first}" in page
@@ -319,7 +323,7 @@ def test_revert_restores_the_old_definition_as_a_new_version(console, changed_me
 
 def test_refused_revert_shows_why(console, insurer):
     """Reverting to before an attribute a relationship now uses is refused (409 in_use)."""
-    entity = selectors.entity_get(client_id=insurer.client_id, code="member")
+    entity = selectors.entity(client_id=insurer.client_id, code="member")
     first = min(v.id for v in _versions(entity))
     entity_services.entity_update(
         entity=entity,
@@ -364,7 +368,7 @@ def test_unknown_version_is_404(console, insurer):
 def test_another_clients_entity_is_404_on_every_entity_route(client, insurer):
     stranger = MembershipFactory(is_default=True, role="admin")
     client.force_login(stranger.user)
-    entity = selectors.entity_get(client_id=insurer.client_id, code="member")
+    entity = selectors.entity(client_id=insurer.client_id, code="member")
     version = _versions(entity)[0].id
     gets = [
         reverse("web:ontology_entity", args=["member"]),
@@ -381,4 +385,4 @@ def test_another_clients_entity_is_404_on_every_entity_route(client, insurer):
     assert 'data-entity="member"' not in client.get(reverse("web:ontology_studio")).content.decode()
     response = client.post(reverse("web:ontology_relationship_new"), _relationship_post(), **HX)
     assert response.status_code == 400 and "Unknown source entity" in response.content.decode()
-    assert selectors.entity_get(client_id=insurer.client_id, code="member").name == "Member"
+    assert selectors.entity(client_id=insurer.client_id, code="member").name == "Member"
