@@ -105,7 +105,7 @@ from django.db import connection, connections  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from apps.calculations import cache  # noqa: E402
-from apps.calculations.live import metric_channel  # noqa: E402
+from apps.calculations.realtime import metric_channel  # noqa: E402
 from apps.core.models import Client, Membership  # noqa: E402
 from apps.core.realtime import realtime_publish  # noqa: E402
 from apps.core.tests.ws_client import RawWebSocket  # noqa: E402

@@ -9,16 +9,17 @@ class CalculationsConfig(AppConfig):
         from apps.calculations import (
             cache,  # noqa: F401 - registers cache invalidation on rows loaded
             checks,  # noqa: F401 - registers the compile check on metric definitions
+            publishers,  # noqa: F401 - registers metric.calculated's schema
             rollup_listeners,  # noqa: F401 - rollup invalidation, automatic generation, cleanup on deletes
             routing_state,  # noqa: F401 - moves the routing version when definitions change
         )
-        from apps.calculations.live import CHANNEL_FAMILY, metric_channel_authorize
+        from apps.calculations.realtime import CHANNEL_FAMILY, metric_channel_authorize
         from apps.calculations.thresholds.services import threshold_alert_replay
         from apps.core.realtime import channel_family_register
         from apps.messaging.services import dead_letter_replayer_register
         from apps.messaging.types import DeadLetterKind
 
-        # /ws/ subscriptions to metric.<code> (apps/core/websockets.py); also registers metric.calculated's schema.
+        # /ws/ subscriptions to metric.<code> (apps/core/websockets.py).
         channel_family_register(CHANNEL_FAMILY, metric_channel_authorize)
         # A threshold alert that failed for good is parked in messaging's dead letters; replaying it sends it again.
         dead_letter_replayer_register(DeadLetterKind.THRESHOLD_ALERT, threshold_alert_replay)

@@ -15,9 +15,9 @@ import logging
 from django.conf import settings
 
 from apps.calculations.cache import results_invalidate
-from apps.calculations.live import METRIC_CALCULATED, MetricCalculatedV1
 from apps.calculations.tasks import live_recalculate_task, threshold_alert_send
 from apps.calculations.thresholds.evaluation import thresholds_evaluate
+from apps.calculations.types import METRIC_CALCULATED, MetricCalculatedV1
 from apps.core.selectors import client_id_for_code
 from apps.core.transactions import after_commit
 from apps.messaging.services import handler

@@ -1,7 +1,8 @@
 """Live KPIs (ARCHITECTURE.md, section 5, step 6; docs/live.md): after a load,
 recalculate every metric that reads the loaded entity, record the points in
 `metric_history`, publish one `metric.calculated` event per point on the bus
-and push it to the `metric.<code>` channel of the tenant's dashboards.
+(publishers.py) and push it to the `metric.<code>` channel of the tenant's
+dashboards (realtime.py).
 
 Which metrics: those whose compiled statement reads the entity, directly,
 through a join, or through other metrics (the compiler lists every entity a
@@ -24,76 +25,28 @@ the metric as a whole, then
 """
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict
 
 from apps.calculations.compiler import metric_reads
 from apps.calculations.models import MetricHistory, ThresholdRule
 from apps.calculations.orchestrator import CalculationOrchestrator, default_range
-from apps.calculations.types import AccessContext, Granularity, MetricQuery, MetricResult
+from apps.calculations.publishers import point_payloads, points_publish
+from apps.calculations.realtime import points_push
+from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.advisory_locks import advisory_lock
 from apps.core.errors import AppError
-from apps.core.realtime import ChannelRequest, realtime_publish_many
 from apps.core.selectors import client_code_for_id
-from apps.messaging.services import publish_bulk, register_schema
-from apps.messaging.types import Message
 from apps.ontology.catalog import Catalog, catalog_get
-from apps.ontology.selectors import metric_exists
 
 logger = logging.getLogger(__name__)
-
-METRIC_CALCULATED = "metric.calculated"
-CHANNEL_FAMILY = "metric"
-PUBLISH_CHUNK = 500
-
-
-class MetricCalculatedV1(BaseModel):
-    """Payload of `metric.calculated` (version 1): one computed point."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    metric: str
-    value: float | None
-    dims: dict[str, Any] = {}
-    bucket: datetime | None
-    granularity: str = "day"
-    unit: str = ""
-    computed_at: datetime | None = None
-    source: str = "recalculation"  # recalculation (after a load) or period (the period publisher)
-
-
-register_schema(METRIC_CALCULATED, 1, MetricCalculatedV1)
-
-
-def metric_channel(code: str) -> str:
-    return f"{CHANNEL_FAMILY}.{code}"
-
-
-def metric_channel_authorize(request: ChannelRequest) -> None:
-    """`metric.<code>`: any member of the client may listen to one of the
-    client's metrics (as any member may read it over the API); another name
-    is refused. Events carry canonical values, computed without row-level
-    rules: when such rules exist, refuse here the users they restrict."""
-    parts = request.channel.split(".")
-    if len(parts) != 2:
-        raise AppError(
-            "Metric channels are 'metric.<metric code>'.", code="unknown_channel", details={"channel": request.channel}
-        )
-    if not metric_exists(client_id=request.client_id, code=parts[1]):
-        raise AppError(
-            f"There is no metric {parts[1]!r} in this client to listen to.",
-            code="unknown_channel",
-            details={"channel": request.channel},
-        )
 
 
 # --- what to recalculate ------------------------------------------------------------
@@ -185,36 +138,6 @@ class Recalculation:
     failed: tuple[str, ...] = ()  # "<metric> by <group-by>: <error>"
 
 
-def point_payloads(result: MetricResult, *, source: str) -> Iterator[dict]:
-    """The metric.calculated payload of every point of `result` that has a bucket."""
-    for point in result.series:
-        if point.bucket is None:
-            continue
-        yield MetricCalculatedV1(
-            metric=result.metric,
-            value=point.value,
-            dims=point.dims,
-            bucket=point.bucket,
-            granularity=result.granularity,
-            unit=result.unit,
-            computed_at=result.computed_at,
-            source=source,
-        ).model_dump(mode="json")
-
-
-def points_broadcast(*, client_id: int, client_code: str | None, points: Iterable[dict], durable: bool) -> int:
-    """Push points to the tenant's `metric.<code>` channels; with `durable`,
-    publish them as `metric.calculated` events on the bus too (before the push,
-    so a dashboard never shows what the bus lost)."""
-    points = list(points)
-    if durable:
-        for i in range(0, len(points), PUBLISH_CHUNK):
-            publish_bulk(
-                [Message(METRIC_CALCULATED, point, tenant=client_code) for point in points[i : i + PUBLISH_CHUNK]]
-            )
-    return realtime_publish_many(client_id=client_id, events=[(metric_channel(p["metric"]), p) for p in points])
-
-
 def live_recalculate(
     *, client_id: int, entity: str, time_min: datetime | None, time_max: datetime | None
 ) -> Recalculation:
@@ -259,9 +182,9 @@ def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time
                 logger.warning("live recalculation of %s by %s skipped: %s", code, group_by, exc.message)
                 continue
             points.extend(point_payloads(result, source="recalculation"))
-    points_broadcast(
-        client_id=client_id, client_code=client_code_for_id(client_id=client_id), points=points, durable=True
-    )
+    # Published before the push, so a dashboard never shows what the bus lost.
+    points_publish(client_code=client_code_for_id(client_id=client_id), points=points)
+    points_push(client_id=client_id, points=points)
     logger.info(
         "live recalculation: client %s, entity %s, %s metrics, %s points, [%s, %s)",
         client_id,

@@ -1,4 +1,9 @@
-"""The period publisher (docs/live.md): every minute (Celery beat), for each
+"""Pushes of calculations to browsers: the `metric.<code>` channels of a
+tenant's dashboards (who may listen: `metric_channel_authorize`, registered
+with apps.core.realtime at start), fed by live recalculation (live.py) and by
+the period publisher.
+
+The period publisher (docs/live.md): every minute (Celery beat), for each
 metric some dashboard listens to (`metric.<code>` channels with live
 listeners in the subscriber tracking of apps.core.realtime), compute the
 current bucket and the one that just closed at the minute, hour and day
@@ -15,6 +20,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,14 +28,45 @@ import redis
 from django.utils import timezone
 
 from apps.calculations.cache import cache_connection
-from apps.calculations.live import CHANNEL_FAMILY, point_payloads, points_broadcast
 from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.publishers import point_payloads
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.errors import AppError
-from apps.core.realtime import listeners_active
+from apps.core.realtime import ChannelRequest, listeners_active, realtime_publish_many
 from apps.ontology.catalog import catalog_load
+from apps.ontology.selectors import metric_exists
 
 logger = logging.getLogger(__name__)
+
+CHANNEL_FAMILY = "metric"
+
+
+def metric_channel(code: str) -> str:
+    return f"{CHANNEL_FAMILY}.{code}"
+
+
+def metric_channel_authorize(request: ChannelRequest) -> None:
+    """`metric.<code>`: any member of the client may listen to one of the
+    client's metrics (as any member may read it over the API); another name
+    is refused. Events carry canonical values, computed without row-level
+    rules: when such rules exist, refuse here the users they restrict."""
+    parts = request.channel.split(".")
+    if len(parts) != 2:
+        raise AppError(
+            "Metric channels are 'metric.<metric code>'.", code="unknown_channel", details={"channel": request.channel}
+        )
+    if not metric_exists(client_id=request.client_id, code=parts[1]):
+        raise AppError(
+            f"There is no metric {parts[1]!r} in this client to listen to.",
+            code="unknown_channel",
+            details={"channel": request.channel},
+        )
+
+
+def points_push(*, client_id: int, points: Iterable[dict]) -> int:
+    """Push metric.calculated payloads to the tenant's `metric.<code>` channels."""
+    return realtime_publish_many(client_id=client_id, events=[(metric_channel(p["metric"]), p) for p in points])
+
 
 GRAINS = {
     Granularity.MINUTE: timedelta(minutes=1),
@@ -127,5 +164,5 @@ def live_periods_publish(*, now: datetime | None = None) -> PublishRound:
                 points.extend(point_payloads(result, source="period"))
             changed = _changed(store, client_id=client_id, metric=code, points=points)
             if changed:
-                pushed += points_broadcast(client_id=client_id, client_code=None, points=changed, durable=False)
+                pushed += points_push(client_id=client_id, points=changed)
     return PublishRound(channels=len(listened), computed=computed, pushed=pushed, failed=failed)

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 
 class Granularity(StrEnum):
     MINUTE = "minute"
@@ -134,3 +136,23 @@ class MetricReadSet:
     entities: tuple[str, ...]
     has_time: bool = True  # False when only reference entities answer
     broken: str = ""  # why the statement does not compile (a definition broken since it was saved)
+
+
+# -- the event calculations publishes (publishers.py registers its schema) ----------
+
+METRIC_CALCULATED = "metric.calculated"
+
+
+class MetricCalculatedV1(BaseModel):
+    """Payload of `metric.calculated` (version 1): one computed point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    value: float | None
+    dims: dict[str, Any] = {}
+    bucket: datetime | None
+    granularity: str = "day"
+    unit: str = ""
+    computed_at: datetime | None = None
+    source: str = "recalculation"  # recalculation (after a load) or period (the period publisher)

@@ -14,7 +14,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
 from apps.calculations.live import (
-    METRIC_CALCULATED,
     live_group_bys,
     live_recalculate,
     metrics_reading,
@@ -30,6 +29,7 @@ from apps.calculations.tests.scenarios import (
     sales_load,
 )
 from apps.calculations.thresholds.services import threshold_rule_create
+from apps.calculations.types import METRIC_CALCULATED
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.bus import bus_connection, envelope_decode, stream_key
 from apps.ontology.catalog import catalog_load

@@ -20,8 +20,8 @@ from functools import partial
 from django.conf import settings
 from django.utils import timezone
 
-from apps.calculations.live import METRIC_CALCULATED
 from apps.calculations.models import ThresholdAlert
+from apps.calculations.types import METRIC_CALCULATED
 from apps.core.crypto import secret_decrypt
 from apps.messaging.services import dead_letter_park, outbound_attempt, outbound_backoff_seconds
 from apps.messaging.types import DeadLetterKind, DeliveryOutcome, OutboundPolicy
