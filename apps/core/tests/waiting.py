@@ -1,0 +1,55 @@
+"""Waiting in tests: poll for the condition a test needs, with a deadline,
+instead of sleeping for a time that a busy machine may not honour.
+
+    wait_until(lambda: Job.objects.filter(done=True).exists(), what="the job done", logs=consumer.logs)
+
+`wait_until` returns the probe's first truthy answer (so a probe can hand
+back what it found) and fails the test on the deadline, naming what it
+waited for and appending `logs()` (a subprocess's log, say) when given."""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+import redis
+from django.conf import settings
+
+T = TypeVar("T")
+
+
+def wait_until(
+    probe: Callable[[], T],
+    *,
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    logs: Callable[[], str] | None = None,
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            tail = f"\n{logs()}" if logs is not None else ""
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}{tail}")
+        time.sleep(interval)
+
+
+def celery_idle_wait(timeout: float = 30.0, interval: float = 0.1) -> bool:
+    """Until the test Celery worker runs and holds no task and the broker
+    queue is empty; False if that did not happen within `timeout`. For
+    fixture teardowns (the worker idle before the test's tables are
+    flushed), which do not fail a test that passed."""
+    from celery_app import app
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inspect = app.control.inspect(timeout=0.5)
+        busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
+        if not any(busy) and not broker.llen("celery"):
+            return True
+        time.sleep(interval)
+    return False
