@@ -9,6 +9,7 @@ waited for and appending `logs()` (a subprocess's log, say) when given."""
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -35,6 +36,20 @@ def wait_until(
             tail = f"\n{logs()}" if logs is not None else ""
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}{tail}")
         time.sleep(interval)
+
+
+def seconds_to_midnight() -> float:
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return (midnight - now).total_seconds()
+
+
+def day_clear(margin: float = 120.0) -> None:
+    """Return once the next UTC midnight is more than `margin` seconds away
+    (at once, but in the last `margin` seconds of a day: then after
+    midnight). For tests that read "today" in two places (the rows they
+    load, the server's default range): both then see the same day."""
+    wait_until(lambda: seconds_to_midnight() > margin, what="a day boundary to pass", timeout=margin + 10, interval=1)
 
 
 def celery_idle_wait(timeout: float = 30.0, interval: float = 0.1) -> bool:
