@@ -5,7 +5,9 @@ instead of sleeping for a time that a busy machine may not honour.
 
 `wait_until` returns the probe's first truthy answer (so a probe can hand
 back what it found) and fails the test on the deadline, naming what it
-waited for and appending `logs()` (a subprocess's log, say) when given."""
+waited for and appending `logs()` (a subprocess's log, say) when given.
+`gone()`, when given, is asked first on every round: a reason (say "the
+worker exited (1)") fails the test at once rather than at the deadline."""
 
 import time
 from collections.abc import Callable
@@ -26,15 +28,20 @@ def wait_until(
     timeout: float = 30.0,
     interval: float = 0.1,
     logs: Callable[[], str] | None = None,
+    gone: Callable[[], str | None] | None = None,
 ) -> T:
     deadline = time.monotonic() + timeout
     while True:
+        reason = gone() if gone is not None else None
+        if reason:
+            pytest.fail(f"{reason} waiting for {what}" + (f"\n{logs()}" if logs is not None else ""))
         found = probe()
         if found:
             return found
         if time.monotonic() > deadline:
-            tail = f"\n{logs()}" if logs is not None else ""
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}{tail}")
+            pytest.fail(
+                f"timed out after {timeout:g} s waiting for {what}" + (f"\n{logs()}" if logs is not None else "")
+            )
         time.sleep(interval)
 
 
