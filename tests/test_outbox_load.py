@@ -10,7 +10,6 @@ deterministically: then the commit, the after-commit relay and the
 in-process cache invalidation all meet a dead Redis."""
 
 import threading
-import time
 import uuid
 
 import psycopg
@@ -21,6 +20,7 @@ from rest_framework.test import APIClient
 from apps.calculations.cache import cache_connection, cache_connection_reset
 from apps.calculations.tests.scenarios import sales_define, sales_load
 from apps.core.tests.factories import MembershipFactory
+from apps.core.tests.waiting import wait_until
 from apps.messaging.bus import bus_connection, bus_pools_reset, envelope_decode, stream_key
 from apps.messaging.models import OutboxEvent, ProcessedEvent
 from apps.messaging.tests.bus_fixtures import ConsumerProcess, database_url_of_tests
@@ -64,15 +64,6 @@ def csv_body(rows: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def wait_until(condition, *, timeout: float, what: str, consumer: ConsumerProcess | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{consumer.logs() if consumer else ''}")
-
-
 def waiting_on_lock(cursor, table: str) -> bool:
     cursor.execute(
         "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = %s AND NOT l.granted",
@@ -100,7 +91,7 @@ def test_redis_killed_mid_load_the_load_answers_201_and_its_event_invalidates_th
         lambda: ProcessedEvent.objects.filter(group="calculations").count() == 2,  # the two loads above
         timeout=60,
         what="the consumers to start",
-        consumer=consumer,
+        logs=consumer.logs,
     )
 
     # Hold the load after its COPY, before its commit: it waits on our lock on the loads table.
@@ -145,7 +136,7 @@ def test_redis_killed_mid_load_the_load_answers_201_and_its_event_invalidates_th
         lambda: ProcessedEvent.objects.filter(event_id=pending.event_id, group="calculations").exists(),
         timeout=60,
         what="the relayed ingestion.completed handled by the calculations group",
-        consumer=consumer,
+        logs=consumer.logs,
     )
     assert consumer.alive()  # the same process relayed and handled it once Redis returned
 

@@ -6,15 +6,13 @@ the events the worker pushes over WebSocket; then open the dashboard."""
 
 import json
 import re
-import time
 from datetime import date
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings
 
 from apps.core.tests.factories import MembershipFactory
+from apps.core.tests.waiting import celery_idle_wait
 from apps.simulation import selectors
 from apps.simulation.generators import scenario_build
 from apps.simulation.manager import ScenarioManager
@@ -31,14 +29,7 @@ def worker(celery_worker_process):
 
     yield app
     app.control.add_consumer("celery", reply=True, timeout=5)
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
-        if not any(busy) and not broker.llen("celery"):
-            return
-        time.sleep(0.2)
+    celery_idle_wait(timeout=60, interval=0.2)
 
 
 def _define_retention(client_id: int) -> None:

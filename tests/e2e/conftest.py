@@ -14,14 +14,13 @@ process, as production runs it, on the test database and the test Redis.
 """
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 
+from apps.core.tests.waiting import celery_idle_wait, wait_until
 from apps.messaging.tests.bus_fixtures import ConsumerProcess
 
 CALCULATION_GROUPS = ["calculations", "calculations.live", "calculations.thresholds"]
@@ -56,19 +55,10 @@ def worker(live_env, request, stack_logs):
     """The session's Celery worker, with live recalculation on; waits after
     the test until it holds no task (a recalculation racing the flush of the
     test's tables would fail in the next test)."""
-    from celery_app import app
-
     log_path = request.getfixturevalue("celery_worker_process")
     stack_logs["celery worker"] = log_path
     yield log_path
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
-        if not any(busy) and not broker.llen("celery"):
-            return
-        time.sleep(0.1)
+    celery_idle_wait(timeout=30)
 
 
 @pytest.fixture
@@ -119,13 +109,6 @@ def wait_for(stack_tail) -> Callable:
     the tail of every subprocess's log."""
 
     def wait(probe: Callable, *, what: str, timeout: float = 60.0, interval: float = 0.1):
-        deadline = time.monotonic() + timeout
-        while True:
-            found = probe()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{stack_tail()}")
-            time.sleep(interval)
+        return wait_until(probe, what=what, timeout=timeout, interval=interval, logs=stack_tail)
 
     return wait

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.core.tests.waiting import wait_until
 from apps.messaging.tests.bus_fixtures import ROOT
 from tests.resilience.tasks import HeldTasks
 
@@ -83,12 +83,14 @@ def supervised(redis_server, tmp_path):
 
 def waiter(supervisor: subprocess.Popen, log: Path) -> Callable:
     def wait_for(probe: Callable[[], object], what: str, timeout: float = 180):
-        deadline = time.monotonic() + timeout
-        while not (found := probe()):
-            if supervisor.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{what}: not seen (supervisord {supervisor.poll()})\n{log.read_text()[-8000:]}")
-            time.sleep(0.2)
-        return found
+        return wait_until(
+            probe,
+            what=what,
+            timeout=timeout,
+            interval=0.2,
+            logs=lambda: log.read_text()[-8000:],
+            gone=lambda: None if supervisor.poll() is None else f"supervisord exited ({supervisor.returncode})",
+        )
 
     return wait_for
 

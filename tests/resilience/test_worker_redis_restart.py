@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from apps.core.tests import waiting
 from apps.messaging.tests.bus_fixtures import ROOT
 from tests.resilience.tasks import HeldTasks
 
@@ -21,16 +21,13 @@ pytestmark = pytest.mark.django_db
 
 def wait_until(probe: Callable[[], object], *, what: str, worker: subprocess.Popen, log: Path, timeout: float = 90):
     """Poll `probe` until it is truthy; fail on the deadline, or at once if the worker died."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if worker.poll() is not None:
-            pytest.fail(f"the worker exited ({worker.returncode}) waiting for {what}:\n{log.read_text()[-6000:]}")
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-6000:]}")
-        time.sleep(0.1)
+    return waiting.wait_until(
+        probe,
+        what=what,
+        timeout=timeout,
+        logs=lambda: log.read_text()[-6000:],
+        gone=lambda: None if worker.poll() is None else f"the worker exited ({worker.returncode})",
+    )
 
 
 @pytest.fixture

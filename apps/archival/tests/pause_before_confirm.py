@@ -11,6 +11,7 @@ import time
 from apps.archival.services import archive
 
 PAUSE_ENV = "ARCHIVAL_TEST_PAUSE_BEFORE_CONFIRM_SECONDS"
+PAUSED_LOG = "test pause before confirming"  # the test waits for this line
 logger = logging.getLogger(__name__)
 _archive = archive._archive
 
@@ -19,7 +20,7 @@ def _archive_then_pause(job, attributes):
     result = _archive(job, attributes)
     pause = float(os.environ.get(PAUSE_ENV) or 0)
     if pause:
-        logger.warning("test pause before confirming %s: %.1f s", job.chunk_name, pause)
+        logger.warning("%s %s: %.1f s", PAUSED_LOG, job.chunk_name, pause)
         time.sleep(pause)
     return result
 

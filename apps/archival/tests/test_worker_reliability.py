@@ -6,7 +6,6 @@ restarted: every chunk ends with one file, one COMPLETED job and one
 confirmation."""
 
 import signal
-import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,21 +13,13 @@ from django.conf import settings
 
 from apps.archival.models import ArchivalJob
 from apps.archival.tests.arch_fixtures import OLD_DAYS, arch_confirmations, arch_event
-from apps.archival.tests.pause_before_confirm import PAUSE_ENV
+from apps.archival.tests.pause_before_confirm import PAUSE_ENV, PAUSED_LOG
+from apps.core.tests.waiting import wait_until
 from apps.messaging.bus import bus_connection, bus_url, publish_message, stream_key
 from apps.messaging.tests.bus_fixtures import ConsumerProcess
 from apps.warehouse.types import ARCHIVAL_EVENTS_TOPIC
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(condition, *, timeout: float, what: str, consumer: ConsumerProcess) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{consumer.logs()}")
 
 
 @pytest.fixture
@@ -54,19 +45,21 @@ def test_a_worker_killed_between_write_and_confirmation_archives_each_chunk_once
     first_chunk = event.chunks[0].chunk_name
 
     def paused() -> bool:
+        # The worker logs the pause once the file is written and verified: then it sleeps 60 s.
+        if PAUSED_LOG not in consumer.log_path.read_text(errors="replace"):
+            return False
         job = ArchivalJob.objects.filter(event_id=event.event_id, chunk_name=first_chunk).first()
         return job is not None and job.status == ArchivalJob.Status.PROCESSING and any(arch_lake.rglob("*.parquet"))
 
     first = consumer.start()
-    wait_until(paused, timeout=60, what="the first chunk written, not yet confirmed", consumer=consumer)
-    time.sleep(0.3)  # well inside the 60 s pause
+    wait_until(paused, timeout=60, what="the first chunk written, not yet confirmed", logs=consumer.logs)
     first.signal(signal.SIGKILL)
     first.wait(timeout=10)
     assert len(list(arch_lake.rglob("*.parquet"))) == 1
     assert arch_confirmations() == []
 
     consumer.env[PAUSE_ENV] = "0"
-    consumer.start()
+    second = consumer.start()
     wait_until(
         lambda: (
             ArchivalJob.objects.filter(event_id=event.event_id, status=ArchivalJob.Status.COMPLETED).count() == 3
@@ -74,15 +67,17 @@ def test_a_worker_killed_between_write_and_confirmation_archives_each_chunk_once
         ),
         timeout=60,
         what="every chunk archived and confirmed",
-        consumer=consumer,
+        logs=consumer.logs,
     )
     wait_until(
         lambda: bus_connection().xpending(stream_key(ARCHIVAL_EVENTS_TOPIC), "archival")["pending"] == 0,
         timeout=15,
         what="the event acknowledged",
-        consumer=consumer,
+        logs=consumer.logs,
     )
-    time.sleep(1)  # nothing more arrives
+    # Nothing more arrives: the worker finishes what it holds and exits.
+    second.signal(signal.SIGTERM)
+    assert second.wait(timeout=20) == 0, consumer.logs()
 
     files = sorted(arch_lake.rglob("*.parquet"))
     assert len(files) == 3, files

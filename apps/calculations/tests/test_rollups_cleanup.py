@@ -4,10 +4,8 @@ person shaped stay), and deleting an entity drops every rollup of it with
 its table, in the entity's own transaction."""
 
 import threading
-import time
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection, connections
 
@@ -33,6 +31,7 @@ from apps.calculations.tests.test_rollups import (
     shapes,
     sum_rollup,
 )
+from apps.core.tests.waiting import celery_idle_wait, wait_until
 from apps.warehouse.selectors import table_exists
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -104,27 +103,18 @@ def test_deleting_a_metric_drops_the_automatic_rollups_no_remaining_metric_needs
 def worker(celery_worker_process, settings):
     """The real worker runs the rollups_ensure tasks this process queues; it
     is idle again before the test's tables are flushed."""
-    from celery_app import app
-
     settings.AE_ROLLUPS_AUTO = True
     yield celery_worker_process
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
-        if not any(busy) and not broker.llen("celery"):
-            return
-        time.sleep(0.1)
+    celery_idle_wait(timeout=30)
 
 
 def wait_for_shapes(client_id: int, expected: dict, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if shapes(client_id) == expected:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"rollups still {shapes(client_id)}, expected {expected}")
+    wait_until(
+        lambda: shapes(client_id) == expected,
+        what=f"rollups {expected}",
+        timeout=timeout,
+        logs=lambda: f"rollups still {shapes(client_id)}",
+    )
 
 
 def test_the_worker_drops_what_a_deleted_metric_needed(worker):

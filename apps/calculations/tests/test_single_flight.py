@@ -20,9 +20,10 @@ import pytest
 from django.conf import settings
 
 from apps.calculations import cache
-from apps.calculations.single_flight import single_flight
+from apps.calculations.single_flight import Flight, single_flight
 from apps.calculations.types import MetricResult, Point
 from apps.core.errors import AppError
+from apps.core.tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -55,10 +56,12 @@ def result(value: float = 42.0) -> MetricResult:
 
 
 class Computation:
-    """A compute function that takes `seconds` and counts its calls."""
+    """A compute function that takes `seconds` and counts its calls. The
+    first call runs `hold` first (e.g. until its waiters wait for it:
+    then no waiter comes late, after the result, however busy the machine)."""
 
-    def __init__(self, seconds: float = 0.3, fail: Exception | None = None) -> None:
-        self.seconds, self.fail = seconds, fail
+    def __init__(self, seconds: float = 0.3, fail: Exception | None = None, hold=None) -> None:
+        self.seconds, self.fail, self.hold = seconds, fail, hold
         self.calls = 0
         self.started = threading.Event()
         self._lock = threading.Lock()
@@ -68,10 +71,40 @@ class Computation:
             self.calls += 1
             first = self.calls == 1
         self.started.set()
+        if first and self.hold is not None:
+            self.hold()
         time.sleep(self.seconds)
         if self.fail is not None and first:
             raise self.fail
         return result(float(self.calls))
+
+
+class Waiters:
+    """How many requests found a leader and wait for it (entered Flight._wait)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def entered(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def until(self, count: int) -> None:
+        wait_until(lambda: self.count >= count, what=f"{count} waiters", timeout=HANG, interval=0.005)
+
+
+@pytest.fixture
+def waiting(monkeypatch) -> Waiters:
+    counter = Waiters()
+    wait = Flight._wait
+
+    def counted(flight: Flight, holder: bytes) -> None:
+        counter.entered()
+        return wait(flight, holder)
+
+    monkeypatch.setattr(Flight, "_wait", counted)
+    return counter
 
 
 def request(key: str, compute, **options) -> tuple[str, MetricResult]:
@@ -95,8 +128,8 @@ def concurrently(count: int, call) -> list:
         return list(pool.map(one, range(count), timeout=HANG))
 
 
-def test_twenty_threads_compute_once_and_get_the_same_result(key):
-    compute = Computation(seconds=0.3)
+def test_twenty_threads_compute_once_and_get_the_same_result(key, waiting):
+    compute = Computation(seconds=0.3, hold=lambda: waiting.until(19))
 
     outcomes = concurrently(20, lambda: request(key, compute, timeout=HANG))
 
@@ -124,8 +157,8 @@ def test_a_request_after_the_flight_computes_afresh(key):
     assert compute.calls == 2
 
 
-def test_a_live_leader_keeps_its_lock_beyond_the_lock_ttl(key):
-    compute = Computation(seconds=3)
+def test_a_live_leader_keeps_its_lock_beyond_the_lock_ttl(key, waiting):
+    compute = Computation(seconds=3, hold=lambda: waiting.until(1))  # 3 s with its follower waiting
     with ThreadPoolExecutor(max_workers=2) as pool:
         leader = pool.submit(request, key, compute, lock_ttl=1.0, timeout=HANG)
         assert compute.started.wait(HANG)
@@ -142,11 +175,20 @@ import json, sys, time
 import django
 django.setup()
 from apps.calculations import cache
-from apps.calculations.single_flight import single_flight
+from apps.calculations.single_flight import Flight, single_flight
 from apps.calculations.tests.test_single_flight import result
 
-key, lock_ttl, seconds, mode = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+key, lock_ttl, waiters, mode = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 client = cache.cache_connection()
+wait = Flight._wait
+
+
+def counted(flight, holder):
+    client.incr(key + ":waiting")
+    return wait(flight, holder)
+
+
+Flight._wait = counted  # counts the processes that wait for a leader
 print("ready", flush=True)
 while not client.exists(key + ":go"):
     time.sleep(0.01)
@@ -154,7 +196,8 @@ with single_flight(key, lock_ttl=lock_ttl, timeout=60) as flight:
     if flight.result is None:
         client.incr(key + ":computations")
         print("leading", flush=True)
-        time.sleep(seconds)
+        while int(client.get(key + ":waiting") or 0) < waiters:  # the others wait for us: none comes late
+            time.sleep(0.01)
         if mode == "hang":
             time.sleep(600)
         value = result(7.0)
@@ -165,14 +208,14 @@ print(json.dumps({"role": flight.role, "computed_at": value.computed_at.isoforma
 """
 
 
-def child(key: str, *, seconds: float, lock_ttl: float = 5.0, mode: str = "normal") -> subprocess.Popen:
+def child(key: str, *, waiters: int = 0, lock_ttl: float = 5.0, mode: str = "normal") -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "analytics_engine.settings.test",
         "TEST_REDIS_URL": settings.REDIS_URL,
     }
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, key, str(lock_ttl), str(seconds), mode],
+        [sys.executable, "-c", CHILD, key, str(lock_ttl), str(waiters), mode],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -187,7 +230,7 @@ def line_await(process: subprocess.Popen, expected: str) -> None:
 
 
 def test_processes_contending_on_one_key_compute_once(key):
-    processes = [child(key, seconds=1.0) for _ in range(3)]
+    processes = [child(key, waiters=2) for _ in range(3)]
     try:
         for process in processes:
             line_await(process, "ready")
@@ -206,8 +249,8 @@ def test_processes_contending_on_one_key_compute_once(key):
     assert len({o["computed_at"] for o in outcomes}) == 1  # one result, everywhere
 
 
-def test_a_waiter_takes_over_from_a_leader_killed_mid_computation(key):
-    leader = child(key, seconds=0, lock_ttl=1.0, mode="hang")
+def test_a_waiter_takes_over_from_a_leader_killed_mid_computation(key, waiting):
+    leader = child(key, lock_ttl=1.0, mode="hang")
     try:
         line_await(leader, "ready")
         cache.cache_connection().set(f"{key}:go", 1)
@@ -215,7 +258,7 @@ def test_a_waiter_takes_over_from_a_leader_killed_mid_computation(key):
         compute = Computation(seconds=0.2)
         with ThreadPoolExecutor(max_workers=3) as pool:
             waiters = [pool.submit(request, key, compute, lock_ttl=1.0, timeout=HANG) for _ in range(3)]
-            time.sleep(0.5)
+            waiting.until(3)
             assert compute.calls == 0  # they wait for the live leader
             leader.send_signal(signal.SIGKILL)
             started = time.monotonic()
@@ -233,9 +276,9 @@ def test_a_waiter_takes_over_from_a_leader_killed_mid_computation(key):
 # --- failures ----------------------------------------------------------------------
 
 
-def test_a_leaders_app_error_reaches_its_waiters(key):
+def test_a_leaders_app_error_reaches_its_waiters(key, waiting):
     error = AppError("The calculation took longer than 30 s.", code="query_timeout", status_code=503)
-    compute = Computation(seconds=0.3, fail=error)
+    compute = Computation(seconds=0.3, fail=error, hold=lambda: waiting.until(5))
 
     def attempt():
         try:
@@ -255,8 +298,8 @@ def test_a_leaders_app_error_reaches_its_waiters(key):
         assert (outcome.code, outcome.status_code, outcome.message) == ("query_timeout", 503, error.message)
 
 
-def test_a_leader_that_crashes_with_a_bug_hands_over_at_once(key):
-    compute = Computation(seconds=0.3, fail=RuntimeError("bug"))
+def test_a_leader_that_crashes_with_a_bug_hands_over_at_once(key, waiting):
+    compute = Computation(seconds=0.3, fail=RuntimeError("bug"), hold=lambda: waiting.until(5))
     with ThreadPoolExecutor(max_workers=6) as pool:
         leader = pool.submit(request, key, compute, timeout=HANG, lock_ttl=30)
         assert compute.started.wait(HANG)
@@ -272,14 +315,14 @@ def test_a_leader_that_crashes_with_a_bug_hands_over_at_once(key):
     assert took < 20  # not the 30 s lock TTL: the lock was released, not left to expire
 
 
-def test_a_leaders_not_now_error_is_its_own_and_a_waiter_computes(key):
+def test_a_leaders_not_now_error_is_its_own_and_a_waiter_computes(key, waiting):
     """An AppError with retry_after (the database did not take the leader's
     connection in time, no statement slot freed) says nothing about the
     query: the leader answers its 503, and the waiters are still served."""
     busy = AppError(
         "The database cannot take this request now.", code="database_unavailable", status_code=503, retry_after=5
     )
-    compute = Computation(seconds=0.3, fail=busy)
+    compute = Computation(seconds=0.3, fail=busy, hold=lambda: waiting.until(5))
     with ThreadPoolExecutor(max_workers=6) as pool:
         leader = pool.submit(request, key, compute, timeout=HANG, lock_ttl=30)
         assert compute.started.wait(HANG)

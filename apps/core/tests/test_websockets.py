@@ -218,19 +218,39 @@ def test_subscriptions_are_tracked_and_cleaned_up(member):
     async_to_sync(scenario)()
 
 
-def test_a_crashed_servers_listeners_expire(member, settings):
+class TrackingClock:
+    """Stands in for the `time` module in apps.core.realtime (which reads only
+    time.time(), for the tracking expiries): the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def tracking_clock(monkeypatch) -> TrackingClock:
+    clock = TrackingClock()
+    monkeypatch.setattr(realtime, "time", clock)
+    return clock
+
+
+def test_a_crashed_servers_listeners_expire(member, settings, tracking_clock):
     """A server that died never unsubscribed: its entries lapse after the TTL."""
     settings.WS_TRACKING_TTL_SECONDS = 3
     listeners_track(client_id=member.client_id, channels=["demo.ghost"], connection="dead!1", user_id=member.user_id)
     assert [item.connections for item in _listeners("demo.ghost")] == [("dead!1",)]
     assert listeners_active(prefix="demo.", client_id=member.client_id + 1) == []
-    time.sleep(3.2)
+    tracking_clock.now += 2.9  # within the TTL
+    assert [item.connections for item in _listeners("demo.ghost")] == [("dead!1",)]
+    tracking_clock.now += 0.3  # 3.2 s after: past it
     assert _listeners("demo.ghost") == []
     connection = redis.Redis.from_url(settings.REDIS_URL)
     assert connection.zscore(f"{realtime.TRACKING_PREFIX}:channels", f"{member.client_id}:demo.ghost") is None
 
 
-def test_heartbeats_keep_tracking_alive(member, settings):
+def test_heartbeats_keep_tracking_alive(member, settings, tracking_clock):
     settings.WS_TRACKING_TTL_SECONDS = 3  # refreshed every second by the heartbeat loop (0.2 s in tests)
 
     async def scenario():
@@ -238,8 +258,15 @@ def test_heartbeats_keep_tracking_alive(member, settings):
         assert (await ws.connect())[0]
         await ws.send_json_to({"action": "subscribe", "channel": "demo.live"})
         await _receive_until(ws, lambda m: m.get("type") == "subscribed")
-        await asyncio.sleep(4.5)  # past the TTL of the first record
         assert [item.count for item in _listeners("demo.live")] == [1]
+        # Past the TTL of every record made so far: only a refresh by the
+        # heartbeat loop (every TTL / 3 = 1 s of real time) lists it again.
+        tracking_clock.now += 4.5
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while [item.count for item in _listeners("demo.live")] != [1]:
+            assert loop.time() < deadline, "the heartbeat loop never refreshed the tracking"
+            await asyncio.sleep(0.05)
         await ws.disconnect()
 
     async_to_sync(scenario)()

@@ -2,7 +2,6 @@
 real TCP sockets, the real Redis channel layer. A client that stops reading
 is dropped; the others keep receiving every event, in order."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.core.realtime import listeners_active, realtime_publish_many_async
 from apps.core.tests.factories import MembershipFactory
 from apps.core.tests.servers import daphne_serving
+from apps.core.tests.waiting import wait_until
 from apps.core.tests.ws_client import Closed, RawWebSocket
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -52,14 +52,6 @@ def _listener_count(client_id: int) -> int:
     return sum(item.count for item in listeners_active(prefix=CHANNEL, client_id=client_id))
 
 
-def _wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 def test_a_client_that_does_not_read_is_dropped_and_the_others_get_everything(daphne, member):
     path = f"/ws/?token={AccessToken.for_user(member.user)}"
     fast = RawWebSocket("127.0.0.1", daphne["port"], path)
@@ -69,7 +61,9 @@ def test_a_client_that_does_not_read_is_dropped_and_the_others_get_everything(da
             assert ws.recv_json()["type"] == "welcome"
             ws.send_json({"action": "subscribe", "channel": CHANNEL})
             ws.recv_until(lambda m: m.get("type") == "subscribed")
-        _wait_for(lambda: _listener_count(member.client_id) == 2)
+        wait_until(
+            lambda: _listener_count(member.client_id) == 2, what="both listeners tracked", timeout=10, interval=0.05
+        )
         # From here on `slow` reads nothing. 16 KB events, published in batches the
         # fast client keeps up with (the channel layer holds 100 per socket).
         padding = "x" * 16_000
@@ -86,7 +80,9 @@ def test_a_client_that_does_not_read_is_dropped_and_the_others_get_everything(da
         assert received == list(range(total))
 
         # The slow socket was dropped and its subscription untracked; the fast one still listens.
-        _wait_for(lambda: _listener_count(member.client_id) == 1)
+        wait_until(
+            lambda: _listener_count(member.client_id) == 1, what="the slow one untracked", timeout=10, interval=0.05
+        )
         assert "websocket client dropped: too slow" in daphne["log"].read_text()
         with pytest.raises((Closed, ConnectionError)) as ended:
             for _ in range(total):

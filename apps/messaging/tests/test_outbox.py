@@ -2,13 +2,13 @@
 database and Redis; "Redis away" is a port nothing listens on."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.tests.waiting import wait_until
 from apps.messaging import outbox
 from apps.messaging.bus import bus_connection, bus_pools_reset, envelope_decode, publish_on_commit, stream_key
 from apps.messaging.models import OutboxEvent, ProcessedEvent
@@ -107,10 +107,16 @@ def test_the_relay_thread_publishes_the_backlog_when_redis_returns(redis_away, s
     thread = threading.Thread(target=relay.run)
     thread.start()
     try:
-        assert _wait(lambda: relay.stats["failures"] >= 2, timeout=10)
+        wait_until(lambda: relay.stats["failures"] >= 2, what="two failed relays", timeout=10, interval=0.05)
         assert relay.stats["failures"] >= 2 and relay.stats["published"] == 0
         redis_away.back()
-        assert _wait(lambda: outbox_status().pending == 0, timeout=20), relay.stats
+        wait_until(
+            lambda: outbox_status().pending == 0,
+            what="the outbox relayed",
+            timeout=20,
+            interval=0.05,
+            logs=lambda: str(relay.stats),
+        )
     finally:
         relay.stop.set()
         thread.join(timeout=10)
@@ -184,15 +190,6 @@ def test_health_shows_the_outbox_backlog(client, redis_away):
     check = client.get("/health").json()["checks"]["outbox"]
     assert check["status"] == "ok" and check["pending"] == 1
     assert check["oldest_pending_age_seconds"] >= 0
-
-
-def _wait(condition, *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_the_admin_lists_pending_events_with_their_error(admin_client, redis_away):

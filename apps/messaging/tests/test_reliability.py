@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 
 from apps.core.errors import Conflict
+from apps.core.tests.waiting import wait_until
 from apps.messaging import bus
 from apps.messaging.bus import bus_connection, publish_bulk, publish_message, stream_key
 from apps.messaging.models import DeadLetter, ProcessedEvent
@@ -47,16 +48,6 @@ def consumer(bus_env, private_redis, tmp_path):
     process.close()
 
 
-def wait_until(condition, *, timeout: float, what: str, consumer: ConsumerProcess | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    logs = consumer.logs() if consumer else ""
-    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs}")
-
-
 def pending() -> int:
     return bus_connection().xpending(stream_key(TOPIC), GROUP)["pending"]
 
@@ -68,15 +59,15 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(co
         envelopes += publish_bulk([Message(TOPIC, {"seq": i}) for i in range(start, start + 2000)])
 
     first = consumer.start()
-    wait_until(lambda: applied_counts()[0] >= 2000, timeout=30, what="the first applications", consumer=consumer)
+    wait_until(lambda: applied_counts()[0] >= 2000, timeout=30, what="the first applications", logs=consumer.logs)
     first.signal(signal.SIGKILL)  # mid-batch, mid-transaction perhaps: no goodbye
     first.wait(timeout=10)
     at_kill = applied_counts()[0]
     assert at_kill < total, "the consumer finished before it was killed; nothing was tested"
 
     consumer.start()  # a new process under a new consumer name takes over what the dead one held
-    wait_until(lambda: applied_counts()[1] == total, timeout=45, what="every event applied", consumer=consumer)
-    wait_until(lambda: pending() == 0, timeout=15, what="every entry acknowledged", consumer=consumer)
+    wait_until(lambda: applied_counts()[1] == total, timeout=45, what="every event applied", logs=consumer.logs)
+    wait_until(lambda: pending() == 0, timeout=15, what="every entry acknowledged", logs=consumer.logs)
 
     rows, distinct = applied_counts()
     assert rows == distinct == total, f"{rows - distinct} double applications"
@@ -119,8 +110,8 @@ def test_publishers_retry_through_a_redis_restart_and_every_acknowledged_publish
 
     assert not failed
     assert len(published) == total
-    wait_until(lambda: applied_counts()[1] == total, timeout=30, what="every publish delivered", consumer=consumer)
-    wait_until(lambda: pending() == 0, timeout=15, what="every entry acknowledged", consumer=consumer)
+    wait_until(lambda: applied_counts()[1] == total, timeout=30, what="every publish delivered", logs=consumer.logs)
+    wait_until(lambda: pending() == 0, timeout=15, what="every entry acknowledged", logs=consumer.logs)
     rows, distinct = applied_counts()
     assert rows == distinct == total
     assert {row[0] for row in applied_rows()} == set(published)
@@ -138,24 +129,29 @@ def test_a_poison_message_is_parked_without_blocking_and_a_replay_applies_it_onc
     process = consumer.start()
     wait_until(
         lambda: DeadLetter.objects.exists() and applied_counts()[1] == 10,
-        timeout=30, what="the poison parked and the rest applied", consumer=consumer,
+        timeout=30, what="the poison parked and the rest applied", logs=consumer.logs,
     )  # fmt: skip
     dead = DeadLetter.objects.get()
     assert (dead.event_id, dead.group, dead.status, dead.attempts) == (poison.event_id, GROUP, "parked", 3)
     assert "poison message" in dead.error
     assert {row[1] for row in applied_rows()} == set(range(11)) - {5}
     assert {str(e.event_id) for e in before + after} == {row[0] for row in applied_rows()}
-    wait_until(lambda: pending() == 0, timeout=10, what="the poison acknowledged", consumer=consumer)
+    wait_until(lambda: pending() == 0, timeout=10, what="the poison acknowledged", logs=consumer.logs)
 
     flag_set("poison_fixed")  # the handler is fixed
     replayed = dead_letter_replay(dead_letter=dead, user=None)
     assert replayed.status == "replayed"
     with pytest.raises(Conflict):
         dead_letter_replay(dead_letter=replayed, user=None)
-    time.sleep(1)  # the running consumer has nothing left to apply it again
+    # The running consumer has nothing left to apply it again: once it has
+    # applied an event published after the replay, it has read past anything
+    # the replay could have left on the stream.
+    barrier = publish_message(TOPIC, {"seq": 11})
+    wait_until(lambda: applied_counts()[1] == 12, timeout=30, what="the event after the replay", logs=consumer.logs)
     poison_rows = [row for row in applied_rows() if row[0] == str(poison.event_id)]
     assert len(poison_rows) == 1
-    assert applied_counts() == (11, 11)
+    assert applied_counts() == (12, 12)
+    assert str(barrier.event_id) in {row[0] for row in applied_rows()}
     process.signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
 
@@ -167,7 +163,7 @@ def test_a_large_payload_crosses_gzipped_and_arrives_whole(consumer):
     assert fields[bus.FIELD_ENCODING] == bus.ENCODING_GZIP
 
     consumer.start()
-    wait_until(lambda: applied_counts()[0] == 1, timeout=20, what="the event applied", consumer=consumer)
+    wait_until(lambda: applied_counts()[0] == 1, timeout=20, what="the event applied", logs=consumer.logs)
     [(_, _, digest, _)] = applied_rows()
     assert digest == payload_digest(envelope.payload)
 
@@ -178,7 +174,7 @@ def test_sigterm_finishes_the_message_in_hand_then_exits_zero(consumer, tmp_path
     queued = publish_message(TOPIC, {"seq": 2})
 
     process = consumer.start()
-    wait_until(marker.exists, timeout=20, what="the slow handler to start", consumer=consumer)
+    wait_until(marker.exists, timeout=20, what="the slow handler to start", logs=consumer.logs)
     process.signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0, consumer.logs()
     assert [row[0] for row in applied_rows()] == [str(slow.event_id)]  # finished and committed
@@ -187,9 +183,9 @@ def test_sigterm_finishes_the_message_in_hand_then_exits_zero(consumer, tmp_path
     assert "finishing the message in hand" in consumer.logs()
 
     consumer.start()
-    wait_until(lambda: applied_counts()[0] == 2, timeout=20, what="the queued event applied", consumer=consumer)
+    wait_until(lambda: applied_counts()[0] == 2, timeout=20, what="the queued event applied", logs=consumer.logs)
     assert [row[0] for row in applied_rows()] == [str(slow.event_id), str(queued.event_id)]
-    wait_until(lambda: pending() == 0, timeout=10, what="everything acknowledged", consumer=consumer)
+    wait_until(lambda: pending() == 0, timeout=10, what="everything acknowledged", logs=consumer.logs)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bus_test_applied WHERE event_id = %s", [slow.event_id])
         assert cursor.fetchone()[0] == 1

@@ -14,6 +14,7 @@ from django.db import transaction
 from apps.core.crypto import secret_decrypt
 from apps.core.errors import AppError, Conflict
 from apps.core.tests.factories import ClientFactory, MembershipFactory
+from apps.core.tests.waiting import wait_until
 from apps.messaging import webhook_delivery
 from apps.messaging.events import webhook_dispatch
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
@@ -512,11 +513,12 @@ def test_end_to_end_through_the_celery_worker(receiver, celery_worker_process):
     (request,) = receiver.wait_for(1)
     assert request.signature_ok is True
     assert json.loads(request.body)["payload"] == {"note": "committed"}
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        delivery = WebhookDelivery.objects.get(subscription=subscription)
-        if delivery.status == "delivered":
-            break
-        time.sleep(0.05)
+    delivery = wait_until(
+        lambda: WebhookDelivery.objects.filter(subscription=subscription, status="delivered").first(),
+        what="the delivery marked delivered",
+        timeout=10,
+        interval=0.05,
+    )
+    assert WebhookDelivery.objects.get(subscription=subscription) == delivery
     assert delivery.status == "delivered" and delivery.event_id == committed.event_id
     assert len(receiver.requests) == 1  # the worker is FIFO: a queued rolled-back delivery would have come first

@@ -3,7 +3,6 @@ per version of its definitions and per caller's role."""
 
 import logging
 import signal
-import time
 
 import pytest
 from django.apps import apps
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 
 from apps.core.api import response_cache
 from apps.core.tests.factories import ClientFactory, MembershipFactory
+from apps.core.tests.waiting import wait_until
 from apps.ontology import models as m
 from apps.ontology.api.artifact_views import OntologyUMLView
 from apps.ontology.api.views import DefinitionViewSet
@@ -320,11 +320,8 @@ def test_with_redis_away_answers_are_computed_and_revalidated_and_the_outage_log
 
     cache_on_private_redis.start()
     monkeypatch.setattr(response_cache, "RETRY_AFTER_FAILURE_SECONDS", 0)
-    deadline, seen = time.monotonic() + 30, None
-    while time.monotonic() < deadline and seen != "hit":
-        seen = ontology.get(ENTITIES)["X-Cache"]
-        time.sleep(0.2)
-    assert seen == "hit"  # back in use once Redis answers again
+    # back in use once Redis answers again
+    wait_until(lambda: ontology.get(ENTITIES)["X-Cache"] == "hit", what="a cache hit", timeout=30, interval=0.2)
 
 
 def test_with_redis_paused_answers_are_computed_and_the_cache_is_left_alone_for_a_while(

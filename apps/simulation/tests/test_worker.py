@@ -8,17 +8,15 @@ versions, which name content types, and the worker's content-type cache
 outlives the flush between transactional tests (which renumbers them)."""
 
 import asyncio
-import time
 from datetime import date
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
+from apps.core.tests.waiting import celery_idle_wait, wait_until
 from apps.simulation import services
 from apps.simulation.generators import scenario_build
 from apps.simulation.manager import ScenarioManager
@@ -31,17 +29,8 @@ pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True,
 def worker(celery_worker_process):
     """The worker, idle again before the test's tables are flushed (metric
     definitions queue rollup work that would otherwise race the flush)."""
-    from celery_app import app
-
     yield celery_worker_process
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
-        if not any(busy) and not broker.llen("celery"):
-            return
-        time.sleep(0.1)
+    celery_idle_wait(timeout=30)
 
 
 def _define(client_id: int, code: str) -> None:
@@ -50,13 +39,11 @@ def _define(client_id: int, code: str) -> None:
 
 
 def _wait_finished(api, run_id: int, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         run = api.get(f"/api/v1/simulation/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed"):
-            return run
-        time.sleep(0.1)
-    pytest.fail(f"run {run_id} still {run['status']} after {timeout} s")
+        return run if run["status"] in ("succeeded", "failed") else None
+
+    return wait_until(finished, what=f"run {run_id} finished", timeout=timeout)
 
 
 def test_a_posted_run_is_executed_by_the_worker(api, analyst, worker):

@@ -125,17 +125,24 @@ def test_a_reading_published_on_the_bus_feeds_the_aggregator(member, make_worker
 
 
 @pytest.mark.celery_worker
-def test_the_flush_task_runs_on_the_real_worker(member, celery_worker_process):
+def test_the_flush_task_runs_on_the_real_worker(member, celery_worker_process, settings):
     from apps.streams.tasks import aggregator_flush_task
 
+    # Four distinct seconds, from one reading of the clock.
+    base = recent(20).replace(microsecond=0)
     for index in range(4):
-        land(member.client_id, recent(20 + index), float(index), device=f"pump-{index}")
+        land(member.client_id, base - timedelta(seconds=index), float(index), device=f"pump-{index}")
+    before = timezone.now()
     outcome = aggregator_flush_task.apply_async().get(timeout=60)
+    after = timezone.now()
 
     assert outcome["seconds"] >= 4 and str(member.client_id) in outcome["watermarks"]
     assert TelemetrySecond.objects.filter(client_id=member.client_id).count() == 4
     watermark = AggregatorState.objects.get(client_id=member.client_id).watermark
-    assert recent(20) < watermark <= timezone.now()
+    # now - lag in whole seconds, "now" being when the task ran: past the readings, whatever the task took.
+    lag = timedelta(seconds=settings.AE_STREAM_FLUSH_LAG_SECONDS)
+    assert base < watermark
+    assert (before - lag).replace(microsecond=0) <= watermark <= after - lag
     assert not TelemetryDirtySecond.objects.filter(client_id=member.client_id).exists()
     assert live_buckets(client_id=member.client_id, sensor="pressure", min_second=0, max_second=2**40) == []
     view = telemetry_current(client_id=member.client_id, sensor="pressure", seconds=120)

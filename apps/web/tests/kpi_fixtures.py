@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apps.core.tests.waiting import day_clear
 from apps.ontology import selectors
 from apps.ontology.services.data_load import entity_rows_load
 
@@ -15,6 +16,7 @@ DAYS = 3
 def snapshot_rows() -> list[dict]:
     """Per day (today and the two before): p1..p3 Active, p4 Terminated; p3
     started on the last day (a new policy)."""
+    day_clear()  # the pages' "last 30 days" end on the same today
     today = timezone.now().date()
     rows = []
     for back in range(DAYS):
@@ -37,6 +39,7 @@ def history_rows(days: int = 30) -> list[dict]:
     """A month of a growing book, for pages that should look lived-in: each
     day some policies Active (their number wanders), a few Terminated, and
     a handful new."""
+    day_clear()  # the pages' "last 30 days" end on the same today
     today = timezone.now().date()
     rows = []
     for back in range(days):

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.calculations import cache
 from apps.core.tests.factories import MembershipFactory
+from apps.core.tests.waiting import day_clear
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -196,6 +197,7 @@ def test_the_trend_defaults_to_the_last_thirty_days_of_data_and_full_page_keeps_
 
 def test_trend_presets_count_days_up_to_today(console, member):
     shop_define(member)
+    day_clear()  # "today" here and in the view: the same day
     html = console.get(TREND, {"metric": "revenue", "preset": "7"}, **HX).content.decode()
     today = datetime.now(UTC).date()
     assert f'value="{(today - timedelta(days=6)).isoformat()}"' in html and f'value="{today.isoformat()}"' in html
