@@ -59,7 +59,9 @@ def server_on_private_redis(django_db_setup, private_redis, tmp_path_factory):
 
     try:
         with daphne_serving(
-            tmp_path_factory.mktemp("daphne") / "daphne.log", TEST_REDIS_URL=private_redis.url
+            tmp_path_factory.mktemp("daphne") / "daphne.log",
+            TEST_REDIS_URL=private_redis.url,
+            HEALTH_CHECK_TIMEOUT_SECONDS=str(SERVER_HEALTH_CHECK_TIMEOUT_SECONDS),
         ) as server:
             yield server
     except RuntimeError as exc:

@@ -2,9 +2,9 @@
 against the local DFS stand-in (apps/archival/tests/adls_standin.py)."""
 
 import os
-import time
 
 import pytest
+import urllib3.util.connection
 
 from apps.archival.lakehouse.adls import AdlsLakehouse
 from apps.archival.lakehouse.base import LakehouseError, lakehouse_from_settings
@@ -80,22 +80,35 @@ def test_a_multi_megabyte_file_is_uploaded_in_chunks_and_read_back_intact(dfs):
     assert lake.read_data("big/part-0.parquet") == data
 
 
-def test_an_unreachable_account_raises_lakehouse_error_quickly(dfs):
-    lake = _lakehouse(dfs)
+def test_an_unreachable_account_raises_lakehouse_error_quickly(dfs, monkeypatch):
+    """Quickly: on the first refused connection, without a retry's backoff
+    or a timeout's wait (counted connection attempts and the error, not a
+    stopwatch)."""
+    attempts = []
+    connect = urllib3.util.connection.create_connection
+
+    def counted(address, *args, **kwargs):
+        attempts.append(address)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counted)
+    lake = _lakehouse(dfs, retry_total=0)
     lake.write_data("t/a.parquet", b"x")
     dfs.stop()
-    for call in (
-        lambda: lake.write_data("t/b.parquet", b"y"),
-        lambda: lake.read_data("t/a.parquet"),
-        lambda: lake.exists("t/a.parquet"),
-        lambda: list(lake.list_paths()),
-        lambda: lake.delete("t/a.parquet"),
-        lake.health,
+    # (call, connection attempts: one per request, none repeated; a failed
+    # write also tries to discard its staging file)
+    for call, requests in (
+        (lambda: lake.write_data("t/b.parquet", b"y"), 2),
+        (lambda: lake.read_data("t/a.parquet"), 1),
+        (lambda: lake.exists("t/a.parquet"), 1),
+        (lambda: list(lake.list_paths()), 1),
+        (lambda: lake.delete("t/a.parquet"), 1),
+        (lake.health, 1),
     ):
-        started = time.monotonic()
+        attempts.clear()
         with pytest.raises(LakehouseError) as caught:
             call()
-        assert time.monotonic() - started < 2
+        assert attempts == [("127.0.0.1", dfs.port)] * requests
         assert f"127.0.0.1:{dfs.port}" in str(caught.value)
         assert "refused" in str(caught.value).lower()
 

@@ -1,8 +1,7 @@
 """Bad input to the calculation engine (issue 4, "Bad input"): each answer is
 a 4xx in the API's error shape naming the culprit, nothing reaches the
-database unparsed, and rejection is immediate."""
+database unparsed, and a rejected formula runs no statement."""
 
-import time
 from contextlib import ExitStack, contextmanager
 from urllib.parse import quote
 
@@ -289,12 +288,11 @@ def test_an_injected_formula_is_rejected_at_once_and_never_reaches_the_database(
     before = tables()
     payload = {"code": "evil", "name": "Evil", "formula": formula, "entity": "policy_snapshot"}
     with queries() as seen:
-        started = time.monotonic()
         response = policy.post("/api/v1/ontology/metrics/", payload, format="json")
-        elapsed = time.monotonic() - started
     body = assert_error(response, 400, mentions=needles)
     assert body["code"] in ("invalid_formula", "unknown_attribute", "unknown_reference", "unknown_name"), body
-    assert elapsed < 2, elapsed  # pg_sleep(10) never ran
+    # The statement log of both aliases is the evidence that pg_sleep(10) and
+    # the rest never ran (no PG_SLEEP below), not how long the request took.
     assert not [q for q in seen if q[0] == "readonly" or ANALYTICS in q[1]], seen
     for _, sql, _params in seen:
         assert formula not in sql

@@ -261,16 +261,15 @@ def test_a_waiter_takes_over_from_a_leader_killed_mid_computation(key, waiting):
             waiting.until(3)
             assert compute.calls == 0  # they wait for the live leader
             leader.send_signal(signal.SIGKILL)
-            started = time.monotonic()
-            outcomes = [waiter.result(timeout=HANG) for waiter in waiters]
-            took = time.monotonic() - started
+            outcomes = [waiter.result(timeout=2 * HANG) for waiter in waiters]
     finally:
         leader.kill()
         leader.wait()
 
+    # Took over when the 1 s lock expired, not at the waiters' own HANG timeout:
+    # waiters that time out compute "alone", each (three calls, no follower).
     assert compute.calls == 1
     assert sorted(role for role, _ in outcomes) == ["follower", "follower", "leader"]
-    assert took < HANG / 2  # about one lock TTL; far less than the waiters' own timeout
 
 
 # --- failures ----------------------------------------------------------------------
@@ -299,20 +298,20 @@ def test_a_leaders_app_error_reaches_its_waiters(key, waiting):
 
 
 def test_a_leader_that_crashes_with_a_bug_hands_over_at_once(key, waiting):
+    # A lock left to expire would outlive the waiters' HANG timeout (they would
+    # then compute "alone", each): a waiter leads only if the lock was released.
+    lock_ttl = 10 * HANG
     compute = Computation(seconds=0.3, fail=RuntimeError("bug"), hold=lambda: waiting.until(5))
     with ThreadPoolExecutor(max_workers=6) as pool:
-        leader = pool.submit(request, key, compute, timeout=HANG, lock_ttl=30)
+        leader = pool.submit(request, key, compute, timeout=HANG, lock_ttl=lock_ttl)
         assert compute.started.wait(HANG)
-        waiters = [pool.submit(request, key, compute, timeout=HANG, lock_ttl=30) for _ in range(5)]
+        waiters = [pool.submit(request, key, compute, timeout=HANG, lock_ttl=lock_ttl) for _ in range(5)]
         with pytest.raises(RuntimeError):
             leader.result(timeout=HANG)
-        started = time.monotonic()
-        outcomes = [w.result(timeout=HANG) for w in waiters]
-        took = time.monotonic() - started
+        outcomes = [w.result(timeout=2 * HANG) for w in waiters]
 
     assert compute.calls == 2  # the failed computation, and one waiter's
     assert sorted(role for role, _ in outcomes) == ["follower"] * 4 + ["leader"]
-    assert took < 20  # not the 30 s lock TTL: the lock was released, not left to expire
 
 
 def test_a_leaders_not_now_error_is_its_own_and_a_waiter_computes(key, waiting):
