@@ -8,7 +8,7 @@ class StreamsConfig(AppConfig):
     def ready(self) -> None:
         from apps.core.realtime import channel_family_register
         from apps.streams import schemas  # noqa: F401 - registers the payload schemas (the publish API validates)
-        from apps.streams.aggregator.services import CHANNEL_FAMILY, telemetry_channel_authorize
+        from apps.streams.realtime import CHANNEL_FAMILY, telemetry_channel_authorize
 
         # /ws/ subscriptions to telemetry.<sensor>: the aggregator's live seconds.
         channel_family_register(CHANNEL_FAMILY, telemetry_channel_authorize)

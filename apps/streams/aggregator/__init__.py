@@ -4,7 +4,8 @@ readings summed per second in Redis the moment they land, written behind to
 two at a per-client watermark without counting anything twice.
 
 - `live`: the Redis side (keys, the Lua scripts, reads, the push throttle);
-- `services`: the writes (the handler's hook, the flush, the rebuild);
+- `services`: the writes (the handler's hook, the flush, the rebuild; the
+  push to browsers is apps/streams/realtime.py);
 - `selectors`: the "current" view.
 
 The raw rows in `streams_telemetry_reading` stay the source of truth: the
