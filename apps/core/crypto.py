@@ -152,15 +152,20 @@ def _envelope(kek: Kek, data_key: bytes, rest: bytes) -> str:
     return f"{VERSION}:{kek.kid}:{_b64(wrap_nonce + wrapped + rest)}"
 
 
-def secret_encrypt(text: str, *, purpose: str) -> str:
-    """Encrypt `text` for `purpose` under a fresh data key wrapped by the newest
-    KEK; the envelope is ASCII, safe for a text column."""
+def secret_encrypt_bytes(data: bytes, *, purpose: str) -> str:
+    """Encrypt `data` for `purpose` under a fresh data key wrapped by the newest
+    KEK; the envelope is ASCII, safe for a text column (sensitive files too)."""
     kek = _configured_keks()[0]
     aad = _purpose_bytes(purpose)
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(_NONCE)
-    ciphertext = AESGCM(data_key).encrypt(nonce, text.encode(), aad)
+    ciphertext = AESGCM(data_key).encrypt(nonce, bytes(data), aad)
     return _envelope(kek, data_key, nonce + ciphertext)
+
+
+def secret_encrypt(text: str, *, purpose: str) -> str:
+    """`secret_encrypt_bytes` of a text (UTF-8)."""
+    return secret_encrypt_bytes(text.encode(), purpose=purpose)
 
 
 _UNREADABLE = (
@@ -193,27 +198,35 @@ def _is_envelope(token: str) -> bool:
     return token.startswith(f"{VERSION}:")
 
 
-def _legacy_decrypt(token: str) -> str:
+def _legacy_decrypt(token: str) -> bytes:
     fernet = _legacy_fernet()
     if fernet is None:
         raise SecretDecryptionError(_UNREADABLE)
     try:
-        return fernet.decrypt(token.encode("ascii")).decode()
+        return fernet.decrypt(token.encode("ascii"))
     except (InvalidToken, UnicodeError) as exc:
         raise SecretDecryptionError(_UNREADABLE) from exc
 
 
-def secret_decrypt(token: str, *, purpose: str) -> str:
-    """The clear text of an envelope made by `secret_encrypt` for `purpose`
-    under any listed KEK (or of a legacy Fernet token, which has no purpose)."""
+def secret_decrypt_bytes(token: str, *, purpose: str) -> bytes:
+    """The clear bytes of an envelope made for `purpose` under any listed KEK
+    (or of a legacy Fernet token, which has no purpose)."""
     aad = _purpose_bytes(purpose)
     if not _is_envelope(token):
         _configured_keks()  # no KEKs is a configuration error, whatever the token
         return _legacy_decrypt(token)
     _kid, data_key, rest = _open(token)
     try:
-        return AESGCM(data_key).decrypt(rest[:_NONCE], rest[_NONCE:], aad).decode()
-    except (InvalidTag, UnicodeError) as exc:
+        return AESGCM(data_key).decrypt(rest[:_NONCE], rest[_NONCE:], aad)
+    except InvalidTag as exc:
+        raise SecretDecryptionError(_UNREADABLE) from exc
+
+
+def secret_decrypt(token: str, *, purpose: str) -> str:
+    """The clear text of an envelope made by `secret_encrypt` for `purpose`."""
+    try:
+        return secret_decrypt_bytes(token, purpose=purpose).decode()
+    except UnicodeError as exc:
         raise SecretDecryptionError(_UNREADABLE) from exc
 
 
@@ -227,11 +240,10 @@ def secret_rotate(token: str, *, purpose: str) -> str:
     rewrapped (the ciphertext is kept); a legacy Fernet token is decrypted and
     encrypted anew. Unchanged when already current."""
     if not _is_envelope(token):
-        return secret_encrypt(_legacy_decrypt(token), purpose=purpose)
+        return secret_encrypt_bytes(_legacy_decrypt(token), purpose=purpose)
+    # Check the purpose (also of a current envelope), so a misplaced token is reported, not carried on.
+    secret_decrypt_bytes(token, purpose=purpose)
     if secret_is_current(token):
-        secret_decrypt(token, purpose=purpose)  # still proves it is readable for this purpose
         return token
-    # Check the purpose before rewrapping, so a misplaced token is reported, not carried on.
-    secret_decrypt(token, purpose=purpose)
     _kid, data_key, rest = _open(token)
     return _envelope(_configured_keks()[0], data_key, rest)

@@ -13,7 +13,9 @@ from apps.core.crypto import (
     SecretDecryptionError,
     kek_current_id,
     secret_decrypt,
+    secret_decrypt_bytes,
     secret_encrypt,
+    secret_encrypt_bytes,
     secret_is_current,
     secret_rotate,
 )
@@ -158,3 +160,17 @@ def test_a_purpose_is_required(settings):
     settings.AE_SECRET_KEKS = [kek("k1")]
     with pytest.raises(ValueError, match="purpose"):
         secret_encrypt("x", purpose="")
+
+
+def test_bytes_such_as_a_sensitive_file_round_trip_and_rotate(settings):
+    first, second = kek("k1"), kek("k2")
+    settings.AE_SECRET_KEKS = [first]
+    data = bytes(range(256)) * 40  # not UTF-8
+    token = secret_encrypt_bytes(data, purpose="core.artifact.content")
+    assert token.isascii() and secret_decrypt_bytes(token, purpose="core.artifact.content") == data
+    with pytest.raises(SecretDecryptionError):
+        secret_decrypt(token, purpose="core.artifact.content")  # not a text: a clear error, no UnicodeError
+    settings.AE_SECRET_KEKS = [second, first]
+    rotated = secret_rotate(token, purpose="core.artifact.content")  # rewrapped without decoding
+    settings.AE_SECRET_KEKS = [second]
+    assert rotated.startswith("v2:k2:") and secret_decrypt_bytes(rotated, purpose="core.artifact.content") == data
