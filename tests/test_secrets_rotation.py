@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 
 from apps.calculations.models import ThresholdRule
 from apps.calculations.thresholds.delivery import WEBHOOK_URL_PURPOSE
+from apps.core.artifacts import CONTENT_PURPOSE
 from apps.core.crypto import SecretDecryptionError, secret_decrypt, secret_encrypt
 from apps.core.secret_fields import secret_fields
 from apps.core.tests.factories import ClientFactory
@@ -50,6 +51,7 @@ def test_every_stored_secret_field_is_registered():
     registered = {(f.model, f.field, f.purpose) for f in secret_fields()}
     assert ("messaging.Subscription", "secret_encrypted", SECRET_PURPOSE) in registered
     assert ("calculations.ThresholdRule", "webhook_url_encrypted", WEBHOOK_URL_PURPOSE) in registered
+    assert ("core.SensitiveArtifact", "content_encrypted", CONTENT_PURPOSE) in registered
 
 
 def test_rotation_rewraps_everything_under_the_newest_kek_then_the_old_keys_can_go(settings):

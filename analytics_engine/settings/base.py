@@ -428,6 +428,8 @@ AE_SECRET_KEKS = env.list("AE_SECRET_KEKS", default=[])
 # Fernet keys of the format before envelope encryption: only read old tokens,
 # until `manage.py secrets_rotate` has rewritten them; then remove.
 AE_ENCRYPTION_KEYS = env.list("AE_ENCRYPTION_KEYS", default=[])
+# The largest sensitive artifact (an encrypted file, apps/core/artifacts.py) one upload may store.
+AE_ARTIFACT_MAX_BYTES = env.int("AE_ARTIFACT_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Webhooks --------------------------------------------------------------------
 # Outgoing webhook deliveries (docs/webhooks.md).
