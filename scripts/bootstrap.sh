@@ -36,7 +36,7 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
 fi
 
 scripts/vendor_assets.sh
-# The checkout's own random SECRET_KEY and AE_ENCRYPTION_KEYS in .env (kept once written).
+# The checkout's own random SECRET_KEY and AE_SECRET_KEKS in .env (kept once written).
 "$PYTHON" scripts/env_secrets.py
 
 reqs=requirements/base.txt

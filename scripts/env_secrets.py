@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Give the checkout its own secrets, once: random SECRET_KEY (Django's signing
-key: sessions, CSRF, API tokens) and AE_ENCRYPTION_KEYS (the Fernet key of the
-secrets stored in the database) in `.env`, mode 0600 (ignored by git).
+key: sessions, CSRF, API tokens) and AE_SECRET_KEKS (the key-encryption key of
+the secrets stored in the database, `<id>:<key>`) in `.env`, mode 0600 (ignored
+by git). An AE_ENCRYPTION_KEYS line (the Fernet keys of the format before
+envelope encryption) is left as it is: it still reads older secrets.
 
     scripts/env_secrets.py [PATH]      (default: the checkout's .env)
 
@@ -16,6 +18,7 @@ import os
 import re
 import secrets
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +28,13 @@ def secret_key_new() -> str:
     return secrets.token_urlsafe(64)
 
 
-def fernet_key_new() -> str:
-    # A Fernet key is 32 random bytes, url-safe base64 (cryptography's Fernet.generate_key()).
-    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+def kek_new() -> str:
+    # `<id>:<32 random bytes, url-safe base64>` (apps/core/crypto.py); the id dates the key.
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    return f"k{stamp}-{secrets.token_hex(2)}:" + base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 
 
-GENERATED = {"SECRET_KEY": secret_key_new, "AE_ENCRYPTION_KEYS": fernet_key_new}
+GENERATED = {"SECRET_KEY": secret_key_new, "AE_SECRET_KEKS": kek_new}
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 

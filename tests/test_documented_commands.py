@@ -59,7 +59,14 @@ def checkout_env(django_db_setup, django_db_blocker):
     db = settings.DATABASES["default"]
     parts = urlsplit(settings.DATABASE_URL)
     redis_url = settings.REDIS_URL.rsplit("/", 1)[0] + f"/{COMMANDS_REDIS_DB}"
-    drop = {"SECRET_KEY", "AE_ENCRYPTION_KEYS", "DJANGO_SETTINGS_MODULE", "DEBUG", "CELERY_BROKER_URL"}
+    drop = {
+        "SECRET_KEY",
+        "AE_SECRET_KEKS",
+        "AE_ENCRYPTION_KEYS",
+        "DJANGO_SETTINGS_MODULE",
+        "DEBUG",
+        "CELERY_BROKER_URL",
+    }
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(
         DATABASE_URL=urlunsplit((parts.scheme, parts.netloc, "/" + db["NAME"], parts.query, parts.fragment)),
@@ -114,7 +121,7 @@ def test_one_real_invocation_of_every_documented_command(checkout_env, tmp_path)
         return _ok(_manage(checkout_env, command, *args))
 
     assert "No planned migration operations." in run("migrate", "--plan")
-    run("check", "--deploy")  # errors (an empty AE_ENCRYPTION_KEYS, say) would fail it
+    run("check", "--deploy")  # errors (an empty AE_SECRET_KEKS, say) would fail it
     # What `make run` does: the demo client, its admin and the demo scenarios' data.
     assert "demo client 'demo' ready" in run("demo_bootstrap")
     client_id = client_id_for_code(code="demo")
@@ -144,9 +151,12 @@ def test_one_real_invocation_of_every_documented_command(checkout_env, tmp_path)
         )
         since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         assert "seconds recomputed" in run("streams_aggregator_rebuild", "--client", "demo", "--since", since)
-        # webhooks.md: rotating the encryption key, in `manage.py shell`.
-        rotate = "from apps.messaging.webhooks import subscription_secrets_rotate; print(subscription_secrets_rotate())"
-        assert run("shell", "-c", rotate).strip().splitlines()[-1] == "0"
+        # security.md ("Secrets at rest"): rewrapping every stored secret under the newest KEK, twice (idempotent).
+        for _ in range(2):
+            rotated = run("secrets_rotate").strip().splitlines()
+            assert rotated[0].startswith("rewrapping stored secrets under key 'k")  # the id env_secrets.py made
+            assert any(line.startswith("messaging.Subscription.secret_encrypted: ") for line in rotated)
+            assert rotated[-1].endswith(" secrets rotated, 0 unreadable")
         if "axes_reset_username" in DOCUMENTED:  # lifting a sign-in lockout (docs/console.md)
             out = run("axes_reset_username", "nobody-locked-out")
             assert "No attempts found." in out or "attempts removed." in out

@@ -418,11 +418,18 @@ AE_ROLLUPS_AUTO = env.bool("AE_ROLLUPS_AUTO", default=True)
 AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=True)
 
 # --- Secrets ---------------------------------------------------------------------
-# Fernet keys (comma-separated, newest first: the first encrypts, all decrypt)
-# for secrets stored in the database (apps.core.crypto). Required wherever a
-# secret is stored or read (`check --deploy` says so when it is empty); nothing
-# is derived from SECRET_KEY. scripts/env_secrets.py writes one into .env.
+# Key-encryption keys of the secrets stored in the database (apps.core.crypto,
+# docs/security.md "Secrets at rest"): comma-separated `<id>:<32 bytes, url-safe
+# base64>`, newest first; the first wraps new data keys, all unwrap. Required
+# wherever a secret is stored or read (`check --deploy` says so when it is
+# empty); nothing is derived from SECRET_KEY. scripts/env_secrets.py writes one
+# into .env. `manage.py secrets_rotate` rewraps everything under the first.
+AE_SECRET_KEKS = env.list("AE_SECRET_KEKS", default=[])
+# Fernet keys of the format before envelope encryption: only read old tokens,
+# until `manage.py secrets_rotate` has rewritten them; then remove.
 AE_ENCRYPTION_KEYS = env.list("AE_ENCRYPTION_KEYS", default=[])
+# The largest sensitive artifact (an encrypted file, apps/core/artifacts.py) one upload may store.
+AE_ARTIFACT_MAX_BYTES = env.int("AE_ARTIFACT_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Webhooks --------------------------------------------------------------------
 # Outgoing webhook deliveries (docs/webhooks.md).

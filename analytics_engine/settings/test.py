@@ -17,8 +17,8 @@ if _ENV_FILE.is_file():
     environ.Env.read_env(_ENV_FILE)
 if not os.environ.get("SECRET_KEY"):
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
-if not os.environ.get("AE_ENCRYPTION_KEYS"):
-    os.environ["AE_ENCRYPTION_KEYS"] = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+if not os.environ.get("AE_SECRET_KEKS"):
+    os.environ["AE_SECRET_KEKS"] = "test:" + base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 # Metrics samples of a test run (and of the worker subprocesses it starts, which
 # inherit this environment) stay out of the development stack's folder.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-prom-"))

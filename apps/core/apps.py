@@ -14,6 +14,11 @@ class CoreConfig(AppConfig):
 
         receivers_connect()
 
+        from apps.core.secret_fields import secret_field_register
+
+        # Sensitive artifacts are stored encrypted; `manage.py secrets_rotate` rewraps them.
+        secret_field_register(model="core.SensitiveArtifact", field="content_encrypted")
+
         # ready() runs once per process (web, worker, beat, consumers); the
         # guard covers a second django.setup() in the same process.
         if not isinstance(trace.get_tracer_provider(), TracerProvider):

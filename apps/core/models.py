@@ -64,3 +64,27 @@ class TokenGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} generation {self.generation}"
+
+
+class SensitiveArtifact(TimestampedModel):
+    """A sensitive file of a client (a generated credentials file, an exported
+    report), stored encrypted: `content_encrypted` is an envelope of
+    apps.core.crypto, rewrapped by `manage.py secrets_rotate`. Only the
+    client's administrators list, read or delete it (apps/core/artifacts.py)."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255, default="application/octet-stream")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_encrypted = models.TextField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="core_artifact_client_created")]
+
+    def __str__(self) -> str:
+        return self.name

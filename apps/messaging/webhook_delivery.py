@@ -51,8 +51,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.crypto import SecretDecryptionError, secret_decrypt
+from apps.core.secret_fields import secret_purpose
 from apps.messaging.models import DeadLetter, WebhookDelivery
 from apps.messaging.types import DeliveryOutcome, OutboundJob, OutboundPolicy, WebhookURLError
+
+# The associated data of a subscription's encrypted secret (registered in apps.py for `secrets_rotate`).
+SECRET_PURPOSE = secret_purpose(model="messaging.Subscription", field="secret_encrypted")
 
 logger = logging.getLogger(__name__)
 
@@ -496,7 +500,7 @@ class _WebhookJob:
         return self.delivery.subscription.webhook_url
 
     def secret(self) -> str:
-        return secret_decrypt(self.delivery.subscription.secret_encrypted)
+        return secret_decrypt(self.delivery.subscription.secret_encrypted, purpose=SECRET_PURPOSE)
 
     def body(self) -> bytes:
         return webhook_body(self.delivery.envelope)

@@ -26,13 +26,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from apps.core.crypto import secret_decrypt, secret_encrypt, secret_rotate
+from apps.core.crypto import secret_decrypt, secret_encrypt
 from apps.core.errors import AppError, Conflict, NotFound
+from apps.core.secret_fields import secret_fields, secrets_rotate_field
 from apps.core.transactions import after_commit
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
 from apps.messaging.tasks import webhook_deliver
 from apps.messaging.types import Envelope
 from apps.messaging.webhook_delivery import (
+    SECRET_PURPOSE,
     DeliveryOutcome,
     webhook_delivery_attempt,
     webhook_delivery_reset,
@@ -142,7 +144,7 @@ def subscription_create(
         client_id=client_id,
         topic_pattern=topic_pattern,
         webhook_url=webhook_url,
-        secret_encrypted=secret_encrypt(secret),
+        secret_encrypted=secret_encrypt(secret, purpose=SECRET_PURPOSE),
         active=active,
         description=description or "",
         created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -167,7 +169,7 @@ def subscription_update(
     if webhook_url is not None:
         subscription.webhook_url = webhook_url_validate(webhook_url)
     if secret is not None:
-        subscription.secret_encrypted = secret_encrypt(_secret_validate(secret))
+        subscription.secret_encrypted = secret_encrypt(_secret_validate(secret), purpose=SECRET_PURPOSE)
     if active is not None:
         subscription.active = active
     if description is not None:
@@ -190,21 +192,17 @@ def subscription_delete(*, subscription: Subscription) -> None:
 
 
 def subscription_secrets_rotate() -> int:
-    """Re-encrypt every subscription secret with the first key of
-    AE_ENCRYPTION_KEYS (run after adding a key, before removing an old one)."""
-    rotated = 0
-    for pk in Subscription.objects.values_list("pk", flat=True).iterator():
-        with transaction.atomic():
-            subscription = Subscription.objects.select_for_update().get(pk=pk)
-            subscription.secret_encrypted = secret_rotate(subscription.secret_encrypted)
-            subscription.save(update_fields=["secret_encrypted", "updated_at"])
-            rotated += 1
-    return rotated
+    """Rewrap every subscription secret under the newest key of AE_SECRET_KEKS
+    (`manage.py secrets_rotate` does this for every stored secret); the number
+    rotated."""
+    (entry,) = [f for f in secret_fields() if f.model == "messaging.Subscription"]
+    count = secrets_rotate_field(entry)
+    return count.rewrapped + count.reencrypted
 
 
 def subscription_secret(*, subscription: Subscription) -> str:
     """The secret in clear, for an operator who lost it (not exposed by the API)."""
-    return secret_decrypt(subscription.secret_encrypted)
+    return secret_decrypt(subscription.secret_encrypted, purpose=SECRET_PURPOSE)
 
 
 # --- Reads -----------------------------------------------------------------------------

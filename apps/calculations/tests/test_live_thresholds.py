@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from apps.calculations.models import ThresholdAlert, ThresholdRule
 from apps.calculations.tests.live_fixtures import active_on, lob_of, worse_rows
 from apps.calculations.tests.scenarios import retention_define, retention_rows, rows_load
-from apps.calculations.thresholds.delivery import threshold_alert_attempt
+from apps.calculations.thresholds.delivery import WEBHOOK_URL_PURPOSE, threshold_alert_attempt
 from apps.calculations.thresholds.evaluation import thresholds_evaluate
 from apps.calculations.thresholds.services import threshold_rule_create
 from apps.core.crypto import secret_decrypt
@@ -61,7 +61,7 @@ def test_rules_are_created_read_changed_and_deleted_and_the_url_never_shown(api,
     assert "SECRET" not in json.dumps(rule) and "webhook_url" not in rule
     stored = ThresholdRule.objects.get(pk=rule["id"])
     assert "SECRET" not in stored.webhook_url_encrypted
-    assert secret_decrypt(stored.webhook_url_encrypted).endswith("/SECRET")
+    assert secret_decrypt(stored.webhook_url_encrypted, purpose=WEBHOOK_URL_PURPOSE).endswith("/SECRET")
 
     listed = api.get(RULES, {"metric": "retention_rate"}).json()
     assert listed["count"] == 1 and listed["results"][0]["id"] == rule["id"]
@@ -291,7 +291,8 @@ def test_the_admin_saves_rules_through_the_services(admin, api, client):
     assert refused.status_code == 200 and "no metric" in refused.content.decode()
     assert client.post(add, {**form, "webhook_url": "http://127.0.0.1:9/services/SECRET"}).status_code == 302
     rule = ThresholdRule.objects.get(name="From the admin")
-    assert rule.webhook_host == "127.0.0.1" and secret_decrypt(rule.webhook_url_encrypted).endswith("/SECRET")
+    assert rule.webhook_host == "127.0.0.1"
+    assert secret_decrypt(rule.webhook_url_encrypted, purpose=WEBHOOK_URL_PURPOSE).endswith("/SECRET")
 
     change = f"/admin/calculations/thresholdrule/{rule.pk}/change/"
     page = client.get(change)
@@ -299,4 +300,5 @@ def test_the_admin_saves_rules_through_the_services(admin, api, client):
     # An empty URL keeps the current one.
     assert client.post(change, {**form, "threshold": "0.8", "webhook_url": ""}).status_code == 302
     rule.refresh_from_db()
-    assert rule.threshold == 0.8 and secret_decrypt(rule.webhook_url_encrypted).endswith("/SECRET")
+    assert rule.threshold == 0.8
+    assert secret_decrypt(rule.webhook_url_encrypted, purpose=WEBHOOK_URL_PURPOSE).endswith("/SECRET")

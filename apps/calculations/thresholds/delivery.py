@@ -23,8 +23,12 @@ from django.utils import timezone
 from apps.calculations.models import ThresholdAlert
 from apps.calculations.types import METRIC_CALCULATED
 from apps.core.crypto import secret_decrypt
+from apps.core.secret_fields import secret_purpose
 from apps.messaging.services import dead_letter_park, outbound_attempt, outbound_backoff_seconds
 from apps.messaging.types import DeadLetterKind, DeliveryOutcome, OutboundPolicy
+
+# The associated data of a rule's encrypted webhook URL (registered in apps.py for `secrets_rotate`).
+WEBHOOK_URL_PURPOSE = secret_purpose(model="calculations.ThresholdRule", field="webhook_url_encrypted")
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ class _AlertJob:
         return None
 
     def url(self) -> str:
-        return secret_decrypt(self.alert.rule.webhook_url_encrypted)
+        return secret_decrypt(self.alert.rule.webhook_url_encrypted, purpose=WEBHOOK_URL_PURPOSE)
 
     def secret(self) -> None:
         return None

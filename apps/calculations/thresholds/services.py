@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.calculations.models import ThresholdAlert, ThresholdRule
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.tasks import threshold_alert_send
+from apps.calculations.thresholds.delivery import WEBHOOK_URL_PURPOSE
 from apps.calculations.thresholds.evaluation import COMPARE, field_invalid, message_validate
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.crypto import secret_encrypt
@@ -85,7 +86,7 @@ def _url_store(rule: ThresholdRule, url: str) -> None:
         url = webhook_url_validate(url)
     except WebhookURLError as exc:
         raise AppError(exc.message, code=exc.code, details={"webhook_url": [exc.message]}) from None
-    rule.webhook_url_encrypted = secret_encrypt(url)
+    rule.webhook_url_encrypted = secret_encrypt(url, purpose=WEBHOOK_URL_PURPOSE)
     rule.webhook_host = destination_host(url)
 
 

@@ -1,11 +1,17 @@
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from apps.core.api.artifact_views import SensitiveArtifactViewSet
 from apps.core.api.auth_views import TokenObtainView
+from apps.core.api.routers import OptionalSlashRouter
 from apps.core.api.views import LogoutView, MeView
 from apps.core.urls import path_optional_slash
 
+router = OptionalSlashRouter()
+router.register("secure-artifacts", SensitiveArtifactViewSet, basename="secure-artifact")
+
 urlpatterns = [
+    *router.urls,
     path_optional_slash("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
     path_optional_slash("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path_optional_slash("auth/logout/", LogoutView.as_view(), name="token-logout"),

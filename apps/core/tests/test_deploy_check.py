@@ -1,5 +1,5 @@
 """`manage.py check --deploy` with the production settings behind TLS gives no
-warning at all (issue #15, item 1), and an empty AE_ENCRYPTION_KEYS is an error."""
+warning at all (issue #15, item 1), and an empty AE_SECRET_KEKS is an error."""
 
 import base64
 import os
@@ -21,7 +21,7 @@ def _check_deploy(**env: str) -> subprocess.CompletedProcess:
         SECURE_HTTPS="true",
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(64),
-        AE_ENCRYPTION_KEYS=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        AE_SECRET_KEKS="k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
     )
     environment.update(env)
     return subprocess.run(
@@ -37,6 +37,13 @@ def test_check_deploy_gives_no_warning():
 
 
 def test_check_deploy_fails_without_encryption_keys():
-    result = _check_deploy(AE_ENCRYPTION_KEYS="")
+    result = _check_deploy(AE_SECRET_KEKS="")
     assert result.returncode != 0
-    assert "core.E001" in result.stderr and "AE_ENCRYPTION_KEYS is not set" in result.stderr
+    assert "core.E001" in result.stderr and "AE_SECRET_KEKS is not set" in result.stderr
+
+
+def test_check_deploy_names_a_malformed_kek_by_position_never_by_value():
+    key = base64.urlsafe_b64encode(os.urandom(16)).decode()  # 16 bytes: too short for AES-256
+    result = _check_deploy(AE_SECRET_KEKS=f"k2:{key},k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode())
+    assert result.returncode != 0
+    assert "the key of entry 1 ('k2') is not 32" in result.stderr and key not in result.stderr

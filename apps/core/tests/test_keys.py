@@ -56,7 +56,7 @@ def test_published_or_short_keys_are_refused(key, setting):
 def test_test_settings_use_no_published_key():
     assert settings.SECRET_KEY not in PUBLISHED_KEYS
     assert len(settings.SECRET_KEY) >= 32
-    assert settings.AE_ENCRYPTION_KEYS
+    assert settings.AE_SECRET_KEKS
 
 
 @pytest.mark.django_db
@@ -95,15 +95,15 @@ def _values(path: Path) -> dict[str, str]:
 
 
 def test_env_secrets_writes_random_keys_once_with_mode_0600(tmp_path):
-    from cryptography.fernet import Fernet
-
     env_file = tmp_path / ".env"
     assert _run_env_secrets(env_file).returncode == 0
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     first = _values(env_file)
     assert len(first["SECRET_KEY"]) >= 50
     assert first["SECRET_KEY"] not in PUBLISHED_KEYS
-    Fernet(first["AE_ENCRYPTION_KEYS"])  # a valid Fernet key
+    from apps.core.crypto import _keks
+
+    assert len(_keks((first["AE_SECRET_KEKS"],))) == 1  # one valid `<id>:<key>` entry
 
     result = _run_env_secrets(env_file)  # again: nothing changes
     assert result.returncode == 0 and result.stderr == ""
@@ -112,22 +112,22 @@ def test_env_secrets_writes_random_keys_once_with_mode_0600(tmp_path):
     other = tmp_path / "other.env"
     _run_env_secrets(other)
     assert _values(other)["SECRET_KEY"] != first["SECRET_KEY"]  # random, per checkout
-    assert _values(other)["AE_ENCRYPTION_KEYS"] != first["AE_ENCRYPTION_KEYS"]
+    assert _values(other)["AE_SECRET_KEKS"] != first["AE_SECRET_KEKS"]
 
 
 def test_env_secrets_keeps_existing_values_and_fills_empty_ones(tmp_path):
     env_file = tmp_path / ".env"
     own = 'export SECRET_KEY="my-own-key-that-is-long-enough-0123456789"'
-    env_file.write_text(f"# mine\nDEBUG=true\n{own}\nAE_ENCRYPTION_KEYS=\n")
+    env_file.write_text(f"# mine\nDEBUG=true\n{own}\nAE_ENCRYPTION_KEYS=legacy\nAE_SECRET_KEKS=\n")
     env_file.chmod(0o644)
     result = _run_env_secrets(env_file)
     assert result.returncode == 0
-    assert "AE_ENCRYPTION_KEYS" in result.stderr and "SECRET_KEY" not in result.stderr
+    assert "AE_SECRET_KEKS" in result.stderr and "SECRET_KEY" not in result.stderr
     lines = env_file.read_text().splitlines()
-    assert lines[:3] == ["# mine", "DEBUG=true", own]
+    assert lines[:4] == ["# mine", "DEBUG=true", own, "AE_ENCRYPTION_KEYS=legacy"]  # legacy keys left alone
     # The empty line is replaced in place (the first occurrence of a name wins when .env is read).
-    assert lines[3].startswith("AE_ENCRYPTION_KEYS=") and len(lines[3]) > len("AE_ENCRYPTION_KEYS=") + 40
-    assert len(lines) == 4
+    assert lines[4].startswith("AE_SECRET_KEKS=") and len(lines[4]) > len("AE_SECRET_KEKS=") + 40
+    assert len(lines) == 5
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600  # tightened
 
 

@@ -7,6 +7,7 @@ from apps.core.crypto import secret_decrypt
 from apps.core.tests.factories import MembershipFactory
 from apps.messaging.models import Subscription, WebhookDelivery
 from apps.messaging.types import Envelope
+from apps.messaging.webhook_delivery import SECRET_PURPOSE
 from apps.messaging.webhooks import webhook_deliveries_create
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def test_subscribe_returns_the_secret_once(admin_api, admin_member):
     stored = Subscription.objects.get(pk=body["id"])
     assert stored.client_id == admin_member.client_id
     assert body["secret"] not in stored.secret_encrypted
-    assert secret_decrypt(stored.secret_encrypted) == body["secret"]
+    assert secret_decrypt(stored.secret_encrypted, purpose=SECRET_PURPOSE) == body["secret"]
 
     detail = admin_api.get(f"{URL}{body['id']}")  # no trailing slash
     assert detail.status_code == 200 and "secret" not in detail.json()
@@ -64,7 +65,7 @@ def test_subscribe_returns_the_secret_once(admin_api, admin_member):
     assert patched.status_code == 200 and "secret" not in patched.json()
     assert "a new secret of mine" not in patched.content.decode()
     stored.refresh_from_db()
-    assert secret_decrypt(stored.secret_encrypted) == "a new secret of mine"
+    assert secret_decrypt(stored.secret_encrypted, purpose=SECRET_PURPOSE) == "a new secret of mine"
 
 
 def test_a_given_secret_is_kept(admin_api):
@@ -190,7 +191,7 @@ def test_admin_creates_a_subscription_through_the_service_and_shows_the_secret_o
     response = admin_client.post("/admin/messaging/subscription/add/", form, follow=True)
     assert response.status_code == 200
     subscription = Subscription.objects.get()
-    secret = secret_decrypt(subscription.secret_encrypted)
+    secret = secret_decrypt(subscription.secret_encrypted, purpose=SECRET_PURPOSE)
     assert secret.startswith("whsec_")
     assert secret in response.content.decode()  # the one time it is shown
 
@@ -203,7 +204,7 @@ def test_admin_creates_a_subscription_through_the_service_and_shows_the_secret_o
     assert edited.status_code == 302, edited.content.decode()[:2000]
     subscription.refresh_from_db()
     assert (subscription.topic_pattern, subscription.active) == ("metric.calculated", False)
-    assert secret_decrypt(subscription.secret_encrypted) == secret  # left empty: kept
+    assert secret_decrypt(subscription.secret_encrypted, purpose=SECRET_PURPOSE) == secret  # left empty: kept
 
 
 def test_admin_form_shows_the_url_rule(admin_client):

@@ -2,13 +2,14 @@
 database and Redis: dispatch, signatures, retries and the dead-letter store,
 replay, the circuit breaker, the private-address rule, tenant isolation."""
 
+import base64
 import json
+import os
 import time
 import uuid
 
 import pytest
 import redis
-from cryptography.fernet import Fernet
 from django.db import transaction
 
 from apps.core.crypto import secret_decrypt
@@ -32,6 +33,7 @@ from apps.messaging.tests.webhook_fixtures import (
     subscribe,
 )
 from apps.messaging.webhook_delivery import (
+    SECRET_PURPOSE,
     WebhookURLError,
     breaker_namespace,
     destination_breaker,
@@ -460,7 +462,7 @@ def test_the_secret_is_stored_encrypted_and_a_given_secret_is_used(receiver, dja
     generated, generated_secret = subscribe(client, receiver.url)
     assert generated_secret.startswith("whsec_") and len(generated_secret) > 40
     assert generated_secret not in generated.secret_encrypted
-    assert secret_decrypt(generated.secret_encrypted) == generated_secret
+    assert secret_decrypt(generated.secret_encrypted, purpose=SECRET_PURPOSE) == generated_secret
 
     chosen, chosen_secret = subscribe(client, receiver.url, pattern="metric.calculated", secret="my own secret 123")
     assert chosen_secret == "my own secret 123"
@@ -472,17 +474,22 @@ def test_the_secret_is_stored_encrypted_and_a_given_secret_is_used(receiver, dja
     assert receiver.requests[0].signature_ok is True
 
 
+def _kek() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 def test_secrets_are_re_encrypted_with_a_new_key(receiver, webhook_settings, django_capture_on_commit_callbacks):
-    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    webhook_settings.AE_ENCRYPTION_KEYS = [old_key]
+    old_key, new_key = f"old:{_kek()}", f"new:{_kek()}"
+    webhook_settings.AE_SECRET_KEKS = [old_key]
     client = ClientFactory(code="acme")
     subscription, secret = subscribe(client, receiver.url)
 
-    webhook_settings.AE_ENCRYPTION_KEYS = [new_key, old_key]
+    webhook_settings.AE_SECRET_KEKS = [new_key, old_key]
     assert subscription_secrets_rotate() == 1
-    webhook_settings.AE_ENCRYPTION_KEYS = [new_key]  # the old key retired
+    webhook_settings.AE_SECRET_KEKS = [new_key]  # the old key retired
     subscription.refresh_from_db()
-    assert secret_decrypt(subscription.secret_encrypted) == secret
+    assert subscription.secret_encrypted.startswith("v2:new:")
+    assert secret_decrypt(subscription.secret_encrypted, purpose=SECRET_PURPOSE) == secret
     receiver.secret = secret
     delivery = pending_delivery(event_make("acme"), django_capture_on_commit_callbacks)
     assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "delivered"
