@@ -5,7 +5,7 @@ What other apps use: publishing (`publish_message`, `publish_command`,
 handlers (`handler`, `command_handler`, in an app's `events.py`), and
 registering payload schemas (`register_schema`), and POSTing to an outside
 URL through the one outbound delivery path (`outbound_attempt`:
-apps/messaging/webhook_delivery.py). The types they exchange
+apps/messaging/outbound.py). The types they exchange
 (`Envelope`, `Message`, `BusUnavailable`, ...) are in apps.messaging.types.
 
 Messaging's own writes: applying an event in a consumer group, parking it in
@@ -41,10 +41,10 @@ from apps.messaging.bus import (
     topic_validate,
 )
 from apps.messaging.models import DeadLetter, ProcessedEvent
+from apps.messaging.outbound import outbound_attempt, outbound_backoff_seconds, webhook_url_validate
 from apps.messaging.registry import Handler, Registration, handler_register, handlers_discover, handlers_for
 from apps.messaging.schemas import register_schema
 from apps.messaging.types import DeadLetterKind, Envelope, ParkedItem
-from apps.messaging.webhook_delivery import outbound_attempt, outbound_backoff_seconds, webhook_url_validate
 
 __all__ = [
     "ReservedTopic",

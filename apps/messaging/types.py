@@ -1,7 +1,7 @@
 """What the messaging face exchanges with other apps: the shape of every
 event on the bus (`Envelope`, ARCHITECTURE.md, section 6), one event of a
 bulk publish (`Message`), the errors publishing raises, and outbound
-delivery's terms: `outbound_attempt` (webhook_delivery.py) POSTs one body to
+delivery's terms: `outbound_attempt` (outbound.py) POSTs one body to
 one URL for an `OutboundJob` (a webhook delivery of an event, a threshold
 alert of calculations) under an `OutboundPolicy`, and says what came of it in
 a `DeliveryOutcome`. A job that fails for good is parked in the dead-letter

@@ -12,7 +12,8 @@ pattern to be POSTed, signed, to a URL (docs/webhooks.md).
   `webhooks`, is in events.py);
 - `webhook_redeliver`: the dead-letter replay of a webhook delivery.
 
-Sending, signing, retries and the circuit breaker live in webhook_delivery.py.
+Delivery rows and their attempts live in webhook_delivery.py; sending, signing,
+retries and the circuit breaker in outbound.py.
 """
 
 import math
@@ -31,16 +32,10 @@ from apps.core.errors import AppError, Conflict, NotFound
 from apps.core.secret_fields import secret_fields, secrets_rotate_field
 from apps.core.transactions import after_commit
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
+from apps.messaging.outbound import webhook_signature_verify, webhook_url_validate
 from apps.messaging.tasks import webhook_deliver
-from apps.messaging.types import Envelope
-from apps.messaging.webhook_delivery import (
-    SECRET_PURPOSE,
-    DeliveryOutcome,
-    webhook_delivery_attempt,
-    webhook_delivery_reset,
-    webhook_signature_verify,
-    webhook_url_validate,
-)
+from apps.messaging.types import DeliveryOutcome, Envelope
+from apps.messaging.webhook_delivery import SECRET_PURPOSE, webhook_delivery_attempt, webhook_delivery_reset
 
 __all__ = [
     "SubscriptionCreated",

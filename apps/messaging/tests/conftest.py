@@ -4,9 +4,9 @@ for every test), a local receiver, eager Celery tasks."""
 
 import pytest
 
+from apps.messaging.outbound import destination_breaker_reset
 from apps.messaging.tests.hook_receiver import Receiver
 from apps.messaging.tests.webhook_fixtures import BACKOFF_BASE, BACKOFF_MAX, MAX_ATTEMPTS
-from apps.messaging.webhook_delivery import destination_breaker_reset
 from celery_app import app as celery
 
 

@@ -16,9 +16,15 @@ from apps.core.crypto import secret_decrypt
 from apps.core.errors import AppError, Conflict
 from apps.core.tests.factories import ClientFactory, MembershipFactory
 from apps.core.tests.waiting import wait_until
-from apps.messaging import webhook_delivery
+from apps.messaging import outbound, webhook_delivery
 from apps.messaging.events import webhook_dispatch
 from apps.messaging.models import DeadLetter, Subscription, WebhookDelivery
+from apps.messaging.outbound import (
+    breaker_namespace,
+    destination_breaker,
+    destination_breaker_reset,
+    webhook_url_validate,
+)
 from apps.messaging.registry import handlers_discover, handlers_for
 from apps.messaging.services import event_apply
 from apps.messaging.tasks import webhook_deliver
@@ -32,16 +38,8 @@ from apps.messaging.tests.webhook_fixtures import (
     pending_delivery,
     subscribe,
 )
-from apps.messaging.webhook_delivery import (
-    SECRET_PURPOSE,
-    WebhookURLError,
-    breaker_namespace,
-    destination_breaker,
-    destination_breaker_reset,
-    webhook_backoff_seconds,
-    webhook_delivery_attempt,
-    webhook_url_validate,
-)
+from apps.messaging.types import WebhookURLError
+from apps.messaging.webhook_delivery import SECRET_PURPOSE, webhook_backoff_seconds, webhook_delivery_attempt
 from apps.messaging.webhooks import (
     subscription_secrets_rotate,
     webhook_deliveries_create,
@@ -299,7 +297,7 @@ def test_circuit_opens_after_n_failures_and_stops_calling_the_destination(
     assert len(receiver.requests) == 3  # the destination was not called
 
     # The state is in Redis: another worker's breaker (a fresh instance) sees it open too.
-    webhook_delivery._breaker.cache_clear()
+    outbound._breaker.cache_clear()
     assert webhook_delivery_attempt(delivery_id=deliveries[3].pk).status == "postponed"
     assert len(receiver.requests) == 3
 
@@ -439,7 +437,7 @@ def test_https_goes_to_the_checked_address_and_verifies_the_certificate_for_the_
         cert, key = self_signed(cert_name)
         secure = Receiver(ssl_context=server_context(cert, key)).start()
         try:
-            monkeypatch.setattr(webhook_delivery, "_tls_verify", lambda cert=cert: client_context(cert))
+            monkeypatch.setattr(outbound, "_tls_verify", lambda cert=cert: client_context(cert))
             subscribe(client, f"https://localhost:{secure.port}/hooks/ae", pattern=f"metric.{cert_name[:5]}*")
             envelope = event_make("acme", topic=f"metric.{cert_name[:5]}")
             delivery = pending_delivery(envelope, django_capture_on_commit_callbacks)
