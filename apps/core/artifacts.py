@@ -12,6 +12,7 @@ client).
 
 import hashlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -39,12 +40,20 @@ class ArtifactContent:
 
 @transaction.atomic
 def artifact_store(
-    *, client_id: int, name: str, content: bytes, content_type: str = "", user=None
+    *, client_id: int, name: str, content: bytes | BinaryIO, content_type: str = "", user=None
 ) -> SensitiveArtifact:
-    """Encrypt and store `content`; the clear bytes are kept nowhere."""
+    """Encrypt and store `content` (bytes, or a file such as an upload); the
+    clear bytes are kept nowhere. A file larger than AE_ARTIFACT_MAX_BYTES is
+    refused before it is read into memory (by its declared size, and by
+    reading at most one byte past the limit)."""
     limit = settings.AE_ARTIFACT_MAX_BYTES
+    too_large = ArtifactTooLarge(f"The file is too large: at most {limit} bytes (AE_ARTIFACT_MAX_BYTES).")
+    if not isinstance(content, bytes | bytearray):
+        if (getattr(content, "size", None) or 0) > limit:
+            raise too_large
+        content = content.read(limit + 1)
     if len(content) > limit:
-        raise ArtifactTooLarge(f"The file is too large: at most {limit} bytes (AE_ARTIFACT_MAX_BYTES).")
+        raise too_large
     name = (name or "").strip()
     if not name or len(name) > 255 or any(c in name for c in "/\\\x00"):
         raise AppError(

@@ -63,7 +63,7 @@ class SensitiveArtifactViewSet(viewsets.GenericViewSet):
         artifact = artifacts.artifact_store(
             client_id=self.client_id,
             name=upload.name,
-            content=upload.read(),
+            content=upload,
             content_type=upload.content_type or "",
             user=request.user,
         )

@@ -4,14 +4,14 @@ an API for the client's administrators only, rewrapped by the rotation."""
 import base64
 import hashlib
 import os
-from io import StringIO
+from io import BytesIO, StringIO
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from apps.core.artifacts import CONTENT_PURPOSE
+from apps.core.artifacts import CONTENT_PURPOSE, ArtifactTooLarge, artifact_store
 from apps.core.crypto import secret_decrypt_bytes
 from apps.core.models import SensitiveArtifact
 from apps.core.tests.factories import MembershipFactory
@@ -95,6 +95,35 @@ def test_bad_uploads_are_4xx_that_say_why(admin, settings):
     too_large = _upload(api, data=b"x" * 101)
     assert too_large.status_code == 413 and "AE_ARTIFACT_MAX_BYTES" in too_large.json()["error"]["message"]
     assert _upload(api, data=b"x" * 100).status_code == 201
+
+
+class _Upload:
+    """A file as an upload hands it over: a declared size and a read that counts the bytes taken."""
+
+    def __init__(self, data: bytes, size: int | None) -> None:
+        self.stream = BytesIO(data)
+        self.size = size
+        self.taken = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        self.taken += len(chunk)
+        return chunk
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(admin, settings):
+    settings.AE_ARTIFACT_MAX_BYTES = 100
+    declared = _Upload(b"x" * 10_000, size=10_000)
+    with pytest.raises(ArtifactTooLarge):
+        artifact_store(client_id=admin.client_id, name="big.bin", content=declared)
+    assert declared.taken == 0  # refused by its declared size
+    undeclared = _Upload(b"x" * 10_000, size=None)
+    with pytest.raises(ArtifactTooLarge):
+        artifact_store(client_id=admin.client_id, name="big.bin", content=undeclared)
+    assert undeclared.taken == 101  # one byte past the limit, never the whole file
+    fits = _Upload(b"x" * 100, size=100)
+    assert artifact_store(client_id=admin.client_id, name="ok.bin", content=fits).size == 100
+    assert not SensitiveArtifact.objects.filter(name="big.bin").exists()
 
 
 def test_the_rotation_rewraps_artifacts(admin, settings):
