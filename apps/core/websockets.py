@@ -336,25 +336,15 @@ class RealtimeConsumer(RevocableSocket, AsyncJsonWebsocketConsumer):
     # -- subscriber tracking (best effort: a Redis hiccup must not cost the socket) --------
 
     async def _track(self, channels: list[str]) -> None:
-        try:
-            await asyncio.to_thread(
-                listeners_track,
-                client_id=self.client_id,
-                channels=channels,
-                connection=self.channel_name,
-                user_id=self.user_id,
-            )
-        except RedisError as exc:
-            logger.warning("subscriber tracking unavailable: %s", exc)
+        await self._tracking(listeners_track, channels)
 
     async def _untrack(self, channels: list[str]) -> None:
+        await self._tracking(listeners_untrack, channels)
+
+    async def _tracking(self, change, channels: list[str]) -> None:
         try:
             await asyncio.to_thread(
-                listeners_untrack,
-                client_id=self.client_id,
-                channels=channels,
-                connection=self.channel_name,
-                user_id=self.user_id,
+                change, client_id=self.client_id, channels=channels, connection=self.channel_name, user_id=self.user_id
             )
         except RedisError as exc:
             logger.warning("subscriber tracking unavailable: %s", exc)
