@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "axes",
     "apps.core",
     "apps.messaging",
+    "apps.identity",
     "apps.warehouse",
     "apps.ontology",
     "apps.calculations",

@@ -19,6 +19,9 @@ class Client(TimestampedModel):
     code = models.CharField(max_length=63, unique=True, validators=[code_validator])
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    # Local password sign-in (break-glass administrators) beside the client's
+    # identity providers; a client that signs in only through Azure AD turns it off.
+    password_login_enabled = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["code"]

@@ -1,0 +1,2 @@
+"""Identity's reads, one module per area (import the module: `from
+apps.identity.selectors.roles import ...`)."""

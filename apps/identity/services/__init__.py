@@ -1,0 +1,2 @@
+"""Identity's writes, one module per area (import the module: `from
+apps.identity.services.roles import role_create`)."""

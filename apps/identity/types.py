@@ -1,0 +1,1 @@
+"""The dataclasses identity exchanges with other apps."""
