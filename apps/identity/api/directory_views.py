@@ -14,6 +14,7 @@ from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.core.transactions import after_commit
 from apps.identity.api import directory_serializers as s
+from apps.identity.models import AccessAuditEntry, DirectoryGroup, DirectorySyncRun, DirectoryUser, RoleMapping
 from apps.identity.selectors import directory as selectors
 from apps.identity.services import role_mapping as mapping_services
 from apps.identity.services.directory_sync import directory_sync_run_create
@@ -40,6 +41,7 @@ def _bool_param(request, name: str) -> bool:
 
 class _ClientViewSet(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, IsClientAdmin]
+    lookup_value_regex = "[0-9]+"  # ids; anything else is not found
     filters: frozenset[str] = frozenset()
 
     @property
@@ -65,6 +67,7 @@ PROVIDER = OpenApiParameter("provider", int, description="Only this identity pro
 
 
 class SyncRunViewSet(_ClientViewSet):
+    queryset = DirectorySyncRun.objects.none()  # the schema's id type; rows come from the selectors, per client
     serializer_class = s.SyncRunSerializer
     filters = frozenset({"provider"})
 
@@ -91,6 +94,7 @@ class SyncRunViewSet(_ClientViewSet):
 
 
 class DirectoryUserViewSet(_ClientViewSet):
+    queryset = DirectoryUser.objects.none()  # the schema's id type; rows come from the selectors, per client
     serializer_class = s.DirectoryUserSerializer
     filters = frozenset({"provider", "include_removed"})
 
@@ -111,6 +115,7 @@ class DirectoryUserViewSet(_ClientViewSet):
 
 
 class DirectoryGroupViewSet(_ClientViewSet):
+    queryset = DirectoryGroup.objects.none()  # the schema's id type; rows come from the selectors, per client
     serializer_class = s.DirectoryGroupSerializer
     filters = frozenset({"provider", "include_removed"})
 
@@ -131,6 +136,7 @@ class DirectoryGroupViewSet(_ClientViewSet):
 
 
 class RoleMappingViewSet(_ClientViewSet):
+    queryset = RoleMapping.objects.none()  # the schema's id type; rows come from the selectors, per client
     serializer_class = s.RoleMappingSerializer
     filters = frozenset({"provider"})
 
@@ -172,6 +178,7 @@ class RoleMappingViewSet(_ClientViewSet):
 
 
 class AccessAuditViewSet(_ClientViewSet):
+    queryset = AccessAuditEntry.objects.none()  # the schema's id type; rows come from the selectors, per client
     serializer_class = s.AccessAuditEntrySerializer
     filters = frozenset({"user", "since"})
 

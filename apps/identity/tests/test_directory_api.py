@@ -150,6 +150,7 @@ def test_another_clients_mapping_is_not_found(admin_api, provider, other):
     assert admin_api.delete(f"/api/v1/role-mappings/{mapping_id}/").status_code == 404
     assert RoleMapping.objects.filter(pk=mapping_id).exists()
     assert admin_api.get("/api/v1/role-mappings/").json()["count"] == 0
+    assert admin_api.get("/api/v1/role-mappings/not-an-id/").status_code == 404
 
 
 def test_the_access_audit_lists_grants_filtered_by_user_and_since(admin_api, provider, graph, other):
