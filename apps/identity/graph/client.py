@@ -166,7 +166,15 @@ class GraphClient:
 
     # --- calls -------------------------------------------------------------
     def url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else f"{self.tenant.graph_base_url.rstrip('/')}{path}"
+        """The absolute URL of a Graph path. An absolute URL (a nextLink or
+        deltaLink Graph handed out) must be under the provider's Graph base
+        URL: the bearer token is never sent anywhere else."""
+        base = self.tenant.graph_base_url.rstrip("/")
+        if not path.startswith(("http://", "https://")):
+            return f"{base}{path}"
+        if not path.startswith(f"{base}/"):
+            raise GraphError(f"Refusing to follow a link outside {base}: {path.split('?')[0]}")
+        return path
 
     def get(self, path_or_url: str) -> dict[str, Any]:
         return self._call("GET", self.url(path_or_url))
@@ -181,7 +189,8 @@ class GraphClient:
         while url:
             page = self.get(url)
             yield page
-            url = page.get("@odata.nextLink")
+            next_link = page.get("@odata.nextLink")
+            url = self.url(next_link) if next_link else None
 
     def _call(self, method: str, url: str, *, authenticate: bool = True, **kwargs: Any) -> dict[str, Any]:
         retrying = Retrying(

@@ -22,9 +22,11 @@ PostgreSQL advisory lock per provider; a run that finds it held ends
 `skipped`."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -111,9 +113,32 @@ def directory_sync_run_create(
     )
 
 
+def directory_sync_runs_stale_close() -> int:
+    """Close runs nobody is doing any more, so they do not hold their provider
+    back: `running` while the provider's lock is free (the worker died), or
+    `queued` for longer than two sweep intervals (the task was lost).
+    Returns how many were closed."""
+    closed = 0
+    for run in DirectorySyncRun.objects.filter(status=Status.RUNNING).only("pk", "provider_id"):
+        with advisory_lock_try(sync_lock_key(run.provider_id)) as free:
+            if free:  # nobody holds it: nobody is on the run
+                closed += DirectorySyncRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
+                    status=Status.FAILED,
+                    error="The run stopped without finishing (its worker was lost); the next run starts over.",
+                    finished_at=timezone.now(),
+                )
+    lost_before = timezone.now() - timedelta(minutes=2 * settings.AE_DIRECTORY_SYNC_INTERVAL_MINUTES)
+    closed += DirectorySyncRun.objects.filter(status=Status.QUEUED, created_at__lt=lost_before).update(
+        status=Status.FAILED, error="The run never started (its task was lost).", finished_at=timezone.now()
+    )
+    return closed
+
+
 def directory_sync_runs_schedule() -> list[int]:
     """Beat's sweep: a queued run for every enabled Azure AD provider of every
-    active client that has no run queued or in progress. Returns the new run ids."""
+    active client that has no run queued or in progress (after closing the
+    stale ones). Returns the new run ids."""
+    directory_sync_runs_stale_close()
     providers = IdentityProvider.objects.filter(
         is_enabled=True, kind=IdentityProvider.Kind.AZURE_AD, client__is_active=True
     ).exclude(client_secret_encrypted="")
@@ -233,7 +258,7 @@ class _Sync:
     def _read(self, url: str, full: bool, on_page, on_full_done) -> str:
         seen: set[str] = set()
         delta_link = ""
-        for page in self._pages(url):
+        for page in self.graph.pages(url):
             items = [item for item in page.get("value") or [] if isinstance(item, dict) and item.get("id")]
             seen.update(str(item["id"]) for item in items if "@removed" not in item)
             with transaction.atomic():
@@ -247,9 +272,6 @@ class _Sync:
             with transaction.atomic():
                 on_full_done(seen)
         return delta_link
-
-    def _pages(self, url: str) -> Iterator[dict[str, Any]]:
-        yield from self.graph.pages(url)
 
     # --- users ------------------------------------------------------------------
     def _users_page(self, items: list[dict[str, Any]], full: bool) -> None:

@@ -29,6 +29,19 @@ from apps.identity.tests.conftest import (
 pytestmark = pytest.mark.django_db
 
 
+def _other_session() -> psycopg.Connection:
+    """A database session of its own (another worker's), on the test database."""
+    params = connection.get_connection_params()
+    return psycopg.connect(
+        host=params["host"],
+        port=params["port"],
+        dbname=params["dbname"],
+        user=params["user"],
+        password=params.get("password"),
+        autocommit=True,
+    )
+
+
 def members(group_oid: str) -> set[str]:
     return set(DirectoryMembership.objects.filter(group__object_id=group_oid).values_list("user__object_id", flat=True))
 
@@ -174,15 +187,7 @@ def test_server_errors_are_retried(provider, graph):
 
 def test_a_second_run_of_the_same_provider_is_skipped_while_one_is_in_progress(provider, graph):
     # Another session (another worker) holds the provider's sync lock.
-    params = connection.get_connection_params()
-    with psycopg.connect(
-        host=params["host"],
-        port=params["port"],
-        dbname=params["dbname"],
-        user=params["user"],
-        password=params.get("password"),
-        autocommit=True,
-    ) as other:
+    with _other_session() as other:
         other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [sync_lock_key(provider.pk)])
         run = sync(provider)
         assert run.status == "skipped"
@@ -234,3 +239,27 @@ def test_group_overage_lookup_returns_the_users_group_ids(provider, graph):
     assert user_group_ids_fetch(provider_id=provider.pk, object_id=CAROL) == sorted([ADMINS, VIEWERS])
     with pytest.raises(GraphError, match="404"):
         user_group_ids_fetch(provider_id=provider.pk, object_id=ERIN)
+
+
+def test_links_outside_the_graph_base_url_are_not_followed(graph):
+    client = GraphClient(GraphTenant(graph.url, TENANT, APP_ID, graph.client_secret, graph.url))
+    with pytest.raises(GraphError, match="outside"):
+        client.get("http://graph.evil.example/v1.0/users/delta?$skiptoken=x")
+    assert graph.token_requests == 0  # not even a token was asked for, let alone sent
+
+
+def test_stale_runs_are_closed_so_they_do_not_hold_the_provider_back(provider, graph):
+    from apps.identity.models import DirectorySyncRun
+    from apps.identity.services.directory_sync import directory_sync_runs_stale_close
+
+    dead = DirectorySyncRun.objects.create(client=provider.client, provider=provider, status="running")
+    assert directory_sync_runs_stale_close() == 1
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "worker was lost" in dead.error
+
+    alive = DirectorySyncRun.objects.create(client=provider.client, provider=provider, status="running")
+    with _other_session() as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [sync_lock_key(provider.pk)])
+        assert directory_sync_runs_stale_close() == 0
+    alive.refresh_from_db()
+    assert alive.status == "running"
