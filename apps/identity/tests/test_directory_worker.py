@@ -70,3 +70,20 @@ def test_the_beat_sweep_queues_a_run_per_enabled_azure_provider(graph, settings)
     (run,) = DirectorySyncRun.objects.all()
     assert result == {"queued": [run.pk]}
     assert run.provider == synced and run.trigger == "schedule" and run.status == "succeeded", run.error
+
+
+def test_beat_sweeps_on_the_configured_interval():
+    from datetime import timedelta
+
+    from celery_app.schedule import BEAT_SCHEDULE
+
+    entry = BEAT_SCHEDULE["identity-directory-sync-all"]
+    assert entry["task"] == directory_sync_all_task.name == "identity.directory_sync_all"
+    assert entry["schedule"] == timedelta(minutes=settings_minutes())
+    assert entry["options"]["expires"] == settings_minutes() * 60
+
+
+def settings_minutes() -> int:
+    from django.conf import settings
+
+    return settings.AE_DIRECTORY_SYNC_INTERVAL_MINUTES

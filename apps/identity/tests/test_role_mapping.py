@@ -7,7 +7,7 @@ import pytest
 from apps.core.models import Membership
 from apps.core.selectors import token_generation
 from apps.core.services import membership_grant
-from apps.core.tests.factories import UserFactory
+from apps.core.tests.factories import ClientFactory, UserFactory
 from apps.identity.models import AccessAuditEntry, ExternalIdentity, RoleMapping
 from apps.identity.services.role_mapping import mapped_role_apply
 from apps.identity.tests.conftest import ADMINS, ALICE, ANALYSTS, BOB, CAROL, DAVE, TENANT, VIEWERS, sync
@@ -76,6 +76,9 @@ def test_membership_changes_in_the_directory_change_and_revoke_roles(provider, m
     client = provider.client
     sync(provider)
     carol = user_of(CAROL)
+    # Carol also belongs to another client (by hand): losing the mapped
+    # membership alone would leave her tokens good; leaving the directory does not.
+    membership_grant(user=carol, client=ClientFactory(code="elsewhere"), role="viewer")
     generation = token_generation(user_id=carol.pk)
     graph.member_remove(ANALYSTS, ALICE)  # alice: analyst -> viewer
     graph.user_delete(CAROL)  # carol: removed from the directory
