@@ -8,16 +8,19 @@ Mapping grants, changes and revokes only the memberships it granted itself
 is never touched, and one whose role an administrator changed by hand leaves
 mapping's care. Every grant, change and revoke writes an AccessAuditEntry."""
 
+import logging
 import re
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.core.errors import AppError
 from apps.core.services import membership_grant, membership_revoke, membership_role_set, user_tokens_revoke
+from apps.identity.graph.client import GraphError
 from apps.identity.models import (
     AccessAuditEntry,
     DirectoryGroup,
@@ -29,7 +32,9 @@ from apps.identity.models import (
     Role,
     RoleMapping,
 )
+from apps.identity.services.directory import user_group_ids_fetch
 
+logger = logging.getLogger(__name__)
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 Action = AccessAuditEntry.Action
 Source = AccessAuditEntry.Source
@@ -303,3 +308,33 @@ def role_mapping_update(*, mapping: RoleMapping, **changes) -> RoleMapping:
 def role_mapping_delete(*, mapping: RoleMapping) -> None:
     """Remove a rule; the roles it gave go at the next sync or sign-in."""
     mapping.delete()
+
+
+# --- at sign-in --------------------------------------------------------------------
+
+
+def token_group_ids(*, provider: IdentityProvider, claims: Mapping[str, Any]) -> list[str] | None:
+    """The user's group ids from verified ID token claims: the `groups` claim,
+    or, when Azure AD left it out for overage (more than 200 groups:
+    `_claim_names.groups`), Graph's getMemberObjects for the token's `oid`.
+    None when the token says nothing about groups (the app registration emits
+    no group claims) or Graph cannot answer: mapping then leaves the role as it is."""
+    groups = claims.get("groups")
+    if isinstance(groups, list):
+        return [str(group) for group in groups]
+    claim_names = claims.get("_claim_names")
+    if isinstance(claim_names, dict) and "groups" in claim_names and claims.get("oid"):
+        try:
+            return user_group_ids_fetch(provider_id=provider.pk, object_id=str(claims["oid"]))
+        except GraphError as exc:
+            logger.warning("group overage lookup for %s failed; role left as it is: %s", claims["oid"], exc.message)
+    return None
+
+
+def sign_in_role_apply(*, user, provider: IdentityProvider, claims: Mapping[str, Any]) -> MappedRoleOutcome:
+    """At sign-in: apply the provider's role mappings to the groups the
+    verified ID token names (token_group_ids), with audit source sign_in."""
+    group_ids = token_group_ids(provider=provider, claims=claims)
+    if group_ids is None:
+        return NOTHING
+    return mapped_role_apply(user=user, provider=provider, group_ids=group_ids, source=Source.SIGN_IN)

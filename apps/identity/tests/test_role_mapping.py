@@ -163,3 +163,27 @@ def test_a_mapping_to_a_role_the_client_no_longer_has_is_ignored(provider, mappi
 def test_users_whose_groups_map_to_nothing_are_not_provisioned(provider, graph):
     sync(provider)  # no mappings at all
     assert not ExternalIdentity.objects.exists()
+
+
+def test_sign_in_reads_groups_from_the_token_or_from_graph_on_overage(provider, mappings, graph):
+    from apps.identity.services.role_mapping import sign_in_role_apply
+
+    client = provider.client
+    token_user = UserFactory(username="tina")
+    outcome = sign_in_role_apply(user=token_user, provider=provider, claims={"oid": DAVE, "groups": [ANALYSTS]})
+    assert outcome.role == "analyst" and role_of(token_user, client) == "analyst"
+
+    # Overage: no `groups`, `_claim_names.groups` instead; Graph says Carol is in KPI Admins.
+    overage = {
+        "oid": CAROL,
+        "_claim_names": {"groups": "src1"},
+        "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/…/getMemberObjects"}},
+    }
+    carol = UserFactory(username="carol-signin")
+    assert sign_in_role_apply(user=carol, provider=provider, claims=overage).role == "admin"
+    assert any("/getMemberObjects" in path for _, path in graph.requests)
+    assert audit(carol) == [("grant", "sign_in", "admin", "")]
+
+    # A token that says nothing about groups leaves the role as it is.
+    assert sign_in_role_apply(user=carol, provider=provider, claims={"oid": CAROL}).action is None
+    assert role_of(carol, client) == "admin"
