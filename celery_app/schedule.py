@@ -15,6 +15,8 @@ from celery.schedules import crontab
 # before Django is set up (celery_app/__init__.py). Same variable and default as
 # AE_STREAM_FLUSH_SECONDS in analytics_engine/settings/base.py.
 STREAM_FLUSH_SECONDS = float(os.environ.get("AE_STREAM_FLUSH_SECONDS", "5"))
+# Same variable and default as AE_DIRECTORY_SYNC_INTERVAL_MINUTES in settings/base.py.
+DIRECTORY_SYNC_MINUTES = int(os.environ.get("AE_DIRECTORY_SYNC_INTERVAL_MINUTES", "60"))
 
 BEAT_SCHEDULE: dict[str, dict] = {
     # Reconcile every client's analytics_data tables with the ontology (safe
@@ -70,5 +72,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "streams.aggregator_flush",
         "schedule": timedelta(seconds=STREAM_FLUSH_SECONDS),
         "options": {"expires": STREAM_FLUSH_SECONDS},
+    },
+    # Directory sync (docs/directory-sync.md): a run for every enabled Azure AD
+    # provider of every active client, every AE_DIRECTORY_SYNC_INTERVAL_MINUTES.
+    # A sweep not started within the interval is dropped: the next one queues
+    # the same runs (a provider with a run queued or running is left alone).
+    "identity-directory-sync-all": {
+        "task": "identity.directory_sync_all",
+        "schedule": timedelta(minutes=DIRECTORY_SYNC_MINUTES),
+        "options": {"expires": DIRECTORY_SYNC_MINUTES * 60},
     },
 }

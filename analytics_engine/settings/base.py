@@ -577,3 +577,18 @@ AE_STREAM_FLUSH_SECONDS = env.float("AE_STREAM_FLUSH_SECONDS", default=5.0)
 AE_STREAM_FLUSH_LAG_SECONDS = env.int("AE_STREAM_FLUSH_LAG_SECONDS", default=2)
 AE_STREAM_REDIS_TTL_SECONDS = env.int("AE_STREAM_REDIS_TTL_SECONDS", default=3600)
 AE_STREAM_PUSH_INTERVAL_MS = env.int("AE_STREAM_PUSH_INTERVAL_MS", default=200)
+
+# --- Directory sync from Microsoft Graph (docs/directory-sync.md) ---------------
+# Every enabled Azure AD provider of every active client is synced every
+# AE_DIRECTORY_SYNC_INTERVAL_MINUTES (read by celery_app/schedule.py from the
+# environment). A Graph call is tried at most AE_GRAPH_MAX_ATTEMPTS times on a
+# 429, a 5xx or a connection error; a 429's Retry-After is honoured up to
+# AE_GRAPH_RETRY_AFTER_MAX_SECONDS, other retries back off exponentially from
+# AE_GRAPH_BACKOFF_BASE_SECONDS to the same cap. An app-only token is reused
+# until AE_GRAPH_TOKEN_REFRESH_MARGIN_SECONDS before it expires.
+AE_DIRECTORY_SYNC_INTERVAL_MINUTES = env.int("AE_DIRECTORY_SYNC_INTERVAL_MINUTES", default=60)
+AE_GRAPH_TIMEOUT_SECONDS = env.float("AE_GRAPH_TIMEOUT_SECONDS", default=30.0)
+AE_GRAPH_MAX_ATTEMPTS = env.int("AE_GRAPH_MAX_ATTEMPTS", default=6)
+AE_GRAPH_RETRY_AFTER_MAX_SECONDS = env.float("AE_GRAPH_RETRY_AFTER_MAX_SECONDS", default=120.0)
+AE_GRAPH_BACKOFF_BASE_SECONDS = env.float("AE_GRAPH_BACKOFF_BASE_SECONDS", default=1.0)
+AE_GRAPH_TOKEN_REFRESH_MARGIN_SECONDS = env.int("AE_GRAPH_TOKEN_REFRESH_MARGIN_SECONDS", default=300)

@@ -4,6 +4,7 @@ Graph, and the access audit."""
 
 from apps.identity.models.audit import AccessAuditEntry
 from apps.identity.models.directory import DirectoryGroup, DirectoryMembership, DirectoryUser
+from apps.identity.models.directory_sync import DirectorySyncRun, DirectorySyncState, MappedMembership, RoleMapping
 from apps.identity.models.providers import ExternalIdentity, IdentityProvider
 from apps.identity.models.roles import Role
 
@@ -11,8 +12,12 @@ __all__ = [
     "AccessAuditEntry",
     "DirectoryGroup",
     "DirectoryMembership",
+    "DirectorySyncRun",
+    "DirectorySyncState",
     "DirectoryUser",
     "ExternalIdentity",
     "IdentityProvider",
+    "MappedMembership",
     "Role",
+    "RoleMapping",
 ]
