@@ -7,6 +7,7 @@ apps/calculations/tests/test_client_config_cascade.py and
 apps/web/tests/test_dashboard.py."""
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from apps.core.models import Client
@@ -240,3 +241,19 @@ def test_the_admin_saves_through_the_service(ontology, admin, client):
     assert bad.status_code == 200 and "Nowhere/Land" in bad.content.decode()
     config.refresh_from_db()
     assert config.time_zone == "Europe/Paris"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_the_clients_that_exist_their_configuration():
+    before = [ClientFactory(), ClientFactory()]
+    call_command("migrate", "ontology", "0004", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass('ontology_clientconfig')")
+            assert cursor.fetchone() == (None,)
+        later = ClientFactory()  # no trigger yet: created without a configuration
+    finally:
+        call_command("migrate", "ontology", verbosity=0)
+    configured = set(ClientConfig.objects.values_list("client_id", flat=True))
+    assert {c.pk for c in [*before, later]} <= configured
+    assert set(ClientConfig.objects.filter(client_id=later.pk).values_list("time_zone", "currency")) == {("UTC", "EUR")}
