@@ -7,6 +7,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+# HTTPS when given a certificate and key (docs/security.md, "Serving HTTPS"):
+# `make run AE_TLS_CERT_FILE=cert.pem AE_TLS_KEY_FILE=key.pem`, or both in .env.
+SCHEME := $(if $(or $(AE_TLS_CERT_FILE),$(shell grep -s '^AE_TLS_CERT_FILE=.' .env)),https,http)
 
 .PHONY: run run-dev test setup setup-dev services-up services-down services-status migrate demo lint format bench
 
@@ -42,9 +45,9 @@ run: demo
 	@# Metrics of processes from an earlier run would linger in /metrics.
 	@rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-var/prometheus}" && mkdir -p "$${PROMETHEUS_MULTIPROC_DIR:-var/prometheus}"
 	@echo
-	@echo "  Analytics Engine: http://127.0.0.1:$(PORT)/   (login: admin / $${AE_ADMIN_PASSWORD:-admin})"
-	@echo "  Health:           http://127.0.0.1:$(PORT)/health"
-	@echo "  API docs:         http://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "  Analytics Engine: $(SCHEME)://127.0.0.1:$(PORT)/   (login: admin / $${AE_ADMIN_PASSWORD:-admin})"
+	@echo "  Health:           $(SCHEME)://127.0.0.1:$(PORT)/health"
+	@echo "  API docs:         $(SCHEME)://127.0.0.1:$(PORT)/api/v1/docs/"
 	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL and Redis."
 	@echo
 	@# supervisord restarts a process that exits (scripts/supervisord.conf; docs/operations.md).

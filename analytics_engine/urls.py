@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("apps.ontology.api.data_urls")),
     path("api/v1/", include("apps.ontology.api.drift_urls")),
     path("api/v1/", include("apps.ontology.api.artifact_urls")),
+    path("api/v1/", include("apps.ontology.api.client_config_urls")),
     path("api/v1/", include("apps.warehouse.api.urls")),
     path("api/v1/", include("apps.calculations.api.urls")),
     path("api/v1/", include("apps.calculations.api.rollup_urls")),

@@ -3,7 +3,10 @@ the Content-Security-Policy and Permissions-Policy headers (docs/security.md).
 Part of the settings in base.py, which imports everything here; it reads the
 same environment (base.py has loaded the checkout's .env by then)."""
 
+import os
+
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -15,16 +18,37 @@ X_FRAME_OPTIONS = "DENY"
 # settings, cookies, credential-looking names hidden; URL passwords masked anywhere.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.error_reports.CredentialMaskingReporterFilter"
 DEFAULT_EXCEPTION_REPORTER = "apps.core.error_reports.CredentialMaskingExceptionReporter"
+# HTTPS (docs/security.md, "Serving HTTPS"), two ways:
+# - served directly: AE_TLS_CERT_FILE and AE_TLS_KEY_FILE (PEM files) make
+#   `make run`'s daphne listen with TLS only on its port (scripts/web.py); no
+#   plain-HTTP port is served, so there is nothing to redirect from;
+# - behind a proxy that terminates TLS: SECURE_HTTPS=true, and the proxy sets
+#   X-Forwarded-Proto (trusted only then: a client could send it itself).
+# Either way: HSTS, secure session and CSRF cookies, and a redirect of any
+# request that still arrives over plain HTTP.
+AE_TLS_CERT_FILE = env("AE_TLS_CERT_FILE", default="")
+AE_TLS_KEY_FILE = env("AE_TLS_KEY_FILE", default="")
+if bool(AE_TLS_CERT_FILE) != bool(AE_TLS_KEY_FILE):
+    raise ImproperlyConfigured(
+        "Set both AE_TLS_CERT_FILE and AE_TLS_KEY_FILE (the server's certificate chain and its private key, "
+        "PEM) to serve HTTPS, or neither."
+    )
+for _name, _path in (("AE_TLS_CERT_FILE", AE_TLS_CERT_FILE), ("AE_TLS_KEY_FILE", AE_TLS_KEY_FILE)):
+    if _path and not os.access(_path, os.R_OK):
+        raise ImproperlyConfigured(f"{_name}={_path!r} is not a readable file.")
+AE_TLS = bool(AE_TLS_CERT_FILE)
 if env.bool("SECURE_HTTPS", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if AE_TLS or env.bool("SECURE_HTTPS", default=False):
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Off only for a domain with subdomains still on plain HTTP.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     # The header only allows a submission to the browsers' preload list; it
     # enrols nothing. Off for a domain whose subdomains are not all on HTTPS.
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content-Security-Policy (django-csp) and Permissions-Policy (django-permissions-policy),
 # docs/console.md "Security headers". Scripts come only from our own static files: no

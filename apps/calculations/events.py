@@ -8,6 +8,11 @@
   entity (live.py), in a Celery task.
 - group `calculations.thresholds`: each `metric.calculated` point is checked
   against the client's threshold rules (thresholds/evaluation.py).
+- group `calculations.config`: a change of the client's configuration tells
+  the listeners of the `metric.<code>` channels of the KPIs it deactivated
+  or reactivated (docs/client-config.md). What is read afterwards follows
+  the configuration itself: live recalculation, the period publisher and
+  the metrics API read it each time.
 """
 
 import logging
@@ -15,6 +20,7 @@ import logging
 from django.conf import settings
 
 from apps.calculations.cache import results_invalidate
+from apps.calculations.realtime import kpi_status_push
 from apps.calculations.tasks import live_recalculate_task, threshold_alert_send
 from apps.calculations.thresholds.evaluation import thresholds_evaluate
 from apps.calculations.types import METRIC_CALCULATED, MetricCalculatedV1
@@ -22,7 +28,9 @@ from apps.core.selectors import client_id_for_code
 from apps.core.transactions import after_commit
 from apps.messaging.services import handler
 from apps.messaging.types import Envelope
+from apps.ontology.selectors.client_config import feature_enabled
 from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1
+from apps.ontology.types.client_config import CLIENT_CONFIG_CHANGED, ClientConfigChangedV1
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +69,8 @@ def ingestion_completed_recalculate(envelope: Envelope) -> None:
     client_id = _client_id(envelope)
     if client_id is None or not payload.inserted:
         return
+    if not feature_enabled(client_id=client_id, name="live_recalculation"):  # the client's switch
+        return
     live_recalculate_task.delay(
         client_id,
         payload.entity,
@@ -92,3 +102,18 @@ def metric_calculated_thresholds(envelope: Envelope) -> None:
     for alert_id in fired:
         # robust: the event is applied whatever happens here; a failed enqueue is logged and the alert stays pending.
         after_commit(threshold_alert_send.delay, alert_id)
+
+
+@handler(CLIENT_CONFIG_CHANGED, group="calculations.config")
+def client_config_changed_notify(envelope: Envelope) -> None:
+    """Tell the dashboards listening to a KPI that it was deactivated or
+    reactivated. A replayed event tells them again, which changes nothing."""
+    if envelope.version != 1:
+        logger.warning("client_config.changed version %s is not understood; ignored", envelope.version)
+        return
+    change = ClientConfigChangedV1.model_validate(envelope.payload)
+    client_id = _client_id(envelope)
+    if client_id is None:
+        return
+    kpi_status_push(client_id=client_id, codes=change.kpis_deactivated, status="deactivated")
+    kpi_status_push(client_id=client_id, codes=change.kpis_reactivated, status="reactivated")

@@ -6,7 +6,8 @@ dashboards (realtime.py).
 
 Which metrics: those whose compiled statement reads the entity, directly,
 through a join, or through other metrics (the compiler lists every entity a
-statement reads, the same list the cache invalidates by).
+statement reads, the same list the cache invalidates by), except the KPIs
+deactivated in the client's configuration (docs/client-config.md).
 
 Which range: whole days, from the day of the load's earliest row to the end
 of the day of its latest (a load without a time range, such as a reference
@@ -45,6 +46,7 @@ from apps.core.advisory_locks import advisory_lock
 from apps.core.errors import AppError
 from apps.core.selectors import client_code_for_id
 from apps.ontology.catalog import Catalog, catalog_get
+from apps.ontology.selectors.client_config import kpis_inactive
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +171,9 @@ def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time
     if entity not in catalog.entities:
         return Recalculation((), start, end, ())
     orchestrator = CalculationOrchestrator(context=AccessContext(client_id=client_id), catalog=catalog)
-    codes = metrics_reading(catalog=catalog, entity=entity)
+    # A KPI deactivated in the client's configuration is neither recomputed nor pushed (docs/client-config.md).
+    inactive = kpis_inactive(client_id=client_id)
+    codes = [code for code in metrics_reading(catalog=catalog, entity=entity) if code not in inactive]
     points: list[dict] = []
     failed: list[str] = []
     for code in codes:

@@ -8,7 +8,8 @@ metric some dashboard listens to (`metric.<code>` channels with live
 listeners in the subscriber tracking of apps.core.realtime), compute the
 current bucket and the one that just closed at the minute, hour and day
 grains, and push the points whose value changed since the last push to the
-metric's channel. Nobody listening: nothing computed.
+metric's channel. Nobody listening: nothing computed. A KPI deactivated
+in the client's configuration is skipped (docs/client-config.md).
 
 The values come from the engine's router, so they read the 1m/1h/1d rollups
 up to their watermark and the raw rows after it. They are pushed to
@@ -35,6 +36,8 @@ from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, listeners_active, realtime_publish_many
 from apps.ontology.catalog import catalog_load
 from apps.ontology.selectors import metric_exists
+from apps.ontology.selectors.client_config import kpis_inactive
+from apps.ontology.types.client_config import KpiDeactivated
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,25 @@ def metric_channel_authorize(request: ChannelRequest) -> None:
             code="unknown_channel",
             details={"channel": request.channel},
         )
+    inactive = kpis_inactive(client_id=request.client_id).get(parts[1])
+    if inactive is not None:  # refused with code kpi_deactivated (docs/client-config.md)
+        raise KpiDeactivated(inactive)
+
+
+def kpi_status_push(*, client_id: int, codes: Iterable[str], status: str) -> int:
+    """Tell the listeners of each KPI's channel that it was deactivated or
+    reactivated in the client's configuration (`status`). A deactivated
+    KPI's channel stays subscribed but receives nothing more until it is
+    reactivated; new subscriptions to it are refused meanwhile."""
+    events = []
+    for code in codes:
+        message = (
+            f"KPI {code!r} is deactivated for this client."
+            if status == "deactivated"
+            else f"KPI {code!r} is active again for this client."
+        )
+        events.append((metric_channel(code), {"metric": code, "status": status, "message": message}))
+    return realtime_publish_many(client_id=client_id, events=events)
 
 
 def points_push(*, client_id: int, points: Iterable[dict]) -> int:
@@ -142,8 +164,9 @@ def live_periods_publish(*, now: datetime | None = None) -> PublishRound:
             failed += 1
             continue
         orchestrator = CalculationOrchestrator(context=AccessContext(client_id=client_id), catalog=catalog)
+        inactive = kpis_inactive(client_id=client_id)
         for code in sorted(codes):
-            if code not in catalog.metrics:
+            if code not in catalog.metrics or code in inactive:
                 continue
             points: list[dict] = []
             for granularity, width in GRAINS.items():

@@ -316,3 +316,6 @@ class DriftReportAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from apps.ontology import admin_client_config  # noqa: E402, F401 - registers ClientConfig's admin

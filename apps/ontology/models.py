@@ -247,3 +247,35 @@ class DefinitionChange(models.Model):
 
     def __str__(self) -> str:
         return f"client {self.client_id}, transaction {self.txid}: {self.changes} changes"
+
+
+class ClientConfig(TimestampedModel):
+    """One client's configuration (docs/client-config.md): which of its value
+    chains and KPIs are active, its default locale, time zone and currency,
+    and its feature switches. Owned by the ontology because it switches
+    ontology definitions on and off, and because the ontology can publish
+    the durable event that cascades a change to the layers above it
+    (`client_config.changed`); core, the kernel, sits below messaging and
+    cannot publish.
+
+    KPIs and value chains are stored as what is switched OFF, so a KPI
+    defined later is active from the start. Every client has exactly one row:
+    a database trigger inserts it, with the column defaults, whatever creates
+    the client (migration 0005; existing clients got theirs there too)."""
+
+    client = models.OneToOneField("core.Client", on_delete=models.CASCADE, related_name="+")
+    inactive_metrics = models.ManyToManyField(MetricDefinition, related_name="+", blank=True)
+    inactive_value_chains = models.ManyToManyField(ValueChainPatternDefinition, related_name="+", blank=True)
+    # Database defaults, so the trigger's bare INSERT fills them in.
+    default_locale = models.CharField(max_length=35, default="en-US", db_default="en-US")
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
+    currency = models.CharField(max_length=3, default="EUR", db_default="EUR")
+    # Only the switches set for this client; the others have their default
+    # (apps.ontology.types.client_config.FEATURES).
+    features = models.JSONField(default=dict, db_default={}, blank=True)
+
+    class Meta:
+        verbose_name = "client configuration"
+
+    def __str__(self) -> str:
+        return f"configuration of client {self.client_id}"

@@ -15,6 +15,7 @@ from apps.messaging.services import publish_on_commit, register_schema
 from apps.ontology.models import DataLoad, EntityDefinition
 from apps.ontology.services.hooks import rows_loaded_listeners
 from apps.ontology.types import INGESTION_COMPLETED, IngestionCompletedV1, RowsLoaded
+from apps.ontology.types.client_config import CLIENT_CONFIG_CHANGED, ClientConfigChangedV1
 
 register_schema(INGESTION_COMPLETED, 1, IngestionCompletedV1)
 
@@ -75,3 +76,19 @@ def ingestion_completed_publish(
     for listener in rows_loaded_listeners():
         after_commit(listener, event)
     return load
+
+
+register_schema(CLIENT_CONFIG_CHANGED, 1, ClientConfigChangedV1)
+
+
+def client_config_changed_publish(*, client_code: str, change: ClientConfigChangedV1) -> None:
+    """`client_config.changed`: written to the outbox in the caller's
+    transaction, relayed after it commits; the layers above follow it in
+    their bus handlers (calculations: live pushes; docs/client-config.md)."""
+    publish_on_commit(
+        CLIENT_CONFIG_CHANGED,
+        change.model_dump(mode="json"),
+        event_type=CLIENT_CONFIG_CHANGED,
+        tenant=client_code,
+        correlation_id=get_guid() or None,
+    )

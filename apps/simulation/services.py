@@ -15,8 +15,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import AppError
+from apps.core.errors import AppError, Conflict
 from apps.core.transactions import after_commit
+from apps.ontology.selectors.client_config import feature_enabled
 from apps.simulation.generators import scenario_build
 from apps.simulation.generators.base import MAX_RANGE_DAYS, param_error
 from apps.simulation.manager import ScenarioManager
@@ -67,7 +68,15 @@ def run_start(
     """A queued run (see run_create), sent to the worker once the caller's
     transaction commits. The API and the console start runs through here. If
     the broker cannot take it then, the run stays queued (its page says no
-    worker has picked it up) and the request that created it still succeeds."""
+    worker has picked it up) and the request that created it still succeeds.
+    A client whose `simulations` switch is off is refused (409,
+    docs/client-config.md)."""
+    if not feature_enabled(client_id=client_id, name="simulations"):
+        raise Conflict(
+            "Simulations are switched off for this client (client configuration, feature 'simulations').",
+            code="feature_disabled",
+            details={"feature": "simulations"},
+        )
     run = run_create(client_id=client_id, scenario=scenario, start=start, end=end, params=params, user=user)
     after_commit(_run_enqueue, run.pk)
     return run

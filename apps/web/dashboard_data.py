@@ -15,6 +15,7 @@ from apps.calculations.selectors import history_list, history_recent
 from apps.calculations.services import CalculationOrchestrator
 from apps.calculations.types import AccessContext, DataExtent, Granularity, MetricQuery
 from apps.core.errors import AppError, NotFound
+from apps.ontology.selectors.client_config import kpis_inactive
 
 WIDGET_LIMIT = 12  # live widgets on the page, in metric-code order
 SPARK_POINTS = 30  # daily points a widget draws
@@ -110,11 +111,13 @@ class Widget:
 
 
 def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
-    """Widgets for the client's metrics that have daily history (the metric as
-    a whole), and how many metrics the client has."""
+    """Widgets for the client's active metrics that have daily history (the
+    metric as a whole), and how many active metrics the client has (a KPI
+    deactivated in its configuration is left out: docs/client-config.md)."""
     catalog = orchestrator_for(request).catalog
     client_id = request.console_client.client_id
-    codes = sorted(catalog.metrics)
+    inactive = kpis_inactive(client_id=client_id)
+    codes = sorted(code for code in catalog.metrics if code not in inactive)
     recent = history_recent(
         client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
     )
@@ -128,7 +131,7 @@ def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
         for code in codes
         if code in recent
     ][:WIDGET_LIMIT]
-    return widgets, len(catalog.metrics)
+    return widgets, len(codes)
 
 
 # --- KPI trend chart ----------------------------------------------------------------
@@ -264,11 +267,12 @@ def trend_context(request: HttpRequest) -> tuple[dict, int]:
     choices the form refuses or the engine cannot compute)."""
     orchestrator = orchestrator_for(request)
     catalog = orchestrator.catalog
-    metrics = [catalog.metrics[code] for code in sorted(catalog.metrics)]
+    client_id = request.console_client.client_id
+    inactive = kpis_inactive(client_id=client_id)  # deactivated KPIs are not offered (docs/client-config.md)
+    metrics = [catalog.metrics[code] for code in sorted(catalog.metrics) if code not in inactive]
     context: dict[str, Any] = {"metrics": metrics, "presets": PRESETS, "trend": None, "trend_error": None}
     if not metrics:
         return {**context, "form": TrendForm()}, 200
-    client_id = request.console_client.client_id
     # The default metric: the first with a daily history (one query for all).
     codes = [m.code for m in metrics]
     recent = history_recent(client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=1)
@@ -276,6 +280,9 @@ def trend_context(request: HttpRequest) -> tuple[dict, int]:
     form = trend_form_parse(request, catalog, with_history)
     context.update(form=form, group_by_options=group_by_options(catalog, form.metric))
     if form.errors:
+        return context, 422
+    if form.metric in inactive:  # asked for by its URL
+        context["trend_error"] = inactive[form.metric].message
         return context, 422
     try:
         trend = trend_series(request, orchestrator, form)

@@ -89,6 +89,13 @@
       if (!box) return;
       var channel = "metric." + widget.code;
       widgetCallbacks[channel] = AE.live.subscribe(channel, function (event) {
+        // Deactivated in the client's configuration (docs/client-config.md): the widget leaves the page.
+        if (event && event.status === "deactivated") {
+          AE.live.unsubscribe(channel, widgetCallbacks[channel]);
+          delete widgetCallbacks[channel];
+          box.remove();
+          return;
+        }
         // The widget shows the metric as a whole, by day: other breakdowns are for charts.
         if (!event || !event.bucket || (event.granularity && event.granularity !== "day")) return;
         if (event.dims && Object.keys(event.dims).length) return;
@@ -138,8 +145,15 @@
   }
 
   function trendLive(event) {
+    if (!trend || !event || event.metric !== trend.metric) return;
+    if (event.status === "deactivated") {
+      // The charted KPI was deactivated (docs/client-config.md): chart the default of the active ones.
+      var region = document.getElementById("trend-region");
+      if (region && window.htmx) htmx.ajax("GET", region.getAttribute("hx-get").split("?")[0], { target: region, swap: "innerHTML" });
+      return;
+    }
     // A new daily value of the charted metric as a whole: update the day in place.
-    if (!trend || trend.group_by || !event || event.metric !== trend.metric) return;
+    if (trend.group_by) return;
     if (event.dims && Object.keys(event.dims).length) return;
     var day = String(event.bucket).slice(0, 10), i = trend.buckets.indexOf(day);
     if (i >= 0 && trend.series[0]) { trend.series[0].values[i] = event.value; chartDraw(); }

@@ -208,3 +208,42 @@ def test_the_skip_link_and_theme_toggle_work_from_the_keyboard(signed_in_page, a
     page.keyboard.press("Enter")
     assert page.locator("html").get_attribute("data-theme") == "dark"
     assert page.evaluate("localStorage.getItem('ae-theme')") == "dark"
+
+
+def test_a_kpi_deactivated_in_the_client_configuration_leaves_the_open_dashboard(
+    page, asgi_server, api, member, make_worker
+):
+    shop_define(api)
+    config_group = make_worker("calculations.config")
+    url = asgi_server["url"]
+    page.goto(url + "/")
+    page.get_by_label("Username").fill(member.user.username)
+    page.get_by_label("Password").fill("pass-word-123")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url + "/")
+    page.locator('[data-kpi="order_count"]').wait_for()
+    page.wait_for_function("() => AE.live.isSubscribed('metric.order_count')")
+    page.evaluate("window.__not_reloaded = true")
+
+    # An administrator switches the KPI off; the change's event reaches the page's socket.
+    admin = APIClient()
+    admin.force_authenticate(MembershipFactory(client=member.client, role="admin").user)
+    response = admin.patch("/api/v1/client-config", {"active_kpis": ["revenue"]}, format="json")
+    assert response.status_code == 200, response.content
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the handler pushes through async_to_sync
+        assert pool.submit(config_group.drain).result() == 1
+    page.locator('[data-kpi="order_count"]').wait_for(state="detached", timeout=15000)
+    assert page.evaluate("window.__not_reloaded") is True
+    assert page.locator('[data-kpi="revenue"]').is_visible()
+    # The trend chart, which showed it (the first KPI with history), now charts revenue.
+    page.wait_for_function("() => JSON.parse(document.getElementById('trend-data').textContent).metric === 'revenue'")
+    page.wait_for_function("() => !AE.live.channels().includes('metric.order_count')")
+    assert page.locator('#trend-metric option[value="order_count"]').count() == 0
+
+    # A reload shows the dashboard without it; reactivated, it is back.
+    page.reload()
+    page.locator('[data-kpi="revenue"]').wait_for()
+    assert page.locator('[data-kpi="order_count"]').count() == 0
+    admin.patch("/api/v1/client-config", {"active_kpis": ["revenue", "order_count"]}, format="json")
+    page.reload()
+    page.locator('[data-kpi="order_count"]').wait_for()

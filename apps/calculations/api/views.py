@@ -26,6 +26,7 @@ from apps.core.api.pagination import StandardPagination
 from apps.core.api.permissions import IsClientMember, IsClientReader
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
+from apps.ontology.selectors.client_config import kpi_active_require
 
 
 def access_context(request: Request) -> AccessContext:
@@ -56,7 +57,9 @@ class MetricView(APIView):
     def get(self, request: Request, code: str) -> Response:
         query = metric_query_parse(code, request.query_params)
         explain = flag_parse(request.query_params, "explain")
-        orchestrator = CalculationOrchestrator(context=access_context(request))
+        context = access_context(request)
+        kpi_active_require(client_id=context.client_id, code=code)  # 409 kpi_deactivated (docs/client-config.md)
+        orchestrator = CalculationOrchestrator(context=context)
         data = asdict(orchestrator.calculate(query))
         if explain:
             data["explain"] = orchestrator.explain(query)
@@ -78,6 +81,7 @@ class MetricHistoryView(APIView):
     def get(self, request: Request, code: str) -> Response:
         context = access_context(request)
         spec = CalculationOrchestrator(context=context).metric(code)
+        kpi_active_require(client_id=context.client_id, code=spec.code)
         params = request.query_params
         unknown_parameters_refuse(params, HISTORY_KNOWN)
         start = moment_parse(params["start"], name="start") if params.get("start") else None

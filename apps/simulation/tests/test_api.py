@@ -7,6 +7,7 @@ from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from apps.core.tests.factories import MembershipFactory
+from apps.ontology.services.client_config import client_config_update
 from apps.simulation import services, tasks
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
@@ -147,3 +148,15 @@ def test_scenarios_list_their_parameters(api):
     properties = scenarios["churn_spike"]["params_schema"]["properties"]
     assert {"spike_start", "spike_end", "spike_churn", "lobs", "period"} <= set(properties)
     assert properties["spike_churn"]["default"] == 0.25
+
+
+def test_a_client_with_simulations_switched_off_cannot_start_a_run(api, analyst, queued):
+    client_config_update(client_id=analyst.client_id, features={"simulations": False})
+    response = api.post(RUNS, SMALL, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "feature_disabled"
+    assert "Simulations are switched off for this client" in response.json()["error"]["message"]
+    assert queued == [] and api.get(RUNS).json()["count"] == 0
+
+    client_config_update(client_id=analyst.client_id, features={"simulations": True})
+    assert api.post(RUNS, SMALL, format="json").status_code == 202

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from apps.calculations import cache
 from apps.core.tests.factories import MembershipFactory
 from apps.core.tests.waiting import day_clear
+from apps.ontology.services.client_config import client_config_update
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "readonly"])
 
@@ -152,6 +153,30 @@ def test_widgets_show_only_the_clients_own_metrics(console, member):
     shop_define(MembershipFactory(is_default=True, role="admin"))  # another client's revenue, with history
     html = console.get(WIDGETS, **HX).content.decode()
     assert "No metrics yet: define one" in html and "data-kpi=" not in html
+
+
+def test_a_kpi_deactivated_in_the_client_configuration_leaves_the_dashboard_until_reactivated(console, member):
+    shop_define(member)
+    api = api_for(member)
+    count = {"code": "order_count", "name": "Orders", "formula": "COUNT(order_id)", "unit": "orders",
+             "entity": "shop_orders", "domain": "finance"}  # fmt: skip
+    assert api.post("/api/v1/ontology/metrics/", count, format="json").status_code == 201
+    assert api.get("/api/v1/metrics/order_count", {"start": "2026-03-01", "end": "2026-03-04"}).status_code == 200
+    assert 'data-kpi="revenue"' in console.get(WIDGETS, **HX).content.decode()
+
+    client_config_update(client_id=member.client_id, active_kpis=["order_count"])
+    widgets = console.get(WIDGETS, **HX).content.decode()
+    assert 'data-kpi="revenue"' not in widgets and 'data-kpi="order_count"' in widgets
+    trend = console.get(TREND, **HX)
+    assert trend.status_code == 200 and trend_data(trend.content.decode())["metric"] == "order_count"
+    assert 'value="revenue"' not in trend.content.decode()  # not offered in the chooser
+    asked = console.get(TREND, {"metric": "revenue"}, **HX)
+    assert asked.status_code == 422 and "KPI &#x27;revenue&#x27; is deactivated for this client." in (
+        asked.content.decode()
+    )
+
+    client_config_update(client_id=member.client_id, active_kpis=["order_count", "revenue"])
+    assert 'data-kpi="revenue"' in console.get(WIDGETS, **HX).content.decode()
 
 
 def test_the_trend_fragment_carries_the_series_as_json(console, member):
