@@ -1,0 +1,64 @@
+from django import forms
+from django.contrib import admin
+
+from apps.core.access import Permission
+from apps.identity.models import Role
+from apps.identity.services.roles import role_create, role_delete, role_update
+
+
+class RoleForm(forms.ModelForm):
+    permissions = forms.MultipleChoiceField(
+        choices=[(p.value, f"{p.value}: {p.description}") for p in Permission],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = Role
+        fields = ["client", "code", "name", "description", "permissions"]
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    """Roles go through the services: permission codes are checked, members'
+    sockets re-check on a change, seeded and held roles are not deleted."""
+
+    form = RoleForm
+    list_display = ["code", "name", "client", "is_seeded", "permission_list"]
+    list_filter = ["is_seeded", "client"]
+    search_fields = ["code", "name", "client__code"]
+    readonly_fields = ["is_seeded"]
+
+    @admin.display(description="permissions")
+    def permission_list(self, obj: Role) -> str:
+        return ", ".join(sorted(obj.permissions))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["client", "code", "is_seeded"] if obj is not None else ["is_seeded"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.cleaned_data
+        if change:
+            role_update(
+                client_id=obj.client_id,
+                code=obj.code,
+                name=data["name"],
+                description=data["description"],
+                permissions=data["permissions"],
+            )
+        else:
+            created = role_create(
+                client_id=data["client"].pk,
+                code=data["code"],
+                name=data["name"],
+                description=data["description"],
+                permissions=data["permissions"],
+            )
+            obj.pk = created.id
+
+    def delete_model(self, request, obj) -> None:
+        role_delete(client_id=obj.client_id, code=obj.code)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for role in queryset:
+            role_delete(client_id=role.client_id, code=role.code)
