@@ -1,7 +1,8 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from apps.core.access import Permission
+from apps.core.errors import AppError
 from apps.identity.models import Role
 from apps.identity.services.roles import role_create, role_delete, role_update
 
@@ -56,9 +57,18 @@ class RoleAdmin(admin.ModelAdmin):
             )
             obj.pk = created.id
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_seeded)
+
+    def _delete(self, request, role: Role) -> None:
+        try:
+            role_delete(client_id=role.client_id, code=role.code)
+        except AppError as exc:  # seeded, or still held by members: say so, delete nothing
+            self.message_user(request, exc.message, level=messages.ERROR)
+
     def delete_model(self, request, obj) -> None:
-        role_delete(client_id=obj.client_id, code=obj.code)
+        self._delete(request, obj)
 
     def delete_queryset(self, request, queryset) -> None:
         for role in queryset:
-            role_delete(client_id=role.client_id, code=role.code)
+            self._delete(request, role)

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.apps import apps as django_apps
 from django.db import connection
+from django.test import Client as DjangoClient
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -198,3 +199,29 @@ def test_a_custom_loader_role_loads_data_but_does_not_edit_the_ontology_and_chan
 def test_me_names_the_callers_permissions(admin):
     body = _api(admin).get("/api/v1/me/").json()
     assert body["client"]["role"] == "admin" and body["client"]["permissions"] == sorted(Permission)
+
+
+def test_the_admin_creates_and_edits_roles_through_the_services(admin):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    browser = DjangoClient()
+    browser.force_login(staff)
+    added = browser.post(
+        "/admin/identity/role/add/",
+        {
+            "client": admin.client_id,
+            "code": "auditor",
+            "name": "Auditor",
+            "description": "",
+            "permissions": ["view_metrics", "manage_access"],
+        },
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    role = Role.objects.get(client_id=admin.client_id, code="auditor")
+    assert sorted(role.permissions) == ["manage_access", "view_metrics"] and not role.is_seeded
+    bad = browser.post(
+        "/admin/identity/role/add/",
+        {"client": admin.client_id, "code": "x", "name": "X", "permissions": ["fly"]},
+    )
+    assert bad.status_code == 200 and not Role.objects.filter(code="x").exists()  # the form names the bad choice
+    viewer = Role.objects.get(client_id=admin.client_id, code="viewer")
+    assert browser.get(f"/admin/identity/role/{viewer.pk}/delete/").status_code == 403  # seeded: not deletable
