@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include("apps.messaging.api.urls")),
     path("api/v1/", include("apps.simulation.api.urls")),
     path("api/v1/", include("apps.streams.api.urls")),
+    path("api/v1/", include("apps.identity.api.urls")),
     path("api/v1/", include("apps.identity.api.directory_urls")),
     path("", include("apps.web.urls")),
 ]

@@ -254,7 +254,8 @@ REST_FRAMEWORK = {
         "apps.core.api.authentication.RevocableJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every view declares what each method needs (`required_permissions`, apps/core/api/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["apps.core.api.permissions.HasClientPermission"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

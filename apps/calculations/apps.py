@@ -15,13 +15,14 @@ class CalculationsConfig(AppConfig):
         )
         from apps.calculations.realtime import CHANNEL_FAMILY, metric_channel_authorize
         from apps.calculations.thresholds.services import threshold_alert_replay
+        from apps.core.access import Permission
         from apps.core.realtime import channel_family_register
         from apps.core.secret_fields import secret_field_register
         from apps.messaging.services import dead_letter_replayer_register
         from apps.messaging.types import DeadLetterKind
 
         # /ws/ subscriptions to metric.<code> (apps/core/websockets.py).
-        channel_family_register(CHANNEL_FAMILY, metric_channel_authorize)
+        channel_family_register(CHANNEL_FAMILY, metric_channel_authorize, permission=Permission.VIEW_METRICS)
         # A threshold alert that failed for good is parked in messaging's dead letters; replaying it sends it again.
         dead_letter_replayer_register(DeadLetterKind.THRESHOLD_ALERT, threshold_alert_replay)
         # A threshold's webhook URL authenticates by itself: stored encrypted, rewrapped by `secrets_rotate`.

@@ -1,12 +1,29 @@
+from django import forms
 from django.contrib import admin
 
+from apps.core.access import role_codes
 from apps.core.models import Client, Membership
 from apps.core.services import membership_grant, membership_revoke, membership_role_set
 from apps.core.ws_revocation import user_sockets_recheck
 
 
+class MembershipForm(forms.ModelForm):
+    """The role is one of the client's role codes (identity.Role)."""
+
+    def clean(self):
+        data = super().clean()
+        client = data.get("client") or getattr(self.instance, "client", None)
+        role = data.get("role")
+        if client is not None and client.pk and role:
+            codes = role_codes(client_id=client.pk)
+            if role not in codes:
+                self.add_error("role", f"This client has no role {role!r}; its roles are {', '.join(codes)}.")
+        return data
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipForm
     extra = 0
     autocomplete_fields = ["user"]
 
@@ -52,6 +69,7 @@ class ClientAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
     list_display = ["user", "client", "role", "is_default"]
     list_filter = ["role", "client"]
     search_fields = ["user__username", "client__code"]

@@ -32,13 +32,17 @@ class Client(TimestampedModel):
 
 class Membership(TimestampedModel):
     class Role(models.TextChoices):
+        """The codes of the roles every client is seeded with (apps.core.access.SEEDED_ROLES).
+        A client may have more: `role` is any role code of the client (identity.Role)."""
+
         ADMIN = "admin", "Administrator"
         ANALYST = "analyst", "Analyst"
         VIEWER = "viewer", "Viewer"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    # The code of a role of this client; its permissions are the role's (apps.core.access).
+    role = models.CharField(max_length=63, default=Role.VIEWER)
     is_default = models.BooleanField(default=False)
 
     class Meta:

@@ -7,9 +7,10 @@ Three parts:
 - **publishing**: `realtime_publish` / `realtime_publish_many` send to the
   tenant's Channels group of a channel;
 - **channel families**: the first word of a channel names its family
-  (`metric`), and the app that owns the family registers who may subscribe
-  (`channel_family_register`, from its AppConfig.ready(): core cannot import
-  the apps above it). A channel of no registered family is refused;
+  (`metric`), and the app that owns the family registers the permission a
+  subscriber needs and who may subscribe (`channel_family_register`, from its
+  AppConfig.ready(): core cannot import the apps above it). A channel of no
+  registered family is refused;
 - **subscriber tracking**: which tenant's channels have listeners, kept in
   Redis by the /ws/ consumer (subscribe, unsubscribe, disconnect) so that
   publishers in other processes (the period publisher) compute only what
@@ -31,6 +32,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from apps.core.access import permission_missing_message
 from apps.core.errors import AppError
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class ChannelRequest:
     user_id: int
     role: str
     channel: str
+    permissions: frozenset[str] = frozenset()  # the role's (apps.core.access.Permission values)
 
     @property
     def family(self) -> str:
@@ -110,18 +113,26 @@ class ChannelRequest:
 
 
 ChannelAuthorizer = Callable[[ChannelRequest], None]
-_families: dict[str, ChannelAuthorizer] = {}
+
+
+@dataclass(frozen=True)
+class ChannelFamily:
+    authorize: ChannelAuthorizer
+    permission: str  # what a subscriber's role needs (apps.core.access.Permission)
+
+
+_families: dict[str, ChannelFamily] = {}
 _families_lock = threading.Lock()
 
 
-def channel_family_register(family: str, authorize: ChannelAuthorizer) -> None:
-    """`authorize(request)` decides subscriptions to `<family>.…` channels: it
-    returns to allow and raises AppError (a named error frame) to refuse. It
-    runs in a thread where the ORM may be used."""
+def channel_family_register(family: str, authorize: ChannelAuthorizer, *, permission: str) -> None:
+    """Subscriptions to `<family>.…` channels need `permission` in the client;
+    then `authorize(request)` decides: it returns to allow and raises AppError
+    (a named error frame) to refuse. It runs in a thread where the ORM may be used."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", family):
         raise ValueError(f"A channel family is one lower-case word, not {family!r}")
     with _families_lock:
-        _families[family] = authorize
+        _families[family] = ChannelFamily(authorize=authorize, permission=permission)
 
 
 def channel_families() -> list[str]:
@@ -129,13 +140,20 @@ def channel_families() -> list[str]:
         return sorted(_families)
 
 
+def channel_family_permission(family: str) -> str | None:
+    with _families_lock:
+        entry = _families.get(family)
+    return entry.permission if entry else None
+
+
 def channel_authorize(request: ChannelRequest) -> None:
-    """Raise AppError unless the family's owner lets this user of this client
-    subscribe. Channels of no registered family are refused."""
+    """Raise AppError unless the user's role has the family's permission and
+    the family's owner lets this user of this client subscribe. Channels of no
+    registered family are refused."""
     channel_validate(request.channel)
     with _families_lock:
-        authorize = _families.get(request.family)
-    if authorize is None:
+        entry = _families.get(request.family)
+    if entry is None:
         families = channel_families()
         raise AppError(
             f"There is no channel family {request.family!r}; subscribe to "
@@ -144,7 +162,13 @@ def channel_authorize(request: ChannelRequest) -> None:
             code="unknown_channel",
             details={"channel": request.channel, "families": families},
         )
-    authorize(request)
+    if entry.permission not in request.permissions:
+        raise AppError(
+            permission_missing_message(entry.permission),
+            code="channel_forbidden",
+            details={"channel": request.channel, "permission": entry.permission},
+        )
+    entry.authorize(request)
 
 
 # --- subscriber tracking ----------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Reads of tenants and memberships."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Value
 
+from apps.core.access import access_roles_directory, permissions_of
 from apps.core.errors import AppError, PermissionDenied
 from apps.core.models import Client, Membership, TokenGeneration
 
@@ -13,18 +15,38 @@ class ClientAccess:
     client_id: int
     code: str
     name: str
-    role: str
+    role: str  # the role's code within the client
     is_default: bool
+    # What the role allows (apps.core.access.Permission values), read with the membership.
+    permissions: frozenset[str] = field(default=frozenset())
+
+    def has(self, permission: str) -> bool:
+        return permission in self.permissions
 
 
 def user_clients(*, user: AbstractBaseUser) -> list[ClientAccess]:
-    """The active clients a user belongs to, default first."""
+    """The active clients a user belongs to, default first, each with its
+    role's permissions (one query: the role directory's expression annotates
+    the memberships)."""
+    directory = access_roles_directory()
+    expression = directory.permissions_expression("client_id", "role") if directory else Value(None)
     memberships = (
         Membership.objects.filter(user=user, client__is_active=True)
         .select_related("client")
+        .annotate(role_permissions=expression)
         .order_by("-is_default", "client__code")
     )
-    return [ClientAccess(m.client_id, m.client.code, m.client.name, m.role, m.is_default) for m in memberships]
+    return [
+        ClientAccess(
+            m.client_id,
+            m.client.code,
+            m.client.name,
+            m.role,
+            m.is_default,
+            permissions_of(role=m.role, annotated=m.role_permissions),
+        )
+        for m in memberships
+    ]
 
 
 def client_resolve(*, user: AbstractBaseUser, code: str | None = None) -> ClientAccess:
@@ -65,3 +87,23 @@ def token_generation(*, user_id: int) -> int:
     """The generation a user's tokens must carry to be accepted (0 until the
     first revocation)."""
     return TokenGeneration.objects.filter(user_id=user_id).values_list("generation", flat=True).first() or 0
+
+
+@dataclass(frozen=True)
+class ClientMember:
+    membership_id: int
+    user_id: int
+    username: str
+    email: str
+    role: str
+    is_default: bool
+
+
+def client_members(*, client_id: int) -> list[ClientMember]:
+    """A client's members, by username."""
+    rows = Membership.objects.filter(client_id=client_id).select_related("user").order_by("user__username")
+    return [ClientMember(m.pk, m.user_id, m.user.get_username(), m.user.email, m.role, m.is_default) for m in rows]
+
+
+def role_member_count(*, client_id: int, role: str) -> int:
+    return Membership.objects.filter(client_id=client_id, role=role).count()

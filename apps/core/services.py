@@ -8,14 +8,26 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from apps.core.access import DEFAULT_ROLE, role_codes
+from apps.core.errors import AppError, NotFound
 from apps.core.models import Client, Membership, TokenGeneration
 from apps.core.ws_revocation import user_sockets_recheck
 
 
+def _role_check(*, client_id: int, role: str) -> None:
+    """Refuse a role code the client has no role for (400 naming it)."""
+    codes = role_codes(client_id=client_id)
+    if role not in codes:
+        raise AppError(
+            f"This client has no role {role!r}; its roles are {', '.join(codes) or 'none'}.",
+            code="unknown_role",
+            details={"role": role, "roles": codes},
+        )
+
+
 @transaction.atomic
-def membership_grant(
-    *, user, client: Client, role: str = Membership.Role.VIEWER, is_default: bool = False
-) -> Membership:
+def membership_grant(*, user, client: Client, role: str = DEFAULT_ROLE, is_default: bool = False) -> Membership:
+    _role_check(client_id=client.pk, role=role)
     if is_default:
         Membership.objects.filter(user=user, is_default=True).exclude(client=client).update(is_default=False)
     membership, created = Membership.objects.update_or_create(
@@ -30,8 +42,7 @@ def membership_grant(
 def membership_role_set(*, membership: Membership, role: str, is_default: bool | None = None) -> Membership:
     """Change a member's role; their open sockets drop the subscriptions the
     new role may not see."""
-    if role not in Membership.Role.values:
-        raise ValueError(f"unknown role {role!r}")
+    _role_check(client_id=membership.client_id, role=role)
     membership.role = role
     fields = ["role", "updated_at"]
     if is_default is not None:
@@ -44,6 +55,22 @@ def membership_role_set(*, membership: Membership, role: str, is_default: bool |
     membership.save(update_fields=fields)
     user_sockets_recheck(user_id=membership.user_id)
     return membership
+
+
+def membership_role_change(*, client_id: int, membership_id: int, role: str) -> Membership:
+    """`membership_role_set` for the membership `membership_id` of client
+    `client_id` (another client's answers 404)."""
+    membership = Membership.objects.filter(client_id=client_id, pk=membership_id).first()
+    if membership is None:
+        raise NotFound(f"No member {membership_id} in this client.", details={"member": membership_id})
+    return membership_role_set(membership=membership, role=role)
+
+
+def role_members_recheck(*, client_id: int, role: str) -> None:
+    """A role's permissions changed: the open sockets of its members re-check
+    their subscriptions (after commit)."""
+    for user_id in Membership.objects.filter(client_id=client_id, role=role).values_list("user_id", flat=True):
+        user_sockets_recheck(user_id=user_id)
 
 
 @transaction.atomic
@@ -114,7 +141,7 @@ def demo_bootstrap(*, admin_password: str) -> DemoSetup:
     user.is_superuser = True
     user.set_password(admin_password)
     user.save()
-    membership_grant(user=user, client=client, role=Membership.Role.ADMIN, is_default=True)
+    membership_grant(user=user, client=client, role="admin", is_default=True)
     return DemoSetup(client.code, user.username, created_client, created_user)
 
 

@@ -167,6 +167,7 @@ class RealtimeConsumer(RevocableSocket, AsyncJsonWebsocketConsumer):
         self.client_id = access.client_id
         self.user_id = user.pk
         self.role = access.role
+        self.permissions = access.permissions
         await self.accept()
         self.flow = _flow_control(self.base_send)
         self.writer_task = asyncio.create_task(self._writer())
@@ -229,7 +230,13 @@ class RealtimeConsumer(RevocableSocket, AsyncJsonWebsocketConsumer):
         if channel not in self.subscriptions:
             if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
                 raise AppError(f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.", code="too_many")
-            request = ChannelRequest(client_id=self.client_id, user_id=self.user_id, role=self.role, channel=channel)
+            request = ChannelRequest(
+                client_id=self.client_id,
+                user_id=self.user_id,
+                role=self.role,
+                channel=channel,
+                permissions=self.permissions,
+            )
             await database_sync_to_async(channel_authorize)(request)
             group = realtime_group(client_id=self.client_id, channel=channel)
             await self.channel_layer.group_add(group, self.channel_name)

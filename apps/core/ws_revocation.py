@@ -14,7 +14,10 @@ A socket's right to stream is checked at connect and then again:
 A socket whose credentials no longer hold closes with 4401 ("token expired",
 "credentials revoked"); one whose client membership is gone with 4403; a role
 change drops the subscriptions the new role may not see (an `unsubscribed`
-frame with `reason: "forbidden"`) and keeps the socket.
+frame with `reason: "forbidden"`) and keeps the socket. A change of the
+role's permissions (apps.identity.services.roles.role_update) re-checks its
+members' sockets the same way: a role that loses view_metrics drops its
+members' metric subscriptions.
 """
 
 import asyncio
@@ -132,7 +135,7 @@ def credential_expiry(scope: dict) -> float | None:
 class RevocableSocket:
     """Mixed into the /ws/ consumer: joins the user's group, re-checks on
     `auth.recheck`, at expiry and periodically, and closes or trims the socket.
-    The consumer provides `subscriptions`, `client_id`, `user_id`, `role`,
+    The consumer provides `subscriptions`, `client_id`, `user_id`, `role`, `permissions`,
     `_emit`, `_unsubscribe_quietly` and `_shut`."""
 
     async def revocation_start(self, access: ClientAccess) -> None:
@@ -195,13 +198,20 @@ class RevocableSocket:
         # on the periodic re-check then.
         expires_at = verdict.expires_at
         self.credential_expires_at = expires_at if expires_at is None or expires_at > time.time() else None
-        if reauthorize or verdict.access.role != self.role:
-            self.role = verdict.access.role
+        access = verdict.access
+        if reauthorize or access.role != self.role or access.permissions != self.permissions:
+            self.role, self.permissions = access.role, access.permissions
             await self._subscriptions_reauthorize()
 
     async def _subscriptions_reauthorize(self) -> None:
         for channel in list(self.subscriptions):
-            request = ChannelRequest(client_id=self.client_id, user_id=self.user_id, role=self.role, channel=channel)
+            request = ChannelRequest(
+                client_id=self.client_id,
+                user_id=self.user_id,
+                role=self.role,
+                channel=channel,
+                permissions=self.permissions,
+            )
             try:
                 await database_sync_to_async(channel_authorize)(request)
             except AppError:

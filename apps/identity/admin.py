@@ -1,3 +1,4 @@
-"""Identity in the Django admin. Directory sync and role mapping pages: admin_directory."""
+"""Identity in the Django admin: roles (admin_roles), the directory, its
+syncs and role mappings (admin_directory)."""
 
-from apps.identity import admin_directory  # noqa: F401  (registers the directory, sync and role mapping pages)
+from apps.identity import admin_directory, admin_roles  # noqa: F401  (each registers its pages)

@@ -6,8 +6,15 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity (sign-in, providers, directory, roles)"
 
     def ready(self) -> None:
+        from apps.core.access import access_roles_register
         from apps.core.secret_fields import secret_field_register
+        from apps.identity.receivers import receivers_connect
+        from apps.identity.selectors.roles import ROLE_DIRECTORY
 
         # An identity provider's client secret is stored encrypted; `manage.py
         # secrets_rotate` rewraps it.
         secret_field_register(model="identity.IdentityProvider", field="client_secret_encrypted")
+        # Core reads a membership's permissions from the client's roles, stored here.
+        access_roles_register(ROLE_DIRECTORY)
+        # New clients get the seeded roles.
+        receivers_connect()

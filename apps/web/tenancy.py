@@ -10,12 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method, required_permission
 from apps.core.selectors import ClientAccess, user_clients
+from apps.web.htmx import is_fragment
 
 SESSION_KEY = "ae_console_client"
-# Who may change definitions and start runs (as the API's IsClientEditor);
-# viewers read.
-EDITOR_ROLES = frozenset({"admin", "analyst"})
 
 
 def console_clients(request: HttpRequest) -> list[ClientAccess]:
@@ -45,26 +45,48 @@ def console_client_choose(request: HttpRequest, code: str) -> ClientAccess | Non
     return None
 
 
+def console_allows(request: HttpRequest, permission: str) -> bool:
+    """Whether the console's user has `permission` in the current client."""
+    access = getattr(request, "console_client", None) or console_client(request)
+    return access is not None and access.has(permission)
+
+
 def can_edit(request: HttpRequest) -> bool:
     """Whether the console's user may change the current client's definitions."""
-    access = getattr(request, "console_client", None) or console_client(request)
-    return access is not None and access.role in EDITOR_ROLES
+    return console_allows(request, Permission.EDIT_ONTOLOGY)
 
 
-def client_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A console page: signed in, and acting for a client (`request.console_client`).
-    A user of no client sees the page that says so (403), never another's data."""
+def client_required(
+    *, read: Permission, write: Permission | None = None, refused: str = "Your role in this client does not allow this"
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A console page: signed in, acting for a client (`request.console_client`),
+    whose role has the permission the page declares for the method: `read` for
+    GET (and HEAD), `write` for POST, PUT, PATCH and DELETE. A user of no
+    client sees the page that says so (403), never another's data; a role
+    without the permission a 403 naming it (`refused` says what was refused).
+    The declaration is kept on the view (`required_permissions`), where the
+    URL-walking test reads it."""
+    declared = by_method(read=read, write=write)
 
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        access = console_client(request)
-        if access is None:
-            return render(request, "web/no_client.html", status=403)
-        request.console_client = access
-        return view(request, *args, **kwargs)
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            access = console_client(request)
+            if access is None:
+                return render(request, "web/no_client.html", status=403)
+            request.console_client = access
+            needed = required_permission(wrapper, request.method)
+            if needed is None or not access.has(needed):
+                template = "web/_permission_missing.html" if is_fragment(request) else "web/permission_missing.html"
+                context = {"permission": needed or "(undeclared)", "refused_message": refused}
+                return render(request, template, context, status=403)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        wrapper.required_permissions = declared
+        return wrapper
+
+    return decorator
 
 
 def console_context(request: HttpRequest) -> dict:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.core.access import Permission
 from apps.observability.selectors import health_report
 from apps.web.dashboard_data import trend_context, widgets_read
 from apps.web.htmx import is_fragment
@@ -34,7 +35,7 @@ def dashboard_render(request: HttpRequest, *, status: int = 200) -> HttpResponse
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def dashboard(request: HttpRequest) -> HttpResponse:
     """`/`: the page; HTMX's request for the health panel (the region polls
@@ -45,7 +46,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def dashboard_widgets(request: HttpRequest) -> HttpResponse:
     """The live KPI widgets (fragment), or the dashboard around them."""
@@ -60,7 +61,7 @@ def dashboard_widgets(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def dashboard_trend(request: HttpRequest) -> HttpResponse:
     """The trend chart region (fragment with the series as JSON), or the
@@ -72,7 +73,7 @@ def dashboard_trend(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@client_required
+@client_required(read=Permission.VIEW_METRICS, write=Permission.VIEW_METRICS)
 def client_switch(request: HttpRequest) -> HttpResponse:
     """The tenant switcher: act for another of the user's clients, then go
     back where they were. A client they are not a member of is a 404."""

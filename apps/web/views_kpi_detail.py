@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from apps.core.access import Permission
 from apps.web import kpi_data
 from apps.web.htmx import is_fragment
 from apps.web.selectors import cart_codes
@@ -64,7 +65,7 @@ def _tab_context(request: HttpRequest, metric, tab: str) -> dict:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def kpi_detail(request: HttpRequest, code: str) -> HttpResponse:
     """The details page, opened on `?tab=` (default Overview); its HTMX
@@ -82,7 +83,7 @@ def kpi_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 def kpi_tab(request: HttpRequest, code: str, tab: str) -> HttpResponse:
     """One tab's panel (the tablist loads them over HTMX)."""
     if tab not in TABS:

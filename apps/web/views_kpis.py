@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.core.access import Permission
 from apps.core.errors import AppError
 from apps.ontology import selectors
 from apps.ontology.services.metrics import MetricInput, metric_create
@@ -22,7 +23,7 @@ from apps.web.htmx import is_fragment
 from apps.web.selectors import cart_codes
 from apps.web.services import cart_add as cart_put
 from apps.web.services import cart_remove as cart_take
-from apps.web.tenancy import can_edit, client_required
+from apps.web.tenancy import client_required
 
 MAX_QUERY = 100
 DERIVE_FIELDS = ("name", "code", "formula", "unit", "description")
@@ -75,7 +76,7 @@ def _preview_context(request: HttpRequest, code: str) -> dict:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def kpis(request: HttpRequest) -> HttpResponse:
     """The configuration page; its HTMX fragment is the tree (tabs, search)."""
@@ -94,14 +95,14 @@ def kpis(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 def kpi_tree(request: HttpRequest) -> HttpResponse:
     """The tree alone (tab switch, search): always a fragment."""
     return render(request, "web/kpis/_tree.html", _tree_context(request))
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def kpi_preview(request: HttpRequest, code: str) -> HttpResponse:
     """The preview panel of one metric: its last 30 days and its metadata."""
@@ -112,7 +113,7 @@ def kpi_preview(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 def kpi_formula_check(request: HttpRequest) -> HttpResponse:
     """The live check under the formula field, as the user types."""
     check = kpi_data.formula_check(
@@ -128,15 +129,17 @@ def _derive_values(request: HttpRequest) -> dict:
 
 
 @require_POST
-@client_required
+@client_required(
+    read=Permission.VIEW_METRICS,
+    write=Permission.EDIT_ONTOLOGY,
+    refused="Your role in this client may read KPIs but not create them",
+)
 def kpi_derive(request: HttpRequest) -> HttpResponse:
     """Create a KPI from existing ones through the ontology's metric service.
     Invalid: the form again with the error next to its field (422). Created:
     from the configuration page, the refreshed tree with the new KPI picked
     (the `kpiDerived` event opens its preview); from a details page, that
     KPI's details. Viewers may not create metrics (403), as over the API."""
-    if not can_edit(request):
-        return HttpResponse("Your role in this client may read KPIs but not create them.", status=403)
     values = _derive_values(request)
     errors: dict[str, str] = {}
     if not values["name"]:
@@ -204,13 +207,13 @@ def _cart_change(request: HttpRequest, code: str, *, add: bool) -> HttpResponse:
 
 
 @require_POST
-@client_required
+@client_required(read=Permission.VIEW_METRICS, write=Permission.VIEW_METRICS)  # the cart is the user's own
 def cart_add(request: HttpRequest, code: str) -> HttpResponse:
     """Put a KPI in the cart: the button flips and the cart panel updates (out of band)."""
     return _cart_change(request, code, add=True)
 
 
 @require_POST
-@client_required
+@client_required(read=Permission.VIEW_METRICS, write=Permission.VIEW_METRICS)  # the cart is the user's own
 def cart_remove(request: HttpRequest, code: str) -> HttpResponse:
     return _cart_change(request, code, add=False)

@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from apps.core.access import Permission
 from apps.ontology import selectors
 from apps.ontology.selectors.uml import graph_build
 from apps.web.htmx import is_fragment
@@ -34,7 +35,7 @@ def _link_metrics(metrics) -> None:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def objects(request: HttpRequest) -> HttpResponse:
     """The browser. With `?q=` its HTMX fragment is the search results."""
@@ -57,7 +58,7 @@ def objects(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def required(request: HttpRequest) -> HttpResponse:
     """What the cart's KPIs need: their metrics, the entities their statements

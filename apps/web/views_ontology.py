@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.core.access import Permission
 from apps.core.errors import AppError, NotFound
 from apps.ontology import selectors
 from apps.ontology.selectors.uml import graph_build
@@ -31,12 +32,6 @@ from apps.web.tenancy import can_edit, client_required
 
 def _client_id(request: HttpRequest) -> int:
     return request.console_client.client_id
-
-
-def _refuse_readers(request: HttpRequest) -> HttpResponse | None:
-    if can_edit(request):
-        return None
-    return render(request, "web/ontology/_forbidden.html", status=403)
 
 
 def _entity_or_404(request: HttpRequest, code: str):
@@ -85,7 +80,7 @@ def _studio(request: HttpRequest, fragment: str, status: int = 200, **extra) -> 
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def ontology_studio(request: HttpRequest) -> HttpResponse:
     """Entity list, diagram and relationship builder. Its HTMX fragment is the
@@ -112,21 +107,29 @@ def _entity_save(request: HttpRequest, entity=None) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@client_required
+@client_required(
+    read=Permission.VIEW_METRICS,
+    write=Permission.EDIT_ONTOLOGY,
+    refused="Your role in this client may read the ontology but not change it",
+)
 @vary_on_headers("HX-Request")
 def ontology_entity_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        return _refuse_readers(request) or _entity_save(request)
+        return _entity_save(request)
     return _studio(request, "web/ontology/_entity_form.html", form=forms.entity_form_blank(), entity=None)
 
 
 @require_http_methods(["GET", "POST"])
-@client_required
+@client_required(
+    read=Permission.VIEW_METRICS,
+    write=Permission.EDIT_ONTOLOGY,
+    refused="Your role in this client may read the ontology but not change it",
+)
 @vary_on_headers("HX-Request")
 def ontology_entity(request: HttpRequest, code: str) -> HttpResponse:
     entity = _entity_or_404(request, code)
     if request.method == "POST":
-        return _refuse_readers(request) or _entity_save(request, entity)
+        return _entity_save(request, entity)
     return _studio(
         request,
         "web/ontology/_entity_form.html",
@@ -137,7 +140,7 @@ def ontology_entity(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def ontology_entity_history(request: HttpRequest, code: str) -> HttpResponse:
     """Every version of the entity, newest first, as the history API lists them."""
@@ -185,7 +188,7 @@ def _diff(entity, version_id: int) -> dict:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def ontology_entity_diff(request: HttpRequest, code: str, version_id: int) -> HttpResponse:
     entity = _entity_or_404(request, code)
@@ -193,14 +196,15 @@ def ontology_entity_diff(request: HttpRequest, code: str, version_id: int) -> Ht
 
 
 @require_POST
-@client_required
+@client_required(
+    read=Permission.VIEW_METRICS,
+    write=Permission.EDIT_ONTOLOGY,
+    refused="Your role in this client may read the ontology but not change it",
+)
 def ontology_entity_revert(request: HttpRequest, code: str, version_id: int) -> HttpResponse:
     """Restore an earlier version through `definition_revert` (the API's
     service): the same checks and table changes, recorded as a new version."""
     entity = _entity_or_404(request, code)
-    refused = _refuse_readers(request)
-    if refused:
-        return refused
     try:
         definition_revert(obj=entity, version_id=version_id, user=request.user)
     except NotFound as exc:
@@ -219,7 +223,11 @@ def ontology_entity_revert(request: HttpRequest, code: str, version_id: int) -> 
 
 
 @require_http_methods(["GET", "POST"])
-@client_required
+@client_required(
+    read=Permission.VIEW_METRICS,
+    write=Permission.EDIT_ONTOLOGY,
+    refused="Your role in this client may read the ontology but not change it",
+)
 @vary_on_headers("HX-Request")
 def ontology_relationship_new(request: HttpRequest) -> HttpResponse:
     """The relationship builder: source and target entity, their key
@@ -232,9 +240,6 @@ def ontology_relationship_new(request: HttpRequest) -> HttpResponse:
             relationship_form=forms.RelationshipForm(),
             entities=entities,
         )
-    refused = _refuse_readers(request)
-    if refused:
-        return refused
     form = forms.relationship_form_parse(request.POST)
     try:
         relationship_services.relationship_create(
@@ -253,7 +258,7 @@ def ontology_relationship_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 def ontology_attribute_options(request: HttpRequest) -> HttpResponse:
     """`<option>`s of one entity's attributes, for the relationship builder's
     key pickers (`?source_entity=` or `?target_entity=`)."""

@@ -20,11 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.core.access import Permission
 from apps.core.errors import AppError
 from apps.simulation import selectors, services
 from apps.web.forms_simulation import RunForm, default_range, error_place, param_fields, params_from_post
 from apps.web.htmx import is_fragment
-from apps.web.tenancy import can_edit, client_required
+from apps.web.tenancy import client_required, console_allows
 
 RECENT_RUNS = 15
 EXPECTED_ROWS_SHOWN = 24
@@ -158,7 +159,7 @@ def _form_context(request, *, scenario: str, form: RunForm, fields, error: str =
         "form": form,
         "fields": fields,
         "form_error": error,
-        "can_start": can_edit(request),
+        "can_start": console_allows(request, Permission.LOAD_DATA),
         "role": request.console_client.role,
     }
 
@@ -182,7 +183,11 @@ def _scenario_or_default(code: str | None) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@client_required
+@client_required(
+    read=Permission.VIEW_METRICS,
+    write=Permission.LOAD_DATA,
+    refused="Your role in this client may follow runs but not start them",
+)
 @vary_on_headers("HX-Request")
 def simulation(request: HttpRequest) -> HttpResponse:
     """The controller page; a POST starts a run."""
@@ -194,8 +199,6 @@ def simulation(request: HttpRequest) -> HttpResponse:
 def _start(request: HttpRequest) -> HttpResponse:
     """Check the run through the service (inline errors, nothing queued when
     one is wrong), then queue it and go to its page."""
-    if not can_edit(request):
-        return HttpResponse("Your role in this client may follow runs but not start them.", status=403)
     form = RunForm(request.POST)
     scenario = _scenario_or_default(request.POST.get("scenario"))
     fields = param_fields(scenario, request.POST)
@@ -237,7 +240,7 @@ def _place_error(form: RunForm, fields, exc: AppError) -> str:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def simulation_params(request: HttpRequest) -> HttpResponse:
     """The chosen scenario's parameter inputs (swapped in when the scenario
@@ -245,12 +248,16 @@ def simulation_params(request: HttpRequest) -> HttpResponse:
     scenario = _scenario_param(request)
     if not is_fragment(request):
         return _page(request, scenario=scenario)
-    context = {"fields": param_fields(scenario), "scenario": _scenario_info(scenario), "can_start": can_edit(request)}
+    context = {
+        "fields": param_fields(scenario),
+        "scenario": _scenario_info(scenario),
+        "can_start": console_allows(request, Permission.LOAD_DATA),
+    }
     return render(request, "web/simulation/params.html", context)
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def simulation_runs(request: HttpRequest) -> HttpResponse:
     """The client's recent runs (refreshed over HTMX); the page otherwise."""
@@ -261,7 +268,7 @@ def simulation_runs(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@client_required
+@client_required(read=Permission.VIEW_METRICS)
 @vary_on_headers("HX-Request")
 def simulation_run(request: HttpRequest, run_id: int) -> HttpResponse:
     """One run: its progress panel (polled while the socket is closed), or

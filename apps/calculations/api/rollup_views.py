@@ -15,12 +15,13 @@ from apps.calculations.api import rollup_serializers as s
 from apps.calculations.rollups import selectors
 from apps.calculations.rollups.services import RollupPolicy, rollup_create, rollup_delete, rollup_update
 from apps.calculations.tasks import rollup_refresh_task
-from apps.core.api.permissions import IsClientAdminOrReadOnly
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 
 
 class RollupViewSet(viewsets.GenericViewSet):
-    permission_classes = [IsClientAdminOrReadOnly]
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.ADMINISTER)
     serializer_class = s.RollupSerializer
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from apps.calculations.api import threshold_serializers as s
 from apps.calculations.thresholds.selectors import threshold_alert_list, threshold_rule_get, threshold_rule_list
 from apps.calculations.thresholds.services import threshold_rule_create, threshold_rule_delete, threshold_rule_update
-from apps.core.api.permissions import IsClientAdminOrReadOnly
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 
 
@@ -26,7 +27,7 @@ def _service_fields(data: dict) -> dict:
 
 
 class ThresholdRuleViewSet(viewsets.GenericViewSet):
-    permission_classes = [IsClientAdminOrReadOnly]
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.ADMINISTER)
     serializer_class = s.ThresholdRuleSerializer
     lookup_value_regex = r"[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

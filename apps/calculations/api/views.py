@@ -22,8 +22,9 @@ from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.query import adhoc_query_run
 from apps.calculations.selectors import history_list
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.core.access import Permission
 from apps.core.api.pagination import StandardPagination
-from apps.core.api.permissions import IsClientMember, IsClientReader
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.ontology.selectors.client_config import kpi_active_require
@@ -49,7 +50,7 @@ METRIC_PARAMETERS = [
 
 
 class MetricView(APIView):
-    permission_classes = [IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS)
 
     @extend_schema(
         parameters=METRIC_PARAMETERS, responses=s.ExplainedMetricResultSerializer, operation_id="metrics_retrieve"
@@ -67,7 +68,7 @@ class MetricView(APIView):
 
 
 class MetricHistoryView(APIView):
-    permission_classes = [IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS)
 
     @extend_schema(
         parameters=[
@@ -100,7 +101,7 @@ class MetricHistoryView(APIView):
 
 
 class QueryView(APIView):
-    permission_classes = [IsClientReader]  # a query only reads, whatever the method
+    required_permissions = {"POST": Permission.VIEW_METRICS}  # a query only reads, whatever the method
 
     @extend_schema(request=s.QueryRequestSerializer, responses=s.QueryResultSerializer, operation_id="query_run")
     def post(self, request: Request) -> Response:

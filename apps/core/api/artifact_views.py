@@ -10,11 +10,11 @@ from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from apps.core import artifacts
-from apps.core.api.permissions import IsClientAdmin
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.core.models import SensitiveArtifact
@@ -34,7 +34,7 @@ class ArtifactUploadSerializer(serializers.Serializer):
 
 
 class SensitiveArtifactViewSet(viewsets.GenericViewSet):
-    permission_classes = [IsAuthenticated, IsClientAdmin]
+    required_permissions = by_method(read=Permission.ADMINISTER, write=Permission.ADMINISTER)
     parser_classes = [MultiPartParser]
     serializer_class = ArtifactSerializer
 

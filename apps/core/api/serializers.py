@@ -6,6 +6,10 @@ class ClientAccessSerializer(serializers.Serializer):
     name = serializers.CharField()
     role = serializers.CharField()
     is_default = serializers.BooleanField()
+    permissions = serializers.SerializerMethodField()
+
+    def get_permissions(self, access) -> list[str]:
+        return sorted(access["permissions"] if isinstance(access, dict) else access.permissions)
 
 
 class MeSerializer(serializers.Serializer):

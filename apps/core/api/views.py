@@ -1,6 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +14,9 @@ from apps.core.services import user_tokens_revoke
 
 class MeView(APIView):
     """The caller, the clients they belong to, and the one this request acts for."""
+
+    # Any signed-in user: it names their own clients and permissions, no client's data.
+    permission_classes = (IsAuthenticated,)
 
     @extend_schema(
         responses=MeSerializer,

@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
 from apps.core import realtime
+from apps.core.access import Permission
 from apps.core.errors import AppError
 from apps.core.realtime import listeners_active, listeners_track, realtime_group, realtime_publish_async
 from apps.core.tests.factories import MembershipFactory
@@ -60,7 +61,7 @@ def demo_family(monkeypatch):
         if request.channel == "demo.secret":
             raise AppError("Not for you.", code="channel_forbidden", details={"channel": request.channel})
 
-    monkeypatch.setitem(realtime._families, "demo", authorize)
+    monkeypatch.setitem(realtime._families, "demo", realtime.ChannelFamily(authorize, Permission.VIEW_METRICS))
     redis.Redis.from_url(settings.REDIS_URL).delete(*[f"{realtime.TRACKING_PREFIX}:channels"])
     return seen
 

@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
 from apps.core import realtime
+from apps.core.access import Permission
 from apps.core.errors import AppError
 from apps.core.models import Membership
 from apps.core.realtime import realtime_publish_async
@@ -100,7 +101,7 @@ def demo_family(monkeypatch):
         if request.channel == "demo.editors" and request.role == Membership.Role.VIEWER:
             raise AppError("Editors only.", code="channel_forbidden", details={"channel": request.channel})
 
-    monkeypatch.setitem(realtime._families, "demo", authorize)
+    monkeypatch.setitem(realtime._families, "demo", realtime.ChannelFamily(authorize, Permission.VIEW_METRICS))
 
 
 async def _close_of(ws: WebsocketCommunicator, timeout: float = 10.0) -> tuple[list[dict], dict]:

@@ -5,10 +5,10 @@ access audit. Everything here manages access: administrators only."""
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from apps.core.api.permissions import IsClientAdmin
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.query_params import unknown_parameters_refuse
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
@@ -40,7 +40,7 @@ def _bool_param(request, name: str) -> bool:
 
 
 class _ClientViewSet(viewsets.GenericViewSet):
-    permission_classes = [IsAuthenticated, IsClientAdmin]
+    required_permissions = by_method(read=Permission.MANAGE_ACCESS, write=Permission.MANAGE_ACCESS)
     lookup_value_regex = "[0-9]+"  # ids; anything else is not found
     filters: frozenset[str] = frozenset()
 

@@ -5,10 +5,10 @@ client's administrators write (a subscription sends the client's events out)."""
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from apps.core.api.permissions import IsClientAdminOrReadOnly
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.messaging import webhooks
@@ -16,7 +16,7 @@ from apps.messaging.api import subscription_serializers as s
 
 
 class SubscriptionViewSet(viewsets.GenericViewSet):
-    permission_classes = [IsAuthenticated, IsClientAdminOrReadOnly]
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.ADMINISTER)
     lookup_value_regex = "[^/]+"
     serializer_class = s.SubscriptionOutputSerializer
 

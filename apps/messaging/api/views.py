@@ -5,12 +5,12 @@ member of the client reads its dead letters."""
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.permissions import IsClientAdmin
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError, NotFound
 from apps.messaging.api.serializers import (
@@ -45,7 +45,7 @@ def _published(envelope: Envelope) -> Response:
 class EventPublishView(APIView):
     """Publish an event on a topic, as the caller's client (its tenant)."""
 
-    permission_classes = [IsAuthenticated, IsClientAdmin]
+    required_permissions = by_method(write=Permission.ADMINISTER)
 
     @extend_schema(
         operation_id="messaging_event_publish",
@@ -71,7 +71,7 @@ class EventPublishView(APIView):
 class CommandPublishView(APIView):
     """Publish a command (`commands.<type>`), handled by exactly one consumer group."""
 
-    permission_classes = [IsAuthenticated, IsClientAdmin]
+    required_permissions = by_method(write=Permission.ADMINISTER)
 
     @extend_schema(
         operation_id="messaging_command_publish",
@@ -99,10 +99,8 @@ class DeadLetterViewSet(viewsets.GenericViewSet):
     serializer_class = DeadLetterSerializer
     lookup_value_regex = "[^/]+"
 
-    def get_permissions(self):
-        if self.action in ("replay", "discard"):
-            return [IsAuthenticated(), IsClientAdmin()]
-        return [IsAuthenticated()]
+    # Any member reads the client's dead letters; replay and discard (POST) administer.
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.ADMINISTER)
 
     @property
     def client_id(self) -> int:

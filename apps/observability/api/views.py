@@ -3,6 +3,7 @@ import platform
 import django
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +15,9 @@ from apps.observability.selectors import health_report, worker_roundtrip
 class SystemHealthView(APIView):
     """Every platform component's health, for signed-in users and the console.
     `?deep=1` also sends a task through a worker and waits for its answer."""
+
+    # Any signed-in user: the platform's health, no client's data.
+    permission_classes = (IsAuthenticated,)
 
     @extend_schema(
         responses=inline_serializer(

@@ -4,13 +4,13 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.permissions import IsClientAdmin, IsClientMember
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.ontology import selectors
@@ -37,7 +37,7 @@ class ArtifactsView(APIView):
     each entity's table DDL; `apply: true` also runs the DDL (idempotent) in
     one transaction. Administrators only."""
 
-    permission_classes = [IsAuthenticated, IsClientAdmin]
+    required_permissions = by_method(write=Permission.ADMINISTER)
 
     @extend_schema(request=ArtifactsInputSerializer, responses=ArtifactsOutputSerializer)
     def post(self, request: Request) -> Response:
@@ -72,7 +72,7 @@ class OntologyUMLView(MetadataCacheMixin, APIView):
     with `?format=json` (or `Accept: application/json`) as nodes and edges;
     cached, and 304 to a current ETag."""
 
-    permission_classes = [IsAuthenticated, IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS)
     renderer_classes = [PlantUMLRenderer, JSONRenderer]
     response_cache_formats = frozenset({"plantuml", "json"})
 

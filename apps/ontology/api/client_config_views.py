@@ -8,7 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.permissions import IsClientAdminOrReadOnly
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.ontology.api.client_config_serializers import ClientConfigInputSerializer, ClientConfigSerializer
 from apps.ontology.selectors.client_config import client_config_get
@@ -23,7 +24,7 @@ def _render(config: ClientConfigView) -> Response:
 
 
 class ClientConfigAPIView(APIView):
-    permission_classes = [IsClientAdminOrReadOnly]
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.ADMINISTER)
 
     @extend_schema(responses=ClientConfigSerializer, operation_id="client_config_retrieve")
     def get(self, request: Request) -> Response:

@@ -10,12 +10,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import BaseParser, DataAndFiles
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.permissions import IsClientMember
+from apps.core.access import Permission
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.ontology.api.data_params import load_options_parse
@@ -26,10 +25,6 @@ from apps.ontology.services.data_load import entity_csv_load, entity_rows_load, 
 
 JSON_TYPES = {"application/json"}
 CSV_TYPES = {"text/csv", "application/csv"}
-
-
-class CanLoadData(IsClientMember):
-    message = "Your role in this client may read data but not load it; ask for the analyst role."
 
 
 def _max_bytes() -> int:
@@ -121,7 +116,7 @@ class EntityRowsView(APIView):
     as they come (data_params.py). Valid rows are stored in one transaction,
     invalid ones reported."""
 
-    permission_classes = [IsAuthenticated, CanLoadData]
+    required_permissions = {"POST": Permission.LOAD_DATA}
     parser_classes = [BodyLeftUnread]  # the body is read and parsed here, with the load's own limits
 
     @extend_schema(

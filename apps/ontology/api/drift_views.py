@@ -1,10 +1,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.permissions import IsClientAdmin, IsClientMember
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.ontology.api.drift_serializers import DriftReportSerializer, DriftRunInputSerializer
 from apps.ontology.queries import drift_report_get, drift_report_list
@@ -17,9 +17,9 @@ class DriftReportListView(generics.ListAPIView):
 
     serializer_class = DriftReportSerializer
 
-    def get_permissions(self):
-        role = IsClientMember() if self.request.method in SAFE_METHODS else IsClientAdmin()
-        return [IsAuthenticated(), role]
+    # Running the checker may repair tables (`repair: true`): administrators.
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.ADMINISTER)
+    permission_denied_messages = {Permission.ADMINISTER: "Only the client's administrators may run the checker"}
 
     def get_queryset(self):
         return drift_report_list(client_id=request_client(self.request).client_id)
@@ -36,7 +36,7 @@ class DriftReportListView(generics.ListAPIView):
 
 class DriftReportDetailView(generics.RetrieveAPIView):
     serializer_class = DriftReportSerializer
-    permission_classes = [IsAuthenticated, IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS)
 
     def get_object(self):
         return drift_report_get(client_id=request_client(self.request).client_id, report_id=int(self.kwargs["pk"]))

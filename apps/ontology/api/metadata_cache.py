@@ -1,6 +1,6 @@
 """Ontology metadata answers (definition lists and details, the UML graph)
 cached and revalidated per client, per version of its definitions and per
-caller's role (apps/core/api/response_cache.py does the HTTP and the cache).
+caller's role and its permissions (apps/core/api/response_cache.py does the HTTP and the cache).
 
 The version is `definitions_version`: it moves with every committed change to
 any of the client's definitions, whatever wrote it, so the next GET after a
@@ -25,7 +25,11 @@ class MetadataCacheMixin(CachedGetMixin):
             return None
         access = request_client(self.request)
         version = definitions_version(client_id=access.client_id)
-        return f"ontology|client={access.client_id}|version={version}|role={access.role}|name={access.name}"
+        permissions = ",".join(sorted(access.permissions))  # a role whose permissions changed reads afresh
+        return (
+            f"ontology|client={access.client_id}|version={version}|role={access.role}|perms={permissions}"
+            f"|name={access.name}"
+        )
 
     def response_cache_ttl(self) -> int:
         return settings.ONTOLOGY_METADATA_CACHE_TTL

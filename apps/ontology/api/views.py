@@ -7,7 +7,8 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.core.api.permissions import IsClientAdmin, IsClientMember
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError, PermissionDenied
 from apps.ontology import models as m
@@ -23,7 +24,7 @@ class DefinitionViewSet(MetadataCacheMixin, viewsets.GenericViewSet):
     """list / create / retrieve / update / partial_update / destroy + history;
     list and retrieve are cached and answer 304 to a current ETag."""
 
-    permission_classes = [IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.EDIT_ONTOLOGY)
     lookup_field = "code"
     lookup_value_regex = "[^/]+"
     model: type = None
@@ -146,10 +147,11 @@ class EntityViewSet(DefinitionViewSet):
         drop = request.query_params.get("drop_data") in ("1", "true")
         # Dropping stored rows cannot be undone (a revert brings back the
         # definition, not the data): the client's administrators only.
-        if drop and not IsClientAdmin().has_permission(request, self):
+        if drop and not request_client(request).has(Permission.ADMINISTER):
             raise PermissionDenied(
-                "Only the client's administrators may delete an entity with its data (drop_data=true).",
-                details={"required_role": "admin"},
+                "Only the client's administrators may delete an entity with its data (drop_data=true): "
+                f"it needs the permission '{Permission.ADMINISTER}'.",
+                details={"permission": Permission.ADMINISTER.value},
             )
         entities.entity_delete(entity=obj, drop_data=drop, user=user)
 

@@ -452,7 +452,9 @@ def test_members_read_reports_but_only_admins_run_the_check(api_client, tenant, 
     assert api_client.get("/api/v1/ontology/drift/").status_code == 200
     refused = api_client.post("/api/v1/ontology/drift/", {"repair": True}, format="json")
     assert refused.status_code == 403
-    assert refused.json()["error"]["message"] == "Only the client's administrators may do this."
+    assert refused.json()["error"]["message"] == (
+        "Only the client's administrators may run the checker: it needs the permission 'administer'."
+    )
     assert not DriftReport.objects.exists()
 
 

@@ -7,7 +7,8 @@ from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.permissions import IsClientMember
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.simulation import selectors, services
 from apps.simulation.api import serializers as s
@@ -15,7 +16,8 @@ from apps.simulation.generators import SCENARIOS
 
 
 class SimulationRunViewSet(viewsets.GenericViewSet):
-    permission_classes = [IsClientMember]
+    # A run writes generated rows into the client's entities: loading data.
+    required_permissions = by_method(read=Permission.VIEW_METRICS, write=Permission.LOAD_DATA)
     serializer_class = s.RunSerializer
     lookup_value_regex = r"\d+"
 
@@ -44,7 +46,7 @@ class SimulationRunViewSet(viewsets.GenericViewSet):
 
 
 class ScenarioViewSet(viewsets.ViewSet):
-    permission_classes = [IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS)
 
     @extend_schema(responses=s.ScenarioSerializer(many=True))
     def list(self, request: Request) -> Response:

@@ -7,7 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.permissions import IsClientMember
+from apps.core.access import Permission
+from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
 from apps.streams.aggregator.selectors import GRAINS, MAX_WINDOW_SECONDS, telemetry_current
@@ -17,7 +18,7 @@ KNOWN_PARAMETERS = {"sensor", "device_id", "seconds", "grain", "client", "format
 
 
 class TelemetryCurrentView(APIView):
-    permission_classes = [IsClientMember]
+    required_permissions = by_method(read=Permission.VIEW_METRICS)
 
     @extend_schema(
         parameters=[
