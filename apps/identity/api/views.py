@@ -15,10 +15,9 @@ from apps.core.access import Permission
 from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import NotFound
-from apps.core.services import membership_role_change
 from apps.identity.api import serializers as s
 from apps.identity.selectors.roles import member_list, role_get, role_list
-from apps.identity.services.roles import role_create, role_delete, role_update
+from apps.identity.services.roles import member_role_change, role_create, role_delete, role_update
 
 
 class PermissionListView(APIView):
@@ -97,6 +96,8 @@ class MemberViewSet(viewsets.ViewSet):
             raise NotFound(f"No member {pk!r} in this client.")
         data = s.MemberUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership_role_change(client_id=self.client_id, membership_id=int(pk), role=data.validated_data["role"])
+        member_role_change(
+            client_id=self.client_id, membership_id=int(pk), role=data.validated_data["role"], actor_id=request.user.pk
+        )
         member = next(m for m in member_list(client_id=self.client_id) if m.membership_id == int(pk))
         return Response(s.MemberSerializer(asdict(member)).data)

@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 
 from apps.core.access import SEEDED_ROLES, Permission, permissions_unknown
 from apps.core.errors import AppError, Conflict, NotFound
-from apps.core.selectors import role_member_count
-from apps.core.services import role_members_recheck
-from apps.identity.models import Role
+from apps.core.selectors import client_members, role_member_count
+from apps.core.services import membership_role_change, role_members_recheck
+from apps.identity.models import AccessAuditEntry, Role
 from apps.identity.selectors.roles import role_get
 from apps.identity.types import RoleInfo
 
@@ -133,3 +133,22 @@ def role_delete(*, client_id: int, code: str) -> None:
             details={"role": code, "members": held},
         )
     role.delete()
+
+
+@transaction.atomic
+def member_role_change(*, client_id: int, membership_id: int, role: str, actor_id: int | None) -> None:
+    """An administrator gives member `membership_id` another role of the
+    client (another client's member answers 404), audited with source admin."""
+    previous = next((m for m in client_members(client_id=client_id) if m.membership_id == membership_id), None)
+    membership_role_change(client_id=client_id, membership_id=membership_id, role=role)
+    if previous is not None and previous.role != role:
+        AccessAuditEntry.objects.create(
+            client_id=client_id,
+            action=AccessAuditEntry.Action.CHANGE,
+            source=AccessAuditEntry.Source.ADMIN,
+            user_id=previous.user_id,
+            actor_id=actor_id,
+            role=role,
+            previous_role=previous.role,
+            details={"membership": membership_id},
+        )

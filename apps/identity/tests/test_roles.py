@@ -16,7 +16,7 @@ from apps.core.errors import AppError, Conflict
 from apps.core.selectors import user_clients
 from apps.core.services import membership_grant, membership_role_set
 from apps.core.tests.factories import ClientFactory, MembershipFactory, UserFactory
-from apps.identity.models import Role
+from apps.identity.models import AccessAuditEntry, Role
 from apps.identity.services.roles import role_create, role_delete, role_update
 
 pytestmark = pytest.mark.django_db
@@ -170,6 +170,10 @@ def test_members_api_lists_and_changes_roles(admin):
     assert changed.status_code == 200 and changed.json()["role"] == "viewer"
     analyst.refresh_from_db()
     assert analyst.role == "viewer"
+    # The change is audited: who changed whose role, from what to what.
+    entry = AccessAuditEntry.objects.get(client=admin.client, user=analyst.user)
+    assert (entry.action, entry.source, entry.actor_id) == ("change", "admin", admin.user_id)
+    assert (entry.previous_role, entry.role) == ("analyst", "viewer")
     # An analyst may not manage access.
     refused = _api(MembershipFactory(client=admin.client, role="analyst", is_default=True)).get(ROLES)
     assert refused.status_code == 403 and "'manage_access'" in refused.json()["error"]["message"]
