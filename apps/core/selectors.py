@@ -65,3 +65,14 @@ def token_generation(*, user_id: int) -> int:
     """The generation a user's tokens must carry to be accepted (0 until the
     first revocation)."""
     return TokenGeneration.objects.filter(user_id=user_id).values_list("generation", flat=True).first() or 0
+
+
+def user_password_login_disabled_clients(*, user_id: int) -> list[str]:
+    """Names of the user's active clients that switched password sign-in off
+    (`Client.password_login_enabled`): their members sign in through the
+    client's identity provider."""
+    return list(
+        Membership.objects.filter(user_id=user_id, client__is_active=True, client__password_login_enabled=False)
+        .order_by("client__name")
+        .values_list("client__name", flat=True)
+    )
