@@ -164,7 +164,7 @@ class StandInIdP:
         return jwt.encode(claims, key or signing_key, algorithm=algorithm, headers=headers)
 
     def access_token(self, **overrides: Any) -> str:
-        claims = self.claims(scp="access_as_user", ver="2.0", **overrides)
+        claims = self.claims(**{"scp": "access_as_user", "ver": "2.0", **overrides})
         return self.mint(claims)
 
     # --- the code flow -------------------------------------------------------
