@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 
 from apps.identity.password_login import REFUSAL_CODE, PasswordSignInForm
@@ -16,9 +17,22 @@ from apps.identity.sign_in_pages import login_page, sign_in_rate_limited
 EMAIL_STEP = "email"
 
 
-def _sso_start(request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+def _sso_url(params: dict[str, str]) -> str:
     query = {k: v for k, v in params.items() if v}
-    return HttpResponseRedirect(f"{reverse('oidc_login')}?{urlencode(query)}")
+    return f"{reverse('oidc_login')}?{urlencode(query)}"
+
+
+def _sso_start(request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+    return HttpResponseRedirect(_sso_url(params))
+
+
+def _sso_continue(request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+    """After the e-mail form: a page that moves on by itself (meta refresh,
+    and a link). Not a redirect: the page's CSP allows forms to submit to
+    this site only (`form-action 'self'`), and browsers hold the redirects
+    that follow a form submission to it too, so a redirect chain from the
+    form to the provider's authorize URL would be blocked."""
+    return render(request, "registration/sso_redirect.html", {"sso_url": _sso_url(params)})
 
 
 class SignInView(auth_views.LoginView):
@@ -41,7 +55,7 @@ class SignInView(auth_views.LoginView):
         email = request.POST.get("email", "").strip()
         next_url = request.POST.get("next", "")
         if provider_for_email(email=email) is not None:
-            return _sso_start(request, {"email": email, "next": next_url})
+            return _sso_continue(request, {"email": email, "next": next_url})
         domain = email_domain(email)
         message = (
             f"No single sign-on is set up for {domain}. Sign in with a username and password if you have them."

@@ -6,9 +6,9 @@
 - GET  /auth/oidc/callback/?code=&state=: exchanges the code, verifies the
   ID token, signs the user in and redirects to `next`; any refusal renders
   the login page with its message (401), never a bare 400;
-- POST /auth/oidc/logout/ (CSRF): ends our session and redirects to the
-  provider's end-session endpoint with `id_token_hint` and
-  `post_logout_redirect_uri`.
+- POST /auth/oidc/logout/ (CSRF): ends our session and sends the browser to
+  the provider's end-session endpoint with `id_token_hint` and
+  `post_logout_redirect_uri` (a page that moves on by itself: see the view).
 """
 
 import logging
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import auth
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.crypto import get_random_string
 from django.views import View
@@ -167,4 +167,15 @@ class ProviderLogoutView(OIDCLogoutView):
         auth.logout(request)
         if user_id is not None:
             user_sockets_recheck(user_id=user_id)
+        if url.startswith(("http://", "https://")):
+            # To the provider: a page that moves on by itself rather than a 302.
+            # The sign-out is a form POST, and the console's CSP (`form-action
+            # 'self'`) holds the redirects that follow a form submission to this
+            # site too, so a 302 to the provider would be blocked.
+            context = {
+                "sso_url": url,
+                "heading": "Signing out",
+                "lead": "Signing you out of your organisation's account…",
+            }
+            return render(request, "registration/sso_redirect.html", context)
         return HttpResponseRedirect(url)

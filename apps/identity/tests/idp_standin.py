@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -50,6 +50,7 @@ class StandInIdP:
     grants: dict[str, Grant] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)  # paths asked, in order
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    browser_user: dict[str, Any] = field(default_factory=dict)  # claims of whoever signs in through a browser
     port: int = 0
 
     # --- server -------------------------------------------------------------
@@ -68,6 +69,12 @@ class StandInIdP:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _redirect(self, location: str) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self):
                 path = urlsplit(self.path).path
                 idp.requests.append(path)
@@ -76,6 +83,16 @@ class StandInIdP:
                     return self._json(200, idp.discovery(tenant))
                 if path.endswith("/discovery/v2.0/keys"):
                     return self._json(200, idp.jwks())
+                if path.endswith("/oauth2/v2.0/authorize"):
+                    # A browser at the provider: the user "signs in" at once as
+                    # `idp.browser_user` and is sent back with a code.
+                    params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                    code = idp.authorize(params, **idp.browser_user)
+                    query = urlencode({"code": code, "state": params["state"]})
+                    return self._redirect(f"{params['redirect_uri']}?{query}")
+                if path.endswith("/oauth2/v2.0/logout"):
+                    params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                    return self._redirect(params.get("post_logout_redirect_uri", "/"))
                 return self._json(404, {"error": "not_found"})
 
             def do_POST(self):

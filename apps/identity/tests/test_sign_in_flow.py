@@ -120,12 +120,15 @@ def test_rp_initiated_logout_ends_the_session_and_goes_to_the_provider(client, i
     id_token = client.session["identity_id_token"]
     assert client.get("/auth/oidc/logout/").status_code == 405  # never on a GET
     response = client.post("/auth/oidc/logout/")
-    assert response.status_code == 302
-    location = response["Location"]
+    assert response.status_code == 200  # a page that moves on to the provider (form-action 'self')
+    location = response.context["sso_url"]
+    assert f'content="0;url={location.replace("&", "&amp;")}"' in response.content.decode()
     assert location.startswith(f"{idp.base()}/oauth2/v2.0/logout?")
     assert f"id_token_hint={id_token}" in location
     assert "post_logout_redirect_uri=http%3A%2F%2Ftestserver%2Faccounts%2Flogin%2F" in location
     assert "_auth_user_id" not in client.session
+    # Without a provider session: back to the login page.
+    assert client.post("/auth/oidc/logout/")["Location"] == "/accounts/login/"
 
 
 def test_logout_needs_the_csrf_token(idp, provider):
