@@ -63,13 +63,8 @@ def test_the_email_step_signs_in_through_the_provider(page, live_server, idp, co
     assert "Contoso Insurance" in page.locator("body").inner_text()
     screenshot(page, "console-after-sso")
 
-    # RP-initiated sign-out: a POST with the CSRF token, through the provider's end-session URL, back to login.
-    page.evaluate(
-        """() => { const f = document.createElement('form'); f.method = 'post'; f.action = '/auth/oidc/logout/';
-        const t = document.createElement('input'); t.type = 'hidden'; t.name = 'csrfmiddlewaretoken';
-        t.value = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
-        f.appendChild(t); document.body.appendChild(f); f.submit(); }"""
-    )
+    # The console's Sign out button: RP-initiated, through the provider's end-session URL, back to login.
+    page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{live_server.url}/accounts/login/")
     assert f"/{idp.tenant_id}/oauth2/v2.0/logout" in idp.requests
     page.goto(f"{live_server.url}/")
