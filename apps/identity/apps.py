@@ -11,3 +11,5 @@ class IdentityConfig(AppConfig):
         # An identity provider's client secret is stored encrypted; `manage.py
         # secrets_rotate` rewraps it.
         secret_field_register(model="identity.IdentityProvider", field="client_secret_encrypted")
+
+        from apps.identity.oidc import schema  # noqa: F401  (registers the OpenAPI scheme of provider tokens)
