@@ -151,3 +151,16 @@ def test_a_token_group_overage_is_handed_on_as_overage(idp, provider):
     assert result.groups_overage and result.group_ids == ()
     plain = sign_in_complete(provider=provider, claims=idp.claims(nonce="m", groups=["a", "b"]))
     assert not plain.groups_overage and plain.group_ids == ("a", "b")
+
+
+def test_a_deactivated_user_is_refused_with_a_message(client, idp, provider):
+    oid = "00000000-0000-0000-0000-0000000000f6"
+    sign_in(client, idp, oid=oid)
+    user = signed_in_user(client)
+    user.is_active = False
+    user.save()
+    client.logout()
+    response = sign_in(client, idp, oid=oid)
+    assert response.status_code == 401
+    assert "This account is deactivated" in response.content.decode()
+    assert "_auth_user_id" not in client.session
