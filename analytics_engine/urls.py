@@ -1,15 +1,16 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from apps.core.urls import path_optional_slash
 from apps.core.views import LogoutView
+from apps.identity.views import SignInView
 from apps.observability.views import health, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("", include("apps.identity.urls")),
     path_optional_slash("health", health, name="health"),
     path_optional_slash("metrics", metrics, name="metrics"),
     path("api/v1/", include("apps.core.api.urls")),
@@ -26,7 +27,8 @@ urlpatterns = [
     path("api/v1/", include("apps.messaging.api.urls")),
     path("api/v1/", include("apps.simulation.api.urls")),
     path("api/v1/", include("apps.streams.api.urls")),
-    path("api/v1/", include("apps.identity.api.urls")),
+    path("api/v1/", include("apps.identity.api.roles_urls")),
+    path("api/v1/", include("apps.identity.api.providers_urls")),
     path("api/v1/", include("apps.identity.api.directory_urls")),
     path("", include("apps.web.urls")),
 ]

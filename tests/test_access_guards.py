@@ -28,7 +28,10 @@ pytestmark = pytest.mark.django_db
 
 # Reachable without any client permission. Each entry: view -> why.
 PUBLIC = {
-    "django.contrib.auth.views.LoginView": "the sign-in page: nobody is signed in yet",
+    "apps.identity.views.SignInView": "the sign-in page (e-mail step, break-glass password): nobody is signed in yet",
+    "apps.identity.oidc.views.ProviderLoginView": "starts the identity provider's sign-in: nobody is signed in yet",
+    "apps.identity.oidc.views.ProviderCallbackView": "the provider's redirect back, authenticated by the ID token it carries",
+    "apps.identity.oidc.views.ProviderLogoutView": "signing out (RP-initiated) needs no permission",
     "apps.core.views.LogoutView": "signing out of the console needs no permission",
     "apps.observability.views.health": "liveness probe for load balancers; says nothing about any client",
     "apps.observability.views.metrics": "Prometheus scrape, guarded by its own token/network rule (test_metrics.py)",
@@ -42,7 +45,7 @@ SIGNED_IN = {
     "drf_spectacular.views.SpectacularAPIView": "the OpenAPI schema, the same for everyone",
     "drf_spectacular.views.SpectacularSwaggerSplitView": "the API docs page, the same for everyone",
     "apps.observability.api.views.SystemHealthView": "the platform's health, no client's data",
-    "apps.identity.api.views.PermissionListView": "the permission vocabulary, the same for everyone",
+    "apps.identity.api.roles_views.PermissionListView": "the permission vocabulary, the same for everyone",
 }
 # Platform staff (Django's is_staff), not a client permission: they operate
 # the shared warehouse, which belongs to no one client.

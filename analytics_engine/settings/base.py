@@ -250,7 +250,10 @@ LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
     # JWT first, so an anonymous request is answered 401 with a Bearer challenge.
+    # A provider's bearer token (an RS256 token with `tid`) is recognised first;
+    # anything else goes on to our own JWTs.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.identity.oidc.drf.ProviderBearerAuthentication",
         "apps.core.api.authentication.RevocableJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -305,8 +308,12 @@ AUTH_LOCKOUT_FAILURES = env.int("AUTH_LOCKOUT_FAILURES", default=5)
 AUTH_LOCKOUT_ADDRESS_FAILURES = env.int("AUTH_LOCKOUT_ADDRESS_FAILURES", default=30)
 AUTH_LOCKOUT_COOLOFF_MINUTES = env.int("AUTH_LOCKOUT_COOLOFF_MINUTES", default=15)
 AUTHENTICATION_BACKENDS = [
-    "apps.core.login_lockout.LockoutBackend",  # checks passwords, with the lockout around the check
+    # Checks passwords, with the lockout around the check and the per-client
+    # password-login switch after it (apps/identity/password_login.py).
+    "apps.identity.password_login.PasswordLoginBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Sessions opened by a provider sign-in (it never takes a password).
+    "apps.identity.oidc.backend.ProviderOIDCBackend",
 ]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: turns a lockout into the sign-in page's 429
 AXES_HANDLER = "apps.core.login_lockout.LockoutHandler"
@@ -325,6 +332,26 @@ THROTTLE_REDIS_TIMEOUT_SECONDS = env.float("THROTTLE_REDIS_TIMEOUT_SECONDS", def
 THROTTLE_REDIS_RETRY_SECONDS = env.float("THROTTLE_REDIS_RETRY_SECONDS", default=5.0)
 THROTTLE_KEY_PREFIX = env("THROTTLE_KEY_PREFIX", default="ae:rate")
 
+# --- Sign-in through identity providers (docs/identity.md, "Settings") ---------
+# Clock leeway for exp/nbf of ID and access tokens, and the HTTP timeout of
+# every call to a provider (discovery, keys, token endpoint).
+IDENTITY_OIDC_LEEWAY_SECONDS = env.int("IDENTITY_OIDC_LEEWAY_SECONDS", default=120)
+IDENTITY_OIDC_TIMEOUT_SECONDS = env.float("IDENTITY_OIDC_TIMEOUT_SECONDS", default=10.0)
+IDENTITY_OIDC_SCOPES = env("IDENTITY_OIDC_SCOPES", default="openid profile email")
+# How long discovery documents and key sets are cached; an unknown `kid`
+# refetches the key set at most once per IDENTITY_JWKS_REFETCH_MIN_SECONDS.
+IDENTITY_DISCOVERY_CACHE_SECONDS = env.int("IDENTITY_DISCOVERY_CACHE_SECONDS", default=3600)
+IDENTITY_JWKS_CACHE_SECONDS = env.int("IDENTITY_JWKS_CACHE_SECONDS", default=3600)
+IDENTITY_JWKS_REFETCH_MIN_SECONDS = env.int("IDENTITY_JWKS_REFETCH_MIN_SECONDS", default=10)
+# Bearer access tokens for the API: the scope (`scp`) they must carry, or one
+# of these application roles (`roles`, app-only tokens); the v1 issuer's base.
+IDENTITY_API_SCOPE = env("IDENTITY_API_SCOPE", default="access_as_user")
+IDENTITY_API_APP_ROLES = env.list("IDENTITY_API_APP_ROLES", default=["access_as_application"])
+IDENTITY_AZURE_V1_ISSUER_BASE = env("IDENTITY_AZURE_V1_ISSUER_BASE", default="https://sts.windows.net")
+# Requests per address to every sign-in path (login page posts, /auth/oidc/login/ and callback).
+# Generous: a whole office behind one address signs in through it (2-3 requests each).
+IDENTITY_SIGN_IN_RATE = env("IDENTITY_SIGN_IN_RATE", default="120/minute")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Analytics Engine API",
     "DESCRIPTION": "Metadata-driven KPI platform: ontology, data, metrics, platform.",
@@ -335,6 +362,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {"IdentityProviderKindEnum": "apps.identity.models.providers.IdentityProvider.Kind"},
 }
 
 # --- Correlation ids and logging ----------------------------------------------

@@ -49,6 +49,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "user": "
 # Likewise the sign-in lockout: its tests set the limits they exercise.
 AUTH_LOCKOUT_FAILURES = 1000
 AUTH_LOCKOUT_ADDRESS_FAILURES = 1000
+IDENTITY_SIGN_IN_RATE = "100000/minute"
+IDENTITY_JWKS_REFETCH_MIN_SECONDS = 0  # key rotation tests refetch at will
 
 # Servers started by tests outlive the flush that renumbers content types (apps/core/tests/server_middleware.py).
 MIDDLEWARE = [*MIDDLEWARE, "apps.core.tests.server_middleware.content_types_fresh"]  # noqa: F405

@@ -107,3 +107,14 @@ def client_members(*, client_id: int) -> list[ClientMember]:
 
 def role_member_count(*, client_id: int, role: str) -> int:
     return Membership.objects.filter(client_id=client_id, role=role).count()
+
+
+def user_password_login_disabled_clients(*, user_id: int) -> list[str]:
+    """Names of the user's active clients that switched password sign-in off
+    (`Client.password_login_enabled`): their members sign in through the
+    client's identity provider."""
+    return list(
+        Membership.objects.filter(user_id=user_id, client__is_active=True, client__password_login_enabled=False)
+        .order_by("client__name")
+        .values_list("client__name", flat=True)
+    )

@@ -18,3 +18,5 @@ class IdentityConfig(AppConfig):
         access_roles_register(ROLE_DIRECTORY)
         # New clients get the seeded roles.
         receivers_connect()
+
+        from apps.identity.oidc import schema  # noqa: F401  (registers the OpenAPI scheme of provider tokens)

@@ -1,7 +1,9 @@
 """The dataclasses identity exchanges with other apps."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from apps.core.errors import AppError
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,42 @@ class MemberInfo:
     email: str
     role: str
     is_default: bool
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """What a completed provider sign-in hands on (apps.identity.services.sign_in).
+
+    `group_ids` are the token's `groups` claim (directory group object ids);
+    `groups_overage` is True when the token carried the overage marker
+    (`_claim_names.groups`: more than 200 groups, so none in the token) and
+    the groups must be read from Microsoft Graph instead."""
+
+    user_id: int
+    username: str
+    provider_id: int
+    client_id: int
+    tenant_id: str
+    object_id: str
+    external_identity_id: int
+    created: bool
+    group_ids: tuple[str, ...] = field(default_factory=tuple)
+    groups_overage: bool = False
+
+
+class SignInRefused(AppError):
+    """A provider sign-in (or a provider's bearer token) that is refused, with
+    the message shown to the person: a forged or expired token, the wrong
+    audience, issuer or tenant, a nonce that does not match or was used."""
+
+    status_code = 401
+    code = "sign_in_refused"
+
+
+class ProviderUnavailable(AppError):
+    """The identity provider's discovery document, keys or token endpoint did
+    not answer usably."""
+
+    status_code = 503
+    code = "identity_provider_unavailable"
+    retry_after = 30

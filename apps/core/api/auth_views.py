@@ -3,14 +3,22 @@
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.views import TokenObtainPairView
 
+from apps.core.errors import AppError
 from apps.core.login_lockout import LoginLockedOut
+
+# Set on the request by the password backend (apps.identity.password_login)
+# when the right password was refused because the user's client switched
+# password sign-in off.
+PASSWORD_LOGIN_REFUSED = "password_login_refused"  # noqa: S105 - an attribute name
 
 
 class TokenObtainView(TokenObtainPairView):
     """POST /api/v1/auth/token/. simplejwt authenticates with the request, so
     the lockout (apps.core.login_lockout) counts and refuses these attempts
     too; it then marks the request, and a refusal it caused is a 429
-    `too_many_login_failures` with Retry-After, not "wrong password"."""
+    `too_many_login_failures` with Retry-After, not "wrong password". A right
+    password refused because the user's client switched password sign-in
+    off is a 403 `password_login_disabled` saying so."""
 
     def post(self, request, *args, **kwargs):
         try:
@@ -18,4 +26,7 @@ class TokenObtainView(TokenObtainPairView):
         except AuthenticationFailed:
             if getattr(request, "axes_locked_out", False):
                 raise LoginLockedOut() from None
+            refusal = getattr(request, PASSWORD_LOGIN_REFUSED, None)
+            if refusal:
+                raise AppError(refusal, code="password_login_disabled", status_code=403) from None
             raise

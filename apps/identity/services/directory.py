@@ -4,12 +4,9 @@ uses, and the group-overage lookup sign-in uses when a token carries
 
 from urllib.parse import quote
 
-from apps.core.crypto import secret_decrypt
-from apps.core.secret_fields import secret_purpose
 from apps.identity.graph.client import GraphAuthError, GraphClient, GraphTenant
 from apps.identity.models import IdentityProvider
-
-SECRET_PURPOSE = secret_purpose(model="identity.IdentityProvider", field="client_secret_encrypted")
+from apps.identity.selectors.providers import provider_client_secret
 
 
 def graph_client(*, provider: IdentityProvider, on_throttled=None) -> GraphClient:
@@ -24,7 +21,7 @@ def graph_client(*, provider: IdentityProvider, on_throttled=None) -> GraphClien
         authority=provider.authority,
         tenant_id=provider.tenant_id,
         application_id=provider.application_id,
-        client_secret=secret_decrypt(provider.client_secret_encrypted, purpose=SECRET_PURPOSE),
+        client_secret=provider_client_secret(provider=provider),
         graph_base_url=provider.graph_base_url,
     )
     return GraphClient(tenant, on_throttled=on_throttled)

@@ -8,7 +8,7 @@ from apps.core.crypto import secret_encrypt
 from apps.core.tests.factories import ClientFactory
 from apps.identity.graph.client import graph_tokens_forget
 from apps.identity.models import DirectorySyncRun, IdentityProvider, Role
-from apps.identity.services.directory import SECRET_PURPOSE
+from apps.identity.selectors.providers import CLIENT_SECRET_PURPOSE
 from apps.identity.services.directory_sync import directory_sync_run_create, directory_sync_run_execute
 from apps.identity.tests.graph_standin import GraphStandIn
 
@@ -86,7 +86,7 @@ def provider_for(client, graph: GraphStandIn, *, secret: str = SECRET, name: str
         authority=graph.url,
         tenant_id=tenant,
         application_id=APP_ID,
-        client_secret_encrypted=secret_encrypt(secret, purpose=SECRET_PURPOSE),
+        client_secret_encrypted=secret_encrypt(secret, purpose=CLIENT_SECRET_PURPOSE),
         graph_base_url=graph.url,
     )
 

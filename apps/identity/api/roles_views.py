@@ -15,7 +15,7 @@ from apps.core.access import Permission
 from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
 from apps.core.errors import NotFound
-from apps.identity.api import serializers as s
+from apps.identity.api import roles_serializers as s
 from apps.identity.selectors.roles import member_list, role_get, role_list
 from apps.identity.services.roles import member_role_change, role_create, role_delete, role_update
 

@@ -1,6 +1,6 @@
 from apps.core.api.routers import OptionalSlashRouter
 from apps.core.urls import path_optional_slash
-from apps.identity.api.views import MemberViewSet, PermissionListView, RoleViewSet
+from apps.identity.api.roles_views import MemberViewSet, PermissionListView, RoleViewSet
 
 router = OptionalSlashRouter()
 router.register("roles", RoleViewSet, basename="role")
