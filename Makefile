@@ -7,6 +7,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+# The development sign-in provider (docs/identity.md): on for `make run`/`make demo`, served
+# by its own daphne on IDP_PORT so the platform's sign-in callback can call its token endpoint.
+IDP_PORT ?= 8001
+export IDP_PORT
+AE_DEV_IDP_ENABLED ?= true
+export AE_DEV_IDP_ENABLED
+AE_DEV_IDP_BASE_URL ?= http://127.0.0.1:$(IDP_PORT)
+export AE_DEV_IDP_BASE_URL
 
 .PHONY: run run-dev test setup setup-dev services-up services-down services-status migrate demo lint format bench
 
@@ -45,6 +53,7 @@ run: demo
 	@echo "  Analytics Engine: http://127.0.0.1:$(PORT)/   (login: admin / $${AE_ADMIN_PASSWORD:-admin})"
 	@echo "  Health:           http://127.0.0.1:$(PORT)/health"
 	@echo "  API docs:         http://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "  Dev sign-in:      $(AE_DEV_IDP_BASE_URL)/idp/   (development provider; users in docs/identity.md)"
 	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL and Redis."
 	@echo
 	@# supervisord restarts a process that exits (scripts/supervisord.conf; docs/operations.md).

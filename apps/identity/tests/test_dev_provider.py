@@ -2,6 +2,8 @@
 (issue #17, item 3; its claims: test_dev_provider_parity.py)."""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +13,15 @@ import jwt
 import pytest
 import requests
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import call_command
+from oauth2_provider.models import get_application_model
 
 from apps.core.crypto import secret_decrypt
 from apps.core.secret_fields import secret_purpose
 from apps.core.services import demo_bootstrap
+from apps.core.tests.servers import database_url_of_tests, free_port
+from apps.core.tests.waiting import wait_until
 from apps.identity.dev_provider import session
 from apps.identity.dev_provider.accounts import USERNAME_PREFIX
 from apps.identity.dev_provider.directory import ADELE, ADELE_FABRIKAM, CONTOSO, DEMO_APPLICATION_ID, FABRIKAM
@@ -205,14 +211,11 @@ def test_production_settings_do_not_route_the_provider():
     assert result.returncode == 0 and "not routed" in result.stdout, result.stdout + result.stderr
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_code_flow_over_http_against_a_live_server(live_server):
+def _code_flow_over_http(server_url: str) -> dict:
     """As a relying party on another host runs it: discovery, the sign-in page
     (with its CSRF token), authorize, the token endpoint over the back channel,
-    and the ID token verified with PyJWT's JWKS client."""
-    application_make(APP)
-    base = f"{live_server.url}/idp/{CONTOSO_ID}"
-    document = requests.get(f"{base}/v2.0/.well-known/openid-configuration", timeout=30).json()
+    and the ID token verified with PyJWT's JWKS client. The verified claims."""
+    document = requests.get(f"{server_url}/idp/{CONTOSO_ID}/v2.0/.well-known/openid-configuration", timeout=30).json()
     browser = requests.Session()
     verifier, challenge = pkce_pair()
     response = browser.get(
@@ -223,17 +226,15 @@ def test_the_code_flow_over_http_against_a_live_server(live_server):
         timeout=30,
     )  # fmt: skip
     assert response.status_code == 200 and 'name="password"' in response.text  # the provider's sign-in page
-    csrf = browser.cookies["csrftoken"]
     response = browser.post(
         response.url,
-        data={"csrfmiddlewaretoken": csrf, "account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": ADELE.password,
-              "next": parse_qs(urlsplit(response.url).query)["next"][0]},
-        headers={"Referer": response.url},
+        data={"csrfmiddlewaretoken": browser.cookies["csrftoken"], "account": f"{CONTOSO_ID}:{ADELE.object_id}",
+              "password": ADELE.password, "next": parse_qs(urlsplit(response.url).query)["next"][0]},
         allow_redirects=False,
         timeout=30,
     )  # fmt: skip
     assert response.status_code == 302
-    response = browser.get(f"{live_server.url}{response.headers['Location']}", allow_redirects=False, timeout=30)
+    response = browser.get(f"{server_url}{response.headers['Location']}", allow_redirects=False, timeout=30)
     callback = urlsplit(response.headers["Location"])
     assert f"{callback.scheme}://{callback.netloc}{callback.path}" == REDIRECT_URI
     token = requests.post(
@@ -245,5 +246,57 @@ def test_the_code_flow_over_http_against_a_live_server(live_server):
     assert token.status_code == 200, token.text
     id_token = token.json()["id_token"]
     key = jwt.PyJWKClient(document["jwks_uri"]).get_signing_key_from_jwt(id_token)
-    claims = jwt.decode(id_token, key.key, algorithms=["RS256"], audience=APP, issuer=document["issuer"])
+    return jwt.decode(id_token, key.key, algorithms=["RS256"], audience=APP, issuer=document["issuer"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_code_flow_over_http_against_a_live_server(live_server):
+    application_make(APP)
+    claims = _code_flow_over_http(live_server.url)
     assert claims["oid"] == ADELE.object_id and claims["nonce"] == "n-live"
+    assert claims["iss"] == f"{live_server.url}/idp/{CONTOSO_ID}/v2.0"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_make_run_serves_the_provider_on_its_own_daphne(tmp_path):
+    """scripts/dev_idp.sh as supervisord starts it: a daphne of its own serving
+    /idp/ alone, through which the whole flow runs (the platform's callback
+    can call its token endpoint without waiting for itself)."""
+    application_make(APP)
+    # Its settings are a deployment's (PBKDF2), not the tests' fast MD5: the secret hashed as it checks it.
+    get_application_model().objects.filter(client_id=APP).update(
+        client_secret=PBKDF2PasswordHasher().encode(SECRET, "dev-idp-test-salt", iterations=1000)
+    )
+    port = free_port()
+    log = tmp_path / "idp.log"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "AE_VENV": str(Path(sys.executable).parent.parent),
+        "IDP_PORT": str(port),
+        "AE_DEV_IDP_ENABLED": "true",
+        "DATABASE_URL": database_url_of_tests(),
+    }
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(ROOT / "scripts" / "dev_idp.sh")], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        server = f"http://127.0.0.1:{port}"
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                return False
+            return True
+
+        wait_until(listening, what="the provider's daphne", logs=log.read_text,
+                   gone=lambda: process.poll() is not None and "daphne exited")  # fmt: skip
+        claims = _code_flow_over_http(server)
+        assert claims["oid"] == ADELE.object_id and claims["iss"] == f"{server}/idp/{CONTOSO_ID}/v2.0"
+        assert requests.get(f"{server}/api/v1/", timeout=30).status_code == 404  # the provider alone
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
