@@ -618,9 +618,17 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "ID_TOKEN_EXPIRE_SECONDS": 3600,
     "PKCE_REQUIRED": True,
+    # OAuth 2.0 Security BCP (RFC 9700): authorization code + PKCE (S256) only,
+    # no token in a URL, tokens stored hashed, a replayed refresh token revokes its family.
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
-    # Local callbacks are plain http (127.0.0.1:PORT).
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
-    "ALLOWED_SCHEMES": ["http", "https"],
+    # RFC 9207: the authorization response names its issuer (the per-tenant one, views.AuthorizeView).
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Local callbacks are plain http (127.0.0.1:PORT); with the provider off, nothing but https.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if AE_DEV_IDP_ENABLED else ["https"],
+    "ALLOWED_SCHEMES": ["http", "https"] if AE_DEV_IDP_ENABLED else ["https"],
 }

@@ -5,6 +5,12 @@ platform's settings, serving only /idp/."""
 from analytics_engine.settings.base import *  # noqa: F403
 
 AE_DEV_IDP_ENABLED = True
+# Its local callbacks are plain http (base.py allows only https with the provider off).
+OAUTH2_PROVIDER = {
+    **OAUTH2_PROVIDER,  # noqa: F405
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "ALLOWED_SCHEMES": ["http", "https"],
+}
 ROOT_URLCONF = "apps.identity.dev_provider.server_urls"
 if not AE_DEV_IDP_RSA_KEY:  # noqa: F405
     from django.core.exceptions import ImproperlyConfigured

@@ -74,4 +74,10 @@ AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=False)
 # The development OIDC provider is on in tests (docs/identity.md); an overage
 # of groups starts low so its test needs few of them.
 AE_DEV_IDP_ENABLED = True
+# Its local callbacks are plain http (base.py allows only https with the provider off).
+OAUTH2_PROVIDER = {
+    **OAUTH2_PROVIDER,  # noqa: F405
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "ALLOWED_SCHEMES": ["http", "https"],
+}
 AE_DEV_IDP_GROUPS_OVERAGE_LIMIT = 5

@@ -5,6 +5,7 @@ authorize (its resource owner from the provider's cookie, session.py) and
 end-session are ours."""
 
 import json
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponseRedirect, JsonResponse
@@ -21,7 +22,7 @@ from oauth2_provider.utils import jwk_from_pem
 from oauth2_provider.views import AuthorizationView
 
 from apps.identity.dev_provider import session
-from apps.identity.dev_provider.accounts import account_signed_in, account_user
+from apps.identity.dev_provider.accounts import account_signed_in, account_user, person_of
 from apps.identity.dev_provider.claims import OIDC_SCOPES, issuer_v2, provider_root
 from apps.identity.dev_provider.directory import (
     MULTI_TENANT_SEGMENTS,
@@ -86,6 +87,7 @@ def discovery(request, tenant: str):
         "end_session_endpoint": url("logout", tenant=tenant),
         "claims_supported": CLAIMS_SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "tenant_region_scope": None,
         "cloud_instance_name": "development.invalid",
     }
@@ -112,6 +114,19 @@ class AuthorizeView(AuthorizationView):
 
     def get_login_url(self):
         return reverse("dev_idp:login", kwargs={"tenant": self.kwargs["tenant"]})
+
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        # RFC 9207: django-oauth-toolkit's `iss` is the host's root; ours is the
+        # signed-in user's tenant issuer, the `iss` of the ID token to come.
+        uri, headers, body, status = super().create_authorization_response(request, scopes, credentials, allow)
+        person = person_of(request.user)
+        if uri and person is not None:
+            parts = urlsplit(uri)
+            query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "iss"]
+            query.append(("iss", issuer_v2(provider_root(request), person.tenant_id)))
+            uri = urlunsplit(parts._replace(query=urlencode(query)))
+            headers["Location"] = uri
+        return uri, headers, body, status
 
 
 class LoginView(View):

@@ -75,6 +75,7 @@ def code_flow(
     params = parse_qs(location.query)
     assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
     assert params["state"] == [state]
+    assert params["iss"] == [f"http://testserver/idp/{person.tenant_id}/v2.0"]  # RFC 9207: the ID token's issuer
     token = http.post(
         f"/idp/{tenant}/oauth2/v2.0/token",
         {
