@@ -11,10 +11,8 @@ export PORT
 # by its own daphne on IDP_PORT so the platform's sign-in callback can call its token endpoint.
 IDP_PORT ?= 8001
 export IDP_PORT
-AE_DEV_IDP_ENABLED ?= true
-export AE_DEV_IDP_ENABLED
-AE_DEV_IDP_BASE_URL ?= http://127.0.0.1:$(IDP_PORT)
-export AE_DEV_IDP_BASE_URL
+run demo: export AE_DEV_IDP_ENABLED ?= true
+run demo: export AE_DEV_IDP_BASE_URL ?= http://127.0.0.1:$(IDP_PORT)
 
 .PHONY: run run-dev test setup setup-dev services-up services-down services-status migrate demo lint format bench
 

@@ -13,7 +13,7 @@ import pytest
 
 from apps.identity.dev_provider.claims import GRAPH_APPLICATION_ID
 from apps.identity.dev_provider.directory import ADELE, ADELE_FABRIKAM, CONTOSO, LEE, MEGAN
-from apps.identity.tests.dev_provider_flow import application_make, code_flow
+from apps.identity.tests.dev_provider_flow import SECRET, application_make, code_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +202,20 @@ def test_discovery_document_points_at_the_endpoints_and_issuer(client):
     assert common["issuer"] == "http://testserver/idp/{tenantid}/v2.0"
     unknown = client.get("/idp/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration")
     assert unknown.status_code == 400 and "AADSTS90002" in unknown.json()["error_description"]
+
+
+def test_a_refresh_token_brings_new_tokens_with_the_same_claims_once(client):
+    application_make(APP)
+    scope = f"openid profile offline_access api://{APP}/access_as_user"
+    tokens = code_flow(client, ADELE, client_id=APP, scope=scope).tokens
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": APP,
+               "client_secret": SECRET}  # fmt: skip
+    refreshed = client.post(f"/idp/{ADELE.tenant_id}/oauth2/v2.0/token", refresh)
+    assert refreshed.status_code == 200, refreshed.content
+    claims = _verified(client, refreshed.json()["access_token"], audience=APP, issuer=_issuer(ADELE))
+    assert claims["oid"] == ADELE.object_id and claims["scp"] == "access_as_user"
+    assert (
+        _verified(client, refreshed.json()["id_token"], audience=APP, issuer=_issuer(ADELE))["oid"] == ADELE.object_id
+    )
+    # Replayed, the used refresh token is refused (and revokes its family).
+    assert client.post(f"/idp/{ADELE.tenant_id}/oauth2/v2.0/token", refresh).status_code == 400
