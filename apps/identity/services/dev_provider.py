@@ -3,6 +3,7 @@ provider"): its OAuth applications, and the seeding `manage.py idp_seed` runs
 so the demo client signs in through it."""
 
 import secrets
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from oauth2_provider.models import get_application_model
@@ -32,8 +33,9 @@ def dev_application_ensure(
 ) -> tuple[object, bool]:
     """The provider's application (an Azure app registration's stand-in) for
     `client_id`: confidential, authorization code (PKCE enforced), RS256, no
-    consent screen; its redirect URIs and token version as given, its secret
-    set when one is given (stored hashed). Returns (application, created)."""
+    consent screen; its redirect URIs and token version as given (the roots of
+    their sites as post-logout redirect URIs), its secret set when one is
+    given (stored hashed). Returns (application, created)."""
     application_model = get_application_model()
     application = application_model.objects.filter(client_id=client_id).first()
     created = application is None
@@ -46,6 +48,10 @@ def dev_application_ensure(
     application.skip_authorization = True
     known = application.redirect_uris.split() if not created else []
     application.redirect_uris = " ".join(dict.fromkeys([*known, *redirect_uris]))
+    # After signing out (end session), back to the root of the site of each callback.
+    roots = [f"{urlsplit(uri).scheme}://{urlsplit(uri).netloc}/" for uri in redirect_uris]
+    known = application.post_logout_redirect_uris.split() if not created else []
+    application.post_logout_redirect_uris = " ".join(dict.fromkeys([*known, *roots]))
     if client_secret is not None:
         application.client_secret = client_secret
     application.save()

@@ -149,6 +149,8 @@ def test_end_session_returns_only_to_registered_uris(client):
     tokens = code_flow(client, ADELE, client_id=APP).tokens
     by_hint = client.get(logout, {"post_logout_redirect_uri": REDIRECT_URI, "id_token_hint": tokens["id_token"]})
     assert by_hint.status_code == 302 and by_hint["Location"] == REDIRECT_URI
+    site_root = client.get(logout, {"post_logout_redirect_uri": "http://rp.example/", "client_id": APP})
+    assert site_root.status_code == 302 and site_root["Location"] == "http://rp.example/"
     elsewhere = client.get(logout, {"post_logout_redirect_uri": "https://evil.example/", "client_id": APP})
     assert elsewhere.status_code == 200 and b"Signed out" in elsewhere.content
 
