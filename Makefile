@@ -11,6 +11,13 @@ export PORT
 # `make run AE_TLS_CERT_FILE=cert.pem AE_TLS_KEY_FILE=key.pem`, or both in .env.
 SCHEME := $(if $(or $(AE_TLS_CERT_FILE),$(shell grep -s '^AE_TLS_CERT_FILE=.' .env)),https,http)
 
+# The development sign-in provider (docs/identity.md): on for `make run`/`make demo`, served
+# by its own daphne on IDP_PORT so the platform's sign-in callback can call its token endpoint.
+IDP_PORT ?= 8001
+export IDP_PORT
+run demo: export AE_DEV_IDP_ENABLED ?= true
+run demo: export AE_DEV_IDP_BASE_URL ?= http://127.0.0.1:$(IDP_PORT)
+
 .PHONY: run run-dev test setup setup-dev services-up services-down services-status migrate demo lint format bench
 
 setup:
@@ -48,6 +55,7 @@ run: demo
 	@echo "  Analytics Engine: $(SCHEME)://127.0.0.1:$(PORT)/   (login: admin / $${AE_ADMIN_PASSWORD:-admin})"
 	@echo "  Health:           $(SCHEME)://127.0.0.1:$(PORT)/health"
 	@echo "  API docs:         $(SCHEME)://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "  Dev sign-in:      $(AE_DEV_IDP_BASE_URL)/idp/   (development provider; users in docs/identity.md)"
 	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL and Redis."
 	@echo
 	@# supervisord restarts a process that exits (scripts/supervisord.conf; docs/operations.md).

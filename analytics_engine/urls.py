@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -32,6 +33,10 @@ urlpatterns = [
     path("api/v1/", include("apps.identity.api.directory_urls")),
     path("", include("apps.web.urls")),
 ]
+
+# The development OIDC provider (docs/identity.md): not even routed unless switched on (never in production).
+if settings.AE_DEV_IDP_ENABLED:
+    urlpatterns.insert(0, path("idp/", include("apps.identity.dev_provider.urls")))
 
 # Under /api/ these answer the API's JSON error shape; elsewhere Django's pages (apps/core/api/error_pages.py).
 handler400 = "apps.core.api.error_pages.bad_request"

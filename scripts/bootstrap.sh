@@ -20,6 +20,8 @@ command -v "$PYTHON" >/dev/null || need_pkg python3
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_pkg python3-venv
 command -v make >/dev/null || need_pkg make
 command -v debootstrap >/dev/null || need_pkg debootstrap
+# openssl makes the development sign-in provider's signing key (scripts/env_secrets.py).
+command -v openssl >/dev/null || need_pkg openssl
 # npm fetches the console's browser libraries (scripts/vendor_assets.sh).
 command -v npm >/dev/null || { need_pkg nodejs; need_pkg npm; }
 # WeasyPrint and friends come with later features; Chromium drives browser tests.

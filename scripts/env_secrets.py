@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Give the checkout its own secrets, once: random SECRET_KEY (Django's signing
 key: sessions, CSRF, API tokens) and AE_SECRET_KEKS (the key-encryption key of
-the secrets stored in the database, `<id>:<key>`) in `.env`, mode 0600 (ignored
-by git). An AE_ENCRYPTION_KEYS line (the Fernet keys of the format before
-envelope encryption) is left as it is: it still reads older secrets.
+the secrets stored in the database, `<id>:<key>`) and AE_DEV_IDP_RSA_KEY (the
+development OIDC provider's RSA signing key, PEM base64-encoded on one line;
+made by `openssl genpkey`) in `.env`, mode 0600 (ignored by git). An
+AE_ENCRYPTION_KEYS line (the Fernet keys of the format before envelope
+encryption) is left as it is: it still reads older secrets.
 
     scripts/env_secrets.py [PATH]      (default: the checkout's .env)
 
@@ -17,6 +19,8 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +38,20 @@ def kek_new() -> str:
     return f"k{stamp}-{secrets.token_hex(2)}:" + base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 
 
-GENERATED = {"SECRET_KEY": secret_key_new, "AE_SECRET_KEKS": kek_new}
+def dev_idp_rsa_key_new() -> str:
+    # PEM (PKCS#8) of a fresh 2048-bit RSA key, base64 on one line (settings decode it).
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SystemExit("[secrets] openssl is needed to make the development provider's signing key (apt: openssl)")
+    pem = subprocess.run(  # noqa: S603 (fixed arguments, openssl found on PATH)
+        [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return base64.b64encode(pem).decode("ascii")
+
+
+GENERATED = {"SECRET_KEY": secret_key_new, "AE_SECRET_KEKS": kek_new, "AE_DEV_IDP_RSA_KEY": dev_idp_rsa_key_new}
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 

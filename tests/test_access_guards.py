@@ -30,9 +30,20 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {
     "apps.identity.views.SignInView": "the sign-in page (e-mail step, break-glass password): nobody is signed in yet",
     "apps.identity.oidc.views.ProviderLoginView": "starts the identity provider's sign-in: nobody is signed in yet",
-    "apps.identity.oidc.views.ProviderCallbackView": "the provider's redirect back, authenticated by the ID token it carries",
+    "apps.identity.oidc.views.ProviderCallbackView": "the provider's redirect back, proven by its ID token",
     "apps.identity.oidc.views.ProviderLogoutView": "signing out (RP-initiated) needs no permission",
     "apps.core.views.LogoutView": "signing out of the console needs no permission",
+    # The development OIDC provider (off in production, where /idp/ is not routed):
+    # the protocol endpoints of an identity provider, authenticated by what OIDC
+    # says (client secret, PKCE, bearer token, its own sign-in cookie), never by
+    # a client permission of this platform.
+    "apps.identity.dev_provider.views.LoginView": "the development provider's own sign-in page",
+    "apps.identity.dev_provider.views.discovery": "OIDC discovery document, public by the protocol",
+    "apps.identity.dev_provider.views.AuthorizeView": "OIDC authorize, needs the provider's own sign-in",
+    "oauth2_provider.views.oidc.UserInfoView": "OIDC userinfo, authenticated by the provider's bearer token",
+    "oauth2_provider.views.base.TokenView": "OAuth token endpoint, authenticated by client secret and PKCE",
+    "oauth2_provider.views.oidc.JwksInfoView": "the provider's public signing keys",
+    "apps.identity.dev_provider.views.LogoutView": "OIDC end-session",
     "apps.observability.views.health": "liveness probe for load balancers; says nothing about any client",
     "apps.observability.views.metrics": "Prometheus scrape, guarded by its own token/network rule (test_metrics.py)",
     "apps.core.api.auth_views.TokenObtainView": "obtaining a token is how an API client signs in",

@@ -157,6 +157,10 @@ def test_one_real_invocation_of_every_documented_command(checkout_env, tmp_path)
             assert rotated[0].startswith("rewrapping stored secrets under key 'k")  # the id env_secrets.py made
             assert any(line.startswith("messaging.Subscription.secret_encrypted: ") for line in rotated)
             assert rotated[-1].endswith(" secrets rotated, 0 unreadable")
+        # identity.md ("The development provider"): seeding it, with the provider on as `make run` has it.
+        seeded = _ok(_manage({**checkout_env, "AE_DEV_IDP_ENABLED": "true"}, "idp_seed", "--client", "demo"))
+        invoked.add("idp_seed")
+        assert "development provider 'Contoso (development)'" in seeded
         if "axes_reset_username" in DOCUMENTED:  # lifting a sign-in lockout (docs/console.md)
             out = run("axes_reset_username", "nobody-locked-out")
             assert "No attempts found." in out or "attempts removed." in out

@@ -4,6 +4,7 @@ Every variable is listed in README.md. Defaults point at the local services
 that `scripts/services.sh` starts, so `make run` needs no configuration.
 """
 
+import base64
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "channels",
     "reversion",
     "axes",
+    "oauth2_provider",  # the development OIDC provider's tables (routed only when AE_DEV_IDP_ENABLED)
     "apps.core",
     "apps.messaging",
     "apps.identity",
@@ -621,3 +623,54 @@ AE_GRAPH_MAX_ATTEMPTS = env.int("AE_GRAPH_MAX_ATTEMPTS", default=6)
 AE_GRAPH_RETRY_AFTER_MAX_SECONDS = env.float("AE_GRAPH_RETRY_AFTER_MAX_SECONDS", default=120.0)
 AE_GRAPH_BACKOFF_BASE_SECONDS = env.float("AE_GRAPH_BACKOFF_BASE_SECONDS", default=1.0)
 AE_GRAPH_TOKEN_REFRESH_MARGIN_SECONDS = env.int("AE_GRAPH_TOKEN_REFRESH_MARGIN_SECONDS", default=300)
+
+# --- Development OIDC provider (docs/identity.md, "The development provider") ---
+# An issuer inside the platform shaped like Azure AD v2 (django-oauth-toolkit),
+# under /idp/. Off unless switched on: `make run` and the test settings turn it
+# on; a deployment never does (its URLs are then not even routed).
+AE_DEV_IDP_ENABLED = env.bool("AE_DEV_IDP_ENABLED", default=False)
+# Where browsers and the platform's back channel reach it: `make run` serves it
+# on a second daphne process (port IDP_PORT, settings analytics_engine.settings.dev_idp).
+AE_DEV_IDP_BASE_URL = env("AE_DEV_IDP_BASE_URL", default="http://127.0.0.1:8001").rstrip("/")
+# The demo client's sign-in callback(s), registered as redirect URIs by `manage.py idp_seed`.
+AE_DEV_IDP_REDIRECT_URIS = env.list(
+    "AE_DEV_IDP_REDIRECT_URIS",
+    default=[f"http://{host}:{env('PORT', default='8000')}/auth/oidc/callback/" for host in ("127.0.0.1", "localhost")],
+)
+# More groups than this and a token carries Azure AD's overage form instead of `groups`.
+AE_DEV_IDP_GROUPS_OVERAGE_LIMIT = env.int("AE_DEV_IDP_GROUPS_OVERAGE_LIMIT", default=200)
+# Its signing key: a PEM RSA private key, base64-encoded on one line; scripts/env_secrets.py
+# writes a fresh one into the checkout's .env (no key is built in, in any mode).
+AE_DEV_IDP_RSA_KEY = base64.b64decode(env("AE_DEV_IDP_RSA_KEY", default="")).decode("ascii")
+if AE_DEV_IDP_ENABLED and not AE_DEV_IDP_RSA_KEY:
+    raise ImproperlyConfigured(
+        "AE_DEV_IDP_ENABLED is on but AE_DEV_IDP_RSA_KEY is not set: `python3 scripts/env_secrets.py` writes "
+        "a random signing key for the development provider into .env."
+    )
+# Named (django-oauth-toolkit's default) so identity's migration can refer to it.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": AE_DEV_IDP_RSA_KEY,
+    "OAUTH2_VALIDATOR_CLASS": "apps.identity.dev_provider.validator.AzureParityValidator",
+    "SCOPES_BACKEND_CLASS": "apps.identity.dev_provider.scopes.AzureScopes",
+    # Access tokens are JWTs like Azure AD's (refresh tokens stay opaque).
+    "ACCESS_TOKEN_GENERATOR": "apps.identity.dev_provider.tokens.access_token_generate",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "ID_TOKEN_EXPIRE_SECONDS": 3600,
+    "PKCE_REQUIRED": True,
+    # OAuth 2.0 Security BCP (RFC 9700): authorization code + PKCE (S256) only,
+    # no token in a URL, tokens stored hashed, a replayed refresh token revokes its family.
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # RFC 9207: the authorization response names its issuer (the per-tenant one, views.AuthorizeView).
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Local callbacks are plain http (127.0.0.1:PORT); with the provider off, nothing but https.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if AE_DEV_IDP_ENABLED else ["https"],
+    "ALLOWED_SCHEMES": ["http", "https"] if AE_DEV_IDP_ENABLED else ["https"],
+}

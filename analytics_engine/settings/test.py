@@ -19,6 +19,11 @@ if not os.environ.get("SECRET_KEY"):
     os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
 if not os.environ.get("AE_SECRET_KEKS"):
     os.environ["AE_SECRET_KEKS"] = "test:" + base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+if not os.environ.get("AE_DEV_IDP_RSA_KEY"):
+    # The development provider's signing key, likewise made for the run.
+    from apps.identity.dev_provider.keys import rsa_private_key_new_b64
+
+    os.environ["AE_DEV_IDP_RSA_KEY"] = rsa_private_key_new_b64()
 # Metrics samples of a test run (and of the worker subprocesses it starts, which
 # inherit this environment) stay out of the development stack's folder.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-prom-"))
@@ -67,3 +72,14 @@ for _alias in DATABASES.values():  # noqa: F405
 # teardown; tests of those paths turn them on (env vars reach worker subprocesses).
 AE_ROLLUPS_AUTO = env.bool("AE_ROLLUPS_AUTO", default=False)
 AE_LIVE_RECALCULATE = env.bool("AE_LIVE_RECALCULATE", default=False)
+
+# The development OIDC provider is on in tests (docs/identity.md); an overage
+# of groups starts low so its test needs few of them.
+AE_DEV_IDP_ENABLED = True
+# Its local callbacks are plain http (base.py allows only https with the provider off).
+OAUTH2_PROVIDER = {
+    **OAUTH2_PROVIDER,  # noqa: F405
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "ALLOWED_SCHEMES": ["http", "https"],
+}
+AE_DEV_IDP_GROUPS_OVERAGE_LIMIT = 5

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def _check_deploy(**env: str) -> subprocess.CompletedProcess:
     # The test run's own switches (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE) are
     # not a deployment's: the check sees what a production environment would have.
-    test_only = ("DJANGO_SETTINGS_MODULE", "SECURE_HSTS_PRELOAD", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    # AE_DEV_IDP_ENABLED: `make run`'s development sign-in provider, never a deployment's.
+    test_only = ("DJANGO_SETTINGS_MODULE", "SECURE_HSTS_PRELOAD", "DJANGO_ALLOW_ASYNC_UNSAFE", "AE_DEV_IDP_ENABLED")
     environment = {k: v for k, v in os.environ.items() if k not in test_only}
     environment.update(
         DJANGO_SETTINGS_MODULE="analytics_engine.settings.base",

@@ -3,6 +3,7 @@ settings refuse a missing, short or published SECRET_KEY, the checkout's keys
 are random and written once into .env, and a token signed with a key that was
 once in the source opens nothing."""
 
+import base64
 import os
 import stat
 import subprocess
@@ -104,6 +105,10 @@ def test_env_secrets_writes_random_keys_once_with_mode_0600(tmp_path):
     from apps.core.crypto import _keks
 
     assert len(_keks((first["AE_SECRET_KEKS"],))) == 1  # one valid `<id>:<key>` entry
+    # The development provider's signing key: a 2048-bit RSA private key, PEM in base64.
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    assert load_pem_private_key(base64.b64decode(first["AE_DEV_IDP_RSA_KEY"]), password=None).key_size == 2048
 
     result = _run_env_secrets(env_file)  # again: nothing changes
     assert result.returncode == 0 and result.stderr == ""
@@ -113,6 +118,7 @@ def test_env_secrets_writes_random_keys_once_with_mode_0600(tmp_path):
     _run_env_secrets(other)
     assert _values(other)["SECRET_KEY"] != first["SECRET_KEY"]  # random, per checkout
     assert _values(other)["AE_SECRET_KEKS"] != first["AE_SECRET_KEKS"]
+    assert _values(other)["AE_DEV_IDP_RSA_KEY"] != first["AE_DEV_IDP_RSA_KEY"]
 
 
 def test_env_secrets_keeps_existing_values_and_fills_empty_ones(tmp_path):
@@ -127,7 +133,8 @@ def test_env_secrets_keeps_existing_values_and_fills_empty_ones(tmp_path):
     assert lines[:4] == ["# mine", "DEBUG=true", own, "AE_ENCRYPTION_KEYS=legacy"]  # legacy keys left alone
     # The empty line is replaced in place (the first occurrence of a name wins when .env is read).
     assert lines[4].startswith("AE_SECRET_KEKS=") and len(lines[4]) > len("AE_SECRET_KEKS=") + 40
-    assert len(lines) == 5
+    assert lines[5].startswith("AE_DEV_IDP_RSA_KEY=")  # the missing one appended
+    assert len(lines) == 6
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600  # tightened
 
 

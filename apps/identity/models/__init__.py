@@ -3,6 +3,7 @@ external identities they vouch for, the directory mirrored from Microsoft
 Graph, and the access audit."""
 
 from apps.identity.models.audit import AccessAuditEntry
+from apps.identity.models.dev_provider import DevProviderAccount, DevProviderApplication
 from apps.identity.models.directory import DirectoryGroup, DirectoryMembership, DirectoryUser
 from apps.identity.models.directory_sync import DirectorySyncRun, DirectorySyncState, MappedMembership, RoleMapping
 from apps.identity.models.providers import ExternalIdentity, IdentityProvider
@@ -10,6 +11,8 @@ from apps.identity.models.roles import Role
 
 __all__ = [
     "AccessAuditEntry",
+    "DevProviderAccount",
+    "DevProviderApplication",
     "DirectoryGroup",
     "DirectoryMembership",
     "DirectorySyncRun",

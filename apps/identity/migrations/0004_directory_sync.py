@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("core", "0004_client_password_login_enabled"),
-        ("identity", "0002_seed_roles"),
+        ("identity", "0003_dev_provider"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
