@@ -30,6 +30,7 @@ from django.utils import timezone
 from apps.calculations.cache import cache_connection
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.publishers import point_payloads
+from apps.calculations.selectors import access_context_for
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, listeners_active, realtime_publish_many
@@ -49,7 +50,7 @@ def metric_channel_authorize(request: ChannelRequest) -> None:
     """`metric.<code>`: any member of the client may listen to one of the
     client's metrics (as any member may read it over the API); another name
     is refused. Events carry canonical values, computed without row-level
-    rules: when such rules exist, refuse here the users they restrict."""
+    rules: a user under row policies is refused (docs/access.md)."""
     parts = request.channel.split(".")
     if len(parts) != 2:
         raise AppError(
@@ -59,6 +60,18 @@ def metric_channel_authorize(request: ChannelRequest) -> None:
         raise AppError(
             f"There is no metric {parts[1]!r} in this client to listen to.",
             code="unknown_channel",
+            details={"channel": request.channel},
+        )
+    # Pushed values are canonical (computed without row policies): a subscriber
+    # under row policies would see numbers from rows outside them, so they are
+    # refused and read the metric through the API, computed under their policies.
+    context = access_context_for(client_id=request.client_id, user_id=request.user_id, role=request.role)
+    if context.restricted:
+        raise AppError(
+            "Live values are computed without row policies and row policies restrict what you see; "
+            "read this metric through the metrics API instead.",
+            code="row_policy_restricted",
+            status_code=403,
             details={"channel": request.channel},
         )
 

@@ -13,8 +13,9 @@ from django.http import Http404, HttpRequest
 
 from apps.calculations.selectors import history_list, history_recent
 from apps.calculations.services import CalculationOrchestrator
-from apps.calculations.types import AccessContext, DataExtent, Granularity, MetricQuery
+from apps.calculations.types import DataExtent, Granularity, MetricQuery
 from apps.core.errors import AppError, NotFound
+from apps.web.row_access import request_access_context
 
 WIDGET_LIMIT = 12  # live widgets on the page, in metric-code order
 SPARK_POINTS = 30  # daily points a widget draws
@@ -27,7 +28,7 @@ GROUPABLE_TYPES = {"string", "boolean", "integer"}
 
 
 def orchestrator_for(request: HttpRequest) -> CalculationOrchestrator:
-    return CalculationOrchestrator(context=AccessContext(client_id=request.console_client.client_id))
+    return CalculationOrchestrator(context=request_access_context(request))
 
 
 # --- formatting (mirrored by static/js/dashboard.js for live updates) ---------------
@@ -109,15 +110,40 @@ class Widget:
         return {"code": self.code, "name": self.name, "unit": self.unit, "points": self.points}
 
 
+def _recent_restricted(
+    orchestrator: CalculationOrchestrator, codes: list[str]
+) -> dict[str, list[tuple[datetime, float | None]]]:
+    """What history_recent gives, computed now under the caller's row
+    policies: the last SPARK_POINTS days of each metric as a whole."""
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    start = end - timedelta(days=SPARK_POINTS)
+    queries = [MetricQuery(metric=code, start=start, end=end, granularity=Granularity.DAY) for code in codes]
+    found: dict[str, list[tuple[datetime, float | None]]] = {}
+    for query in queries:
+        try:
+            result = orchestrator.calculate(query, persist=False)
+        except AppError:
+            continue  # the widget is left out, as a metric without history is
+        points = [(p.bucket, p.value) for p in result.series if p.bucket is not None and not p.dims]
+        if points:
+            found[query.metric] = points[-SPARK_POINTS:]
+    return found
+
+
 def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
     """Widgets for the client's metrics that have daily history (the metric as
     a whole), and how many metrics the client has."""
-    catalog = orchestrator_for(request).catalog
+    orchestrator = orchestrator_for(request)
+    catalog = orchestrator.catalog
     client_id = request.console_client.client_id
     codes = sorted(catalog.metrics)
-    recent = history_recent(
-        client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
-    )
+    if orchestrator.context.restricted:
+        # The recorded history is unrestricted: compute the widgets under the caller's policies.
+        recent = _recent_restricted(orchestrator, codes[:WIDGET_LIMIT])
+    else:
+        recent = history_recent(
+            client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
+        )
     widgets = [
         Widget(
             code=code,

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0003_sensitive_artifacts'),
+        ("core", "0003_sensitive_artifacts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='client',
-            name='password_login_enabled',
+            model_name="client",
+            name="password_login_enabled",
             field=models.BooleanField(default=True),
         ),
     ]
