@@ -37,8 +37,11 @@ def row_policy_check(*, client_id: int, entity: str, predicate: str) -> None:
         for check in list(_checks):
             check(candidate)
     except AppError as exc:
+        message = exc.message.replace("a complete formula", "a complete predicate").replace(
+            "The formula ends", "The predicate ends"
+        )
         raise AppError(
-            f"The predicate does not compile: {exc.message}",
+            f"The predicate does not compile: {message}",
             code="invalid_predicate",
             details={**exc.details, "reason": exc.code},
         ) from exc

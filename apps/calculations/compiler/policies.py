@@ -167,7 +167,31 @@ def policy_compile_check(*, catalog: Catalog, entity: str, predicate: str) -> No
     condition = condition_parse(predicate)
     resolver = PathResolver(catalog, spec)
     types = {}
-    for path in sorted(condition.paths):
-        target = resolver.column(path, what="row policy attribute")
-        types[path] = target.attribute.data_type
+    for path, position in _names(condition.root):
+        if path in types:
+            continue
+        try:
+            types[path] = resolver.column(path, what="row policy attribute").attribute.data_type
+        except AppError as exc:
+            exc.details = {**exc.details, "attribute": path, "position": position}
+            raise
     condition_parse(predicate, path_types=types)
+
+
+def _names(node: n.Node) -> list[tuple[str, int]]:
+    """Every attribute path of a predicate with its position, in order."""
+    if isinstance(node, n.Name):
+        return [(node.name, node.position)]
+    children: list[n.Node] = []
+    if isinstance(node, n.Unary | n.IsNull):
+        children = [node.operand]
+    elif isinstance(node, n.Binary):
+        children = [node.left, node.right]
+    elif isinstance(node, n.InList):
+        children = [node.operand, *node.items]
+    elif isinstance(node, n.Between):
+        children = [node.operand, node.low, node.high]
+    elif isinstance(node, n.Case):
+        children = [part for pair in node.whens for part in pair] + ([node.default] if node.default else [])
+    found = [name for child in children for name in _names(child)]
+    return sorted(found, key=lambda item: item[1])
