@@ -68,7 +68,7 @@ def trend_values(html: str) -> list:
 
 
 def test_dashboard_widgets_and_trend_show_a_restricted_viewer_only_their_rows(shop):
-    admin_membership, day, start, end = shop
+    admin_membership, day, start, _ = shop
     admin = console_for(admin_membership)
     viewer = console_for(MembershipFactory(client=admin_membership.client, role="viewer", is_default=True))
     assert widget_value(admin.get("/dashboard/widgets/", **HX).content.decode()) == "1,100 EUR"
