@@ -6,7 +6,8 @@ computes a metric): apps/calculations/api/row_policy_preview.py."""
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,9 @@ from apps.governance.selectors import row_policies_list, row_policy_get
 from apps.governance.services import row_policy_create, row_policy_delete, row_policy_update
 
 
+ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the row policy's id")
+
+
 def _id(pk: str) -> int:
     if not str(pk).isdigit():
         raise AppError(f"{pk!r} is not a row policy id.", code="not_found", status_code=404)
@@ -28,10 +32,10 @@ def _id(pk: str) -> int:
 @extend_schema_view(
     list=extend_schema(operation_id="row_policies_list"),
     create=extend_schema(operation_id="row_policies_create"),
-    retrieve=extend_schema(operation_id="row_policies_retrieve"),
-    partial_update=extend_schema(operation_id="row_policies_partial_update"),
-    update=extend_schema(operation_id="row_policies_update"),
-    destroy=extend_schema(operation_id="row_policies_destroy"),
+    retrieve=extend_schema(operation_id="row_policies_retrieve", parameters=[ID]),
+    partial_update=extend_schema(operation_id="row_policies_partial_update", parameters=[ID]),
+    update=extend_schema(operation_id="row_policies_update", parameters=[ID]),
+    destroy=extend_schema(operation_id="row_policies_destroy", parameters=[ID]),
 )
 class RowPolicyViewSet(viewsets.ViewSet):
     permission_classes = [IsClientAdmin]  # manage_access
