@@ -19,7 +19,6 @@ from apps.governance.api.serializers import RowPolicySerializer
 from apps.governance.selectors import row_policies_list, row_policy_get
 from apps.governance.services import row_policy_create, row_policy_delete, row_policy_update
 
-
 ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the row policy's id")
 
 
