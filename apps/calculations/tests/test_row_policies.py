@@ -6,15 +6,20 @@ an unrestricted user warmed the cache; relationship predicates, IN,
 placeholders, group/role/user subjects, OR across policies, joined
 entities, rollup vs raw, and keys per context."""
 
+from datetime import timedelta
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics_engine.asgi import application
+from apps.calculations.live import live_recalculate
 from apps.calculations.models import MetricHistory
 from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.realtime import live_periods_publish
 from apps.calculations.rollups.services import rollup_create, rollup_refresh
 from apps.calculations.selectors import access_context_for
 from apps.calculations.tests.row_policy_fixtures import (
@@ -30,6 +35,7 @@ from apps.calculations.tests.row_policy_fixtures import (
     member_api,
     policy,
 )
+from apps.calculations.tests.scenarios import rows_load
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.tests.factories import MembershipFactory
 from apps.identity.models import DirectoryGroup, DirectoryMembership, DirectoryUser, ExternalIdentity, IdentityProvider
@@ -120,25 +126,66 @@ def test_history_gives_a_restricted_user_numbers_under_their_policy_never_the_st
     )
 
 
-def test_websocket_refuses_a_restricted_subscriber_and_admits_an_unrestricted_one(book):
-    _, client = book
+async def _next(ws, predicate) -> dict:
+    while True:
+        message = await ws.receive_json_from(timeout=5)
+        if predicate(message):
+            return message
+
+
+async def _subscribe(ws, channel: str) -> dict:
+    await ws.send_json_to({"action": "subscribe", "channel": channel})
+    return await _next(ws, lambda m: m.get("type") in ("error", "subscribed"))
+
+
+def _now_orders(moment) -> list[dict]:
+    return [
+        {"ordered_at": moment.isoformat(), "order_id": f"n{i}", "region": region, "lob": "Health",
+         "person_id": "s1", "amount": amount}
+        for i, (region, amount) in enumerate((("EU", "10.00"), ("US", "1000.00")))
+    ]  # fmt: skip
+
+
+def test_websocket_a_restricted_subscriber_gets_only_values_computed_under_their_policy(book):
+    admin, client = book
     policy(client, "region = 'EU'")
     viewer = MembershipFactory(client=client, role="viewer", is_default=True).user
     analyst = MembershipFactory(client=client, role="analyst", is_default=True).user
+    now = timezone.now().replace(microsecond=0)
+    minute = now.replace(second=0)
+    rows_load(admin, "orders", _now_orders(minute + timedelta(seconds=1)))
 
-    async def answer(user) -> dict:
-        ws = WebsocketCommunicator(application, f"/ws/?token={AccessToken.for_user(user)}")
-        assert (await ws.connect())[0]
-        await ws.send_json_to({"action": "subscribe", "channel": "metric.revenue"})
-        while True:
-            message = await ws.receive_json_from(timeout=5)
-            if message.get("type") in ("error", "subscribed"):
-                await ws.disconnect()
-                return message
+    async def scenario():
+        restricted = WebsocketCommunicator(application, f"/ws/?token={AccessToken.for_user(viewer)}")
+        unrestricted = WebsocketCommunicator(application, f"/ws/?token={AccessToken.for_user(analyst)}")
+        assert (await restricted.connect())[0] and (await unrestricted.connect())[0]
+        refused = await _subscribe(restricted, "metric.revenue")  # unrestricted values: refused
+        assert refused["type"] == "error" and refused["error"]["code"] == "row_policy_restricted"
+        channel = refused["error"]["details"]["restricted_channel"]
+        assert channel.startswith("metric.revenue.r")
+        assert (await _subscribe(restricted, channel))["type"] == "subscribed"
+        assert (await _subscribe(restricted, "metric.revenue.r0123456789abcdef"))["type"] == "error"
+        assert (await _subscribe(unrestricted, channel))["error"]["code"] == "unknown_channel"  # not theirs
+        assert (await _subscribe(unrestricted, "metric.revenue"))["type"] == "subscribed"
 
-    refused = async_to_sync(answer)(viewer)
-    assert refused["type"] == "error" and refused["error"]["code"] == "row_policy_restricted"
-    assert async_to_sync(answer)(analyst)["type"] == "subscribed"
+        round_ = await sync_to_async(live_periods_publish)(now=now)
+        assert round_.failed == 0 and round_.computed == 6  # minute, hour and day, for each context
+        got = {}
+        for ws, name in ((restricted, "restricted"), (unrestricted, "unrestricted")):
+            message = await _next(ws, lambda m: "event" in m and m["event"]["granularity"] == "minute")
+            got[name] = (message["channel"], message["event"]["value"])
+        # live recalculation after a load pushes under the policy too
+        await sync_to_async(live_recalculate)(client_id=client.pk, entity="orders", time_min=minute, time_max=minute)
+        recalculated = await _next(restricted, lambda m: "event" in m and m["event"]["source"] == "recalculation")
+        others = await _next(unrestricted, lambda m: "event" in m and m["event"]["source"] == "recalculation")
+        await restricted.disconnect()
+        await unrestricted.disconnect()
+        return channel, got, recalculated, others
+
+    channel, got, recalculated, others = async_to_sync(scenario)()
+    assert got == {"restricted": (channel, 10.0), "unrestricted": ("metric.revenue", 1010.0)}
+    assert recalculated["channel"] == channel and recalculated["event"]["value"] == 10.0
+    assert others["channel"] == "metric.revenue" and others["event"]["value"] == 1010.0
 
 
 def test_a_relationship_predicate(book):
