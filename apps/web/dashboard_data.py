@@ -111,22 +111,25 @@ class Widget:
 
 
 def _recent_restricted(
-    orchestrator: CalculationOrchestrator, codes: list[str]
+    orchestrator: CalculationOrchestrator, recorded: dict[str, list[tuple[datetime, float | None]]]
 ) -> dict[str, list[tuple[datetime, float | None]]]:
-    """What history_recent gives, computed now under the caller's row
-    policies: the last SPARK_POINTS days of each metric as a whole."""
-    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    start = end - timedelta(days=SPARK_POINTS)
-    queries = [MetricQuery(metric=code, start=start, end=end, granularity=Granularity.DAY) for code in codes]
+    """The widgets' points for a caller under row policies: the recorded
+    history is unrestricted, so its days (`recorded`) are computed again
+    under the caller's policies (a day without their rows has no point)."""
     found: dict[str, list[tuple[datetime, float | None]]] = {}
-    for query in queries:
+    for code, points in recorded.items():
+        days = [bucket for bucket, _ in points]
+        query = MetricQuery(
+            metric=code, start=min(days), end=max(days) + timedelta(days=1), granularity=Granularity.DAY
+        )
         try:
             result = orchestrator.calculate(query, persist=False)
         except AppError:
             continue  # the widget is left out, as a metric without history is
-        points = [(p.bucket, p.value) for p in result.series if p.bucket is not None and not p.dims]
-        if points:
-            found[query.metric] = points[-SPARK_POINTS:]
+        mine = {p.bucket: p.value for p in result.series if p.bucket is not None and not p.dims}
+        kept = [(day, mine[day]) for day in days if mine.get(day) is not None]
+        if kept:
+            found[code] = kept
     return found
 
 
@@ -137,13 +140,13 @@ def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
     catalog = orchestrator.catalog
     client_id = request.console_client.client_id
     codes = sorted(catalog.metrics)
+    recent = history_recent(
+        client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
+    )
     if orchestrator.context.restricted:
-        # The recorded history is unrestricted: compute the widgets under the caller's policies.
-        recent = _recent_restricted(orchestrator, codes[:WIDGET_LIMIT])
-    else:
-        recent = history_recent(
-            client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
-        )
+        # The recorded history is unrestricted: its days are computed under the caller's policies.
+        shown = [code for code in codes if code in recent][:WIDGET_LIMIT]
+        recent = _recent_restricted(orchestrator, {code: recent[code] for code in shown})
     widgets = [
         Widget(
             code=code,
