@@ -143,7 +143,7 @@ def policy_predicates(params: Params, context: AccessContext, entity: EntitySpec
         where.append(own)
     applied: set[tuple[str, ...]] = set()
     for _ in range(MAX_ROUNDS):
-        pending = [(chain, join) for chain, join in list(resolver._joins.items()) if chain not in applied]
+        pending = [(chain, join) for chain, join in resolver.chains if chain not in applied]
         if not pending:
             break
         for chain, join in pending:

@@ -324,3 +324,14 @@ def test_preview_shows_what_a_member_would_see(book):
     assert viewer.post("/api/v1/row-policies/preview/", body, format="json").status_code == 403
     missing = admin.post("/api/v1/row-policies/preview/", {**body, "user": "nobody"}, format="json")
     assert missing.status_code == 404
+
+
+def test_a_stored_predicate_that_no_longer_compiles_hides_the_entity(book):
+    admin, client = book
+    policy(client, "retired_attribute = 'EU'")  # saved before the attribute went away
+    viewer, _ = member_api(client, "viewer")
+    response = viewer.get("/api/v1/metrics/revenue/", MARCH)
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert "retired_attribute" in response.json()["error"]["message"]
+    assert total(admin) == TOTAL
