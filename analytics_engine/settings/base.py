@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.identity",
     "apps.warehouse",
     "apps.ontology",
+    "apps.governance",
     "apps.calculations",
     "apps.simulation",
     "apps.archival",

@@ -40,10 +40,12 @@ from apps.calculations.compiler import metric_reads
 from apps.calculations.models import MetricHistory, ThresholdRule
 from apps.calculations.orchestrator import CalculationOrchestrator, default_range
 from apps.calculations.publishers import point_payloads, points_publish
-from apps.calculations.realtime import points_push
+from apps.calculations.realtime import CHANNEL_FAMILY, metric_channel, points_push
+from apps.calculations.restricted_push import restricted_channels, restrictions_recall
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.advisory_locks import advisory_lock
 from apps.core.errors import AppError
+from apps.core.realtime import listeners_active, realtime_publish_many
 from apps.core.selectors import client_code_for_id
 from apps.ontology.catalog import Catalog, catalog_get
 from apps.ontology.selectors.client_config import kpis_inactive
@@ -189,6 +191,7 @@ def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time
     # Published before the push, so a dashboard never shows what the bus lost.
     points_publish(client_code=client_code_for_id(client_id=client_id), points=points)
     points_push(client_id=client_id, points=points)
+    _restricted_push(catalog=catalog, codes=codes, start=start, end=end)
     logger.info(
         "live recalculation: client %s, entity %s, %s metrics, %s points, [%s, %s)",
         client_id,
@@ -199,6 +202,34 @@ def _recalculate(*, client_id: int, entity: str, time_min: datetime | None, time
         end.isoformat(),
     )
     return Recalculation(tuple(codes), start, end, tuple(points), tuple(failed))
+
+
+def _restricted_push(*, catalog: Catalog, codes: list[str], start: datetime, end: datetime) -> None:
+    """The same recalculation for subscribers under row policies: each
+    `metric.<code>.r<fingerprint>` channel with listeners gets the metric
+    computed under its restrictions (restricted_push.py); never recorded
+    nor published on the bus."""
+    client_id = catalog.client_id
+    listened = [item.channel for item in listeners_active(prefix=f"{CHANNEL_FAMILY}.", client_id=client_id)]
+    for suffix, listened_codes in sorted(restricted_channels(listened).items()):
+        context = restrictions_recall(client_id=client_id, suffix=suffix)
+        wanted = sorted(set(listened_codes) & set(codes))
+        if context is None or not wanted:
+            continue
+        orchestrator = CalculationOrchestrator(context=context, catalog=catalog)
+        events = []
+        for code in wanted:
+            for group_by in live_group_bys(catalog=catalog, metric=code, start=start, end=end):
+                query = MetricQuery(metric=code, start=start, end=end, granularity=Granularity.DAY, group_by=group_by)
+                try:
+                    result = orchestrator.calculate(query, use_cache=False, persist=False, refresh_cache=True)
+                except AppError as exc:
+                    logger.warning("live recalculation (restricted) of %s skipped: %s", code, exc.message)
+                    continue
+                channel = f"{metric_channel(code)}.{suffix}"
+                events += [(channel, p) for p in point_payloads(result, source="recalculation")]
+        if events:
+            realtime_publish_many(client_id=client_id, events=events)
 
 
 def task_moment(value: str | None) -> datetime | None:

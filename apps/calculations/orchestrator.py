@@ -330,7 +330,9 @@ class CalculationOrchestrator:
                 flight.publish(result)
                 if result.cached:
                     return result
-        if persist and not query.filters and not self.context.row_filters:
+        # Only canonical answers are recorded (and published from the history):
+        # never one computed under a caller's row filters or row policies.
+        if persist and not query.filters and not self.context.restricted:
             history_persist(client_id=self.context.client_id, result=result)
         return result
 

@@ -86,6 +86,12 @@ class PathResolver:
     def joins(self) -> list[Join]:
         return list(self._joins.values())
 
+    @property
+    def chains(self) -> list[tuple[tuple[str, ...], Join]]:
+        """Each join with the chain of relationship codes that reaches it
+        (row policies prefix a joined entity's paths with it)."""
+        return list(self._joins.items())
+
     def column(self, path: str, *, what: str = "attribute") -> Column:
         parts = path.split(".") if isinstance(path, str) else []
         if not parts or any(not p for p in parts):

@@ -31,6 +31,8 @@ from django.utils import timezone
 from apps.calculations.cache import cache_connection
 from apps.calculations.orchestrator import CalculationOrchestrator
 from apps.calculations.publishers import point_payloads
+from apps.calculations.restricted_push import restricted_channels, restrictions_recall, restrictions_remember
+from apps.calculations.selectors import access_context_for
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, listeners_active, realtime_publish_many
@@ -51,10 +53,14 @@ def metric_channel(code: str) -> str:
 def metric_channel_authorize(request: ChannelRequest) -> None:
     """`metric.<code>`: any member of the client may listen to one of the
     client's metrics (as any member may read it over the API); another name
-    is refused. Events carry canonical values, computed without row-level
-    rules: when such rules exist, refuse here the users they restrict."""
+    is refused. Its events carry values computed without row policies: a
+    member under row policies is refused it and pointed to
+    `metric.<code>.r<fingerprint>`, the metric computed under their own
+    restrictions (restricted_push.py), which only they (and members with
+    exactly the same restrictions) may listen to."""
     parts = request.channel.split(".")
-    if len(parts) != 2:
+    restricted_form = len(parts) == 3 and parts[2].startswith("r")
+    if len(parts) != 2 and not restricted_form:
         raise AppError(
             "Metric channels are 'metric.<metric code>'.", code="unknown_channel", details={"channel": request.channel}
         )
@@ -67,6 +73,21 @@ def metric_channel_authorize(request: ChannelRequest) -> None:
     inactive = kpis_inactive(client_id=request.client_id).get(parts[1])
     if inactive is not None:  # refused with code kpi_deactivated (docs/client-config.md)
         raise KpiDeactivated(inactive)
+
+    context = access_context_for(client_id=request.client_id, user_id=request.user_id, role=request.role)
+    own = restrictions_remember(client_id=request.client_id, rows=context.rows) if context.restricted else None
+    if restricted_form and parts[2] != own:
+        raise AppError(
+            "Metric channels are 'metric.<metric code>'.", code="unknown_channel", details={"channel": request.channel}
+        )
+    if not restricted_form and own is not None:
+        raise AppError(
+            "Row policies restrict what you see and this channel's values are computed without them; "
+            f"listen to {metric_channel(parts[1])}.{own} for the values computed under your policies.",
+            code="row_policy_restricted",
+            status_code=403,
+            details={"channel": request.channel, "restricted_channel": f"{metric_channel(parts[1])}.{own}"},
+        )
 
 
 def kpi_status_push(*, client_id: int, codes: Iterable[str], status: str) -> int:
@@ -81,7 +102,12 @@ def kpi_status_push(*, client_id: int, codes: Iterable[str], status: str) -> int
             if status == "deactivated"
             else f"KPI {code!r} is active again for this client."
         )
-        events.append((metric_channel(code), {"metric": code, "status": status, "message": message}))
+        payload = {"metric": code, "status": status, "message": message}
+        # The metric's own channel and the channels of its listeners under row policies.
+        restricted = [
+            item.channel for item in listeners_active(prefix=f"{metric_channel(code)}.r", client_id=client_id)
+        ]
+        events.extend((channel, payload) for channel in [metric_channel(code), *restricted])
     return realtime_publish_many(client_id=client_id, events=events)
 
 
@@ -163,29 +189,49 @@ def live_periods_publish(*, now: datetime | None = None) -> PublishRound:
             logger.exception("period publisher: the ontology of client %s could not be read", client_id)
             failed += 1
             continue
-        orchestrator = CalculationOrchestrator(context=AccessContext(client_id=client_id), catalog=catalog)
-        inactive = kpis_inactive(client_id=client_id)
-        for code in sorted(codes):
-            if code not in catalog.metrics or code in inactive:
-                continue
-            points: list[dict] = []
-            for granularity, width in GRAINS.items():
-                current = bucket_floor(now, granularity)
-                query = MetricQuery(metric=code, start=current - width, end=current + width, granularity=granularity)
-                try:
-                    # Fresh each round and not recorded: these buckets are still filling.
-                    result = orchestrator.calculate(query, use_cache=False, persist=False)
-                except AppError as exc:
-                    logger.warning("period publisher: %s by %s skipped: %s", code, granularity, exc.message)
-                    failed += 1
-                    continue
-                except Exception:  # one metric must not stop the round for everyone else
-                    logger.exception("period publisher: %s by %s failed", code, granularity)
-                    failed += 1
-                    continue
-                computed += 1
-                points.extend(point_payloads(result, source="period"))
-            changed = _changed(store, client_id=client_id, metric=code, points=points)
-            if changed:
-                pushed += points_push(client_id=client_id, points=changed)
+        contexts = [(AccessContext(client_id=client_id), "", sorted(c for c in codes if "." not in c))]
+        for suffix, restricted in sorted(restricted_channels([f"metric.{c}" for c in codes]).items()):
+            context = restrictions_recall(client_id=client_id, suffix=suffix)
+            if context is not None:  # unknown restrictions: nothing is computed for them
+                contexts.append((context, suffix, sorted(restricted)))
+        for context, suffix, context_codes in contexts:
+            orchestrator = CalculationOrchestrator(context=context, catalog=catalog)
+            counts = _publish_round(orchestrator, store, now=now, codes=context_codes, suffix=suffix)
+            computed, pushed, failed = computed + counts[0], pushed + counts[1], failed + counts[2]
     return PublishRound(channels=len(listened), computed=computed, pushed=pushed, failed=failed)
+
+
+def _publish_round(
+    orchestrator: CalculationOrchestrator, store: redis.Redis, *, now: datetime, codes: list[str], suffix: str
+) -> tuple[int, int, int]:
+    """Compute and push the changed points of `codes` for one access context
+    (the unrestricted one, suffix ""; or one under row policies, pushed to
+    `metric.<code>.<suffix>`). Returns (computed, pushed, failed)."""
+    client_id, catalog = orchestrator.context.client_id, orchestrator.catalog
+    inactive = kpis_inactive(client_id=client_id)  # deactivated in the client's configuration
+    computed = pushed = failed = 0
+    for code in codes:
+        if code not in catalog.metrics or code in inactive:
+            continue
+        points: list[dict] = []
+        for granularity, width in GRAINS.items():
+            current = bucket_floor(now, granularity)
+            query = MetricQuery(metric=code, start=current - width, end=current + width, granularity=granularity)
+            try:
+                # Fresh each round and not recorded: these buckets are still filling.
+                result = orchestrator.calculate(query, use_cache=False, persist=False)
+            except AppError as exc:
+                logger.warning("period publisher: %s by %s skipped: %s", code, granularity, exc.message)
+                failed += 1
+                continue
+            except Exception:  # one metric must not stop the round for everyone else
+                logger.exception("period publisher: %s by %s failed", code, granularity)
+                failed += 1
+                continue
+            computed += 1
+            points.extend(point_payloads(result, source="period"))
+        channel = metric_channel(code) + (f".{suffix}" if suffix else "")
+        changed = _changed(store, client_id=client_id, metric=channel.removeprefix("metric."), points=points)
+        if changed:
+            pushed += realtime_publish_many(client_id=client_id, events=[(channel, p) for p in changed])
+    return computed, pushed, failed

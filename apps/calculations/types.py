@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from apps.governance.types import RowAccess
+
 
 class Granularity(StrEnum):
     MINUTE = "minute"
@@ -38,16 +40,29 @@ class RowFilter:
 
 @dataclass(frozen=True)
 class AccessContext:
-    """Who asks: the tenant and the row filters that apply to them. Part of
-    every query (as SQL predicates) and of every cache key."""
+    """Who asks: the tenant, the row filters that apply to every entity read
+    and the caller's row policies (governance's RowAccess: per entity, the
+    predicates of which any must hold, and the placeholder values they bind).
+    Built once per request (apps.calculations.selectors.request_context) and
+    part of every query (as SQL predicates), every cache and single-flight
+    key and every rollup choice. Callers with equal restrictions share
+    answers; the user's identity itself is not part of it."""
 
     client_id: int
     row_filters: tuple[RowFilter, ...] = ()
+    rows: RowAccess = field(default_factory=RowAccess)
+
+    @property
+    def restricted(self) -> bool:
+        """Whether any rows are hidden from this caller: their answers are
+        theirs alone (never recorded in metric_history nor published)."""
+        return bool(self.row_filters) or self.rows.restricted
 
     def key(self) -> dict:
         return {
             "client": self.client_id,
             "rows": sorted([f.attribute, f.op, [str(v) for v in f.values]] for f in self.row_filters),
+            "policies": self.rows.fingerprint(),
         }
 
 

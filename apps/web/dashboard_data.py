@@ -13,9 +13,10 @@ from django.http import Http404, HttpRequest
 
 from apps.calculations.selectors import history_list, history_recent
 from apps.calculations.services import CalculationOrchestrator
-from apps.calculations.types import AccessContext, DataExtent, Granularity, MetricQuery
+from apps.calculations.types import DataExtent, Granularity, MetricQuery
 from apps.core.errors import AppError, NotFound
 from apps.ontology.selectors.client_config import kpis_inactive
+from apps.web.row_access import request_access_context
 
 WIDGET_LIMIT = 12  # live widgets on the page, in metric-code order
 SPARK_POINTS = 30  # daily points a widget draws
@@ -28,7 +29,7 @@ GROUPABLE_TYPES = {"string", "boolean", "integer"}
 
 
 def orchestrator_for(request: HttpRequest) -> CalculationOrchestrator:
-    return CalculationOrchestrator(context=AccessContext(client_id=request.console_client.client_id))
+    return CalculationOrchestrator(context=request_access_context(request))
 
 
 # --- formatting (mirrored by static/js/dashboard.js for live updates) ---------------
@@ -110,17 +111,45 @@ class Widget:
         return {"code": self.code, "name": self.name, "unit": self.unit, "points": self.points}
 
 
+def _recent_restricted(
+    orchestrator: CalculationOrchestrator, recorded: dict[str, list[tuple[datetime, float | None]]]
+) -> dict[str, list[tuple[datetime, float | None]]]:
+    """The widgets' points for a caller under row policies: the recorded
+    history is unrestricted, so its days (`recorded`) are computed again
+    under the caller's policies (a day without their rows has no point)."""
+    found: dict[str, list[tuple[datetime, float | None]]] = {}
+    for code, points in recorded.items():
+        days = [bucket for bucket, _ in points]
+        query = MetricQuery(
+            metric=code, start=min(days), end=max(days) + timedelta(days=1), granularity=Granularity.DAY
+        )
+        try:
+            result = orchestrator.calculate(query, persist=False)
+        except AppError:
+            continue  # the widget is left out, as a metric without history is
+        mine = {p.bucket: p.value for p in result.series if p.bucket is not None and not p.dims}
+        kept = [(day, mine[day]) for day in days if mine.get(day) is not None]
+        if kept:
+            found[code] = kept
+    return found
+
+
 def widgets_read(request: HttpRequest) -> tuple[list[Widget], int]:
     """Widgets for the client's active metrics that have daily history (the
     metric as a whole), and how many active metrics the client has (a KPI
     deactivated in its configuration is left out: docs/client-config.md)."""
-    catalog = orchestrator_for(request).catalog
+    orchestrator = orchestrator_for(request)
+    catalog = orchestrator.catalog
     client_id = request.console_client.client_id
     inactive = kpis_inactive(client_id=client_id)
     codes = sorted(code for code in catalog.metrics if code not in inactive)
     recent = history_recent(
         client_id=client_id, metrics=codes, granularity=Granularity.DAY.value, per_metric=SPARK_POINTS
     )
+    if orchestrator.context.restricted:
+        # The recorded history is unrestricted: its days are computed under the caller's policies.
+        shown = [code for code in codes if code in recent][:WIDGET_LIMIT]
+        recent = _recent_restricted(orchestrator, {code: recent[code] for code in shown})
     widgets = [
         Widget(
             code=code,

@@ -120,8 +120,9 @@ def _query(code: str, group_by: tuple[str, ...] = ()) -> MetricQuery:
     return MetricQuery(metric=code, start=start, end=end, granularity=Granularity.DAY, group_by=group_by)
 
 
-def _orchestrator(client_id: int) -> CalculationOrchestrator:
-    return CalculationOrchestrator(context=AccessContext(client_id=client_id))
+def _orchestrator(context: AccessContext) -> CalculationOrchestrator:
+    """Numbers are computed for the caller (web/row_access.py): their row policies apply."""
+    return CalculationOrchestrator(context=context)
 
 
 @dataclass
@@ -151,12 +152,12 @@ def _by_day(result: MetricResult) -> dict[str, float | None]:
     return {point.bucket.date().isoformat(): point.value for point in result.series if point.bucket is not None}
 
 
-def metric_series(*, client_id: int, code: str) -> Series:
+def metric_series(*, context: AccessContext, code: str) -> Series:
     """The metric over the last 30 days by day, through the orchestrator (the
     cache, the domain handler, the router): what GET /api/v1/metrics/<code>/
     answers. Days without rows are gaps (None)."""
     try:
-        result = _orchestrator(client_id).calculate(_query(code))
+        result = _orchestrator(context).calculate(_query(code))
     except AppError as exc:
         return Series(error=exc.message)
     start, _ = window()
@@ -174,10 +175,10 @@ def metric_series(*, client_id: int, code: str) -> Series:
     )
 
 
-def metric_explain(*, client_id: int, code: str) -> dict:
+def metric_explain(*, context: AccessContext, code: str) -> dict:
     """How the last 30 days by day are answered: the `explain=1` of the
     metrics API (route, scans, statement) plus the values bound to it."""
-    orchestrator = _orchestrator(client_id)
+    orchestrator = _orchestrator(context)
     query = _query(code)
     try:
         explained = orchestrator.explain(query)
@@ -194,9 +195,9 @@ def metric_explain(*, client_id: int, code: str) -> dict:
     }
 
 
-def _dimensions(client_id: int, code: str) -> list[str]:
+def _dimensions(context: AccessContext, code: str) -> list[str]:
     """Enum attributes (group-by paths) of the entities the metric reads."""
-    orchestrator = _orchestrator(client_id)
+    orchestrator = _orchestrator(context)
     try:
         entities = orchestrator.compile(_query(code)).entities
     except AppError:
@@ -210,14 +211,14 @@ def _dimensions(client_id: int, code: str) -> list[str]:
     return list(dict.fromkeys(paths))[:MAX_BENCHMARK_DIMENSIONS]
 
 
-def metric_benchmarks(*, client_id: int, code: str) -> list[dict]:
+def metric_benchmarks(*, context: AccessContext, code: str) -> list[dict]:
     """For each enum dimension: per value, the latest day's value and the
     mean of the daily values over the window (ratios and distinct counts do
     not add up over days, so no sums)."""
     benchmarks = []
-    for dimension in _dimensions(client_id, code):
+    for dimension in _dimensions(context, code):
         try:
-            result = _orchestrator(client_id).calculate(_query(code, (dimension,)))
+            result = _orchestrator(context).calculate(_query(code, (dimension,)))
         except AppError as exc:
             benchmarks.append({"dimension": dimension, "error": exc.message, "rows": []})
             continue

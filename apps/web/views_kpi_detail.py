@@ -7,9 +7,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from apps.calculations.types import AccessContext
 from apps.core.access import Permission
 from apps.web import kpi_data
 from apps.web.htmx import is_fragment
+from apps.web.row_access import request_access_context
 from apps.web.selectors import cart_codes
 from apps.web.tenancy import client_required
 
@@ -22,8 +24,8 @@ TABS = {
 }
 
 
-def _overview(client_id: int, metric) -> dict:
-    series = kpi_data.metric_series(client_id=client_id, code=metric.code)
+def _overview(context: AccessContext, metric) -> dict:
+    series = kpi_data.metric_series(context=context, code=metric.code)
     if series.error:
         status = ("error", "Cannot be computed")
     elif series.has_data:
@@ -33,20 +35,20 @@ def _overview(client_id: int, metric) -> dict:
     return {"series": series, "chart": series.chart(metric.name), "status": status}
 
 
-def _formula(client_id: int, metric) -> dict:
-    return {"explain": kpi_data.metric_explain(client_id=client_id, code=metric.code)}
+def _formula(context: AccessContext, metric) -> dict:
+    return {"explain": kpi_data.metric_explain(context=context, code=metric.code)}
 
 
-def _objects(client_id: int, metric) -> dict:
+def _objects(context: AccessContext, metric) -> dict:
     return {"required": kpi_data.required_objects(metric)}
 
 
-def _benchmarks(client_id: int, metric) -> dict:
-    benchmarks = kpi_data.metric_benchmarks(client_id=client_id, code=metric.code)
+def _benchmarks(context: AccessContext, metric) -> dict:
+    benchmarks = kpi_data.metric_benchmarks(context=context, code=metric.code)
     return {"benchmarks": benchmarks}
 
 
-def _metadata(client_id: int, metric) -> dict:
+def _metadata(context: AccessContext, metric) -> dict:
     return {"metadata": kpi_data.metric_metadata(metric)}
 
 
@@ -60,8 +62,8 @@ TAB_CONTEXT = {
 
 
 def _tab_context(request: HttpRequest, metric, tab: str) -> dict:
-    client_id = request.console_client.client_id
-    return {"metric": metric, "tab": tab, "tabs": TABS, **TAB_CONTEXT[tab](client_id, metric)}
+    context = request_access_context(request)  # the caller's row policies apply to every number
+    return {"metric": metric, "tab": tab, "tabs": TABS, **TAB_CONTEXT[tab](context, metric)}
 
 
 @require_GET

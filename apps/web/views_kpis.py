@@ -20,6 +20,7 @@ from apps.ontology import selectors
 from apps.ontology.services.metrics import MetricInput, metric_create
 from apps.web import kpi_data
 from apps.web.htmx import is_fragment
+from apps.web.row_access import request_access_context
 from apps.web.selectors import cart_codes
 from apps.web.services import cart_add as cart_put
 from apps.web.services import cart_remove as cart_take
@@ -63,7 +64,7 @@ def _tree_context(request: HttpRequest, *, selected: str = "") -> dict:
 def _preview_context(request: HttpRequest, code: str) -> dict:
     client_id = request.console_client.client_id
     metric = kpi_data.metric_get(client_id=client_id, code=code)
-    series = kpi_data.metric_series(client_id=client_id, code=code)
+    series = kpi_data.metric_series(context=request_access_context(request), code=code)
     return {
         "metric": metric,
         "series": series,

@@ -22,6 +22,9 @@
   var AE = (window.AE = window.AE || {});
   var listeners = {}; // channel -> array of callbacks
   var confirmed = {}; // channels the server acknowledged on the current socket
+  // Row policies (docs/access.md): a restricted user is refused "metric.<code>" and told their own
+  // channel "metric.<code>.r<fingerprint>"; its events go to the callbacks of the channel asked for.
+  var aliases = {}; // restricted channel -> the channel the page subscribed to
   var socket = null;
   var attempts = 0;
   var reconnectTimer = null;
@@ -71,7 +74,7 @@
   }
 
   function dispatch(frame) {
-    var callbacks = listeners[frame.channel];
+    var callbacks = listeners[frame.channel] || listeners[aliases[frame.channel]];
     if (!callbacks) return;
     callbacks.slice().forEach(function (callback) {
       try { callback(frame.event, frame); } catch (err) { console.error("[live] callback for " + frame.channel + " failed", err); }
@@ -87,8 +90,22 @@
       return;
     }
     if (frame.type === "heartbeat") { AE.live.lastHeartbeat = frame.ts; return; }
-    if (frame.type === "error") { console.error("[live] " + (frame.error && frame.error.code), frame.error); return; }
-    if (frame.type === "subscribed") { confirmed[frame.channel] = true; announce(frame.channel, true); return; }
+    if (frame.type === "error") {
+      var details = (frame.error && frame.error.details) || {};
+      if (frame.error && frame.error.code === "row_policy_restricted" && details.restricted_channel && listeners[details.channel]) {
+        aliases[details.restricted_channel] = details.channel;
+        send({ action: "subscribe", channel: details.restricted_channel });
+        return;
+      }
+      console.error("[live] " + (frame.error && frame.error.code), frame.error);
+      return;
+    }
+    if (frame.type === "subscribed") {
+      var asked = aliases[frame.channel] || frame.channel;
+      confirmed[asked] = true;
+      announce(asked, true);
+      return;
+    }
     if (frame.type === "unsubscribed") { delete confirmed[frame.channel]; announce(frame.channel, false); return; }
     if (frame.type === "pong") return;
     if (frame.channel && "event" in frame) dispatch(frame);
@@ -151,6 +168,11 @@
         delete listeners[channel];
         delete confirmed[channel];
         send({ action: "unsubscribe", channel: channel });
+        Object.keys(aliases).forEach(function (restricted) {
+          if (aliases[restricted] !== channel) return;
+          delete aliases[restricted];
+          send({ action: "unsubscribe", channel: restricted });
+        });
       }
     },
     channels: function () { return Object.keys(listeners); },

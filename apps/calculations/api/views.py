@@ -3,6 +3,7 @@ request, call the orchestrator or the query service, and render; errors are
 AppErrors rendered in the API's error shape."""
 
 from dataclasses import asdict
+from datetime import datetime, timedelta
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,9 +19,9 @@ from apps.calculations.api.params import (
     moment_parse,
     unknown_parameters_refuse,
 )
-from apps.calculations.orchestrator import CalculationOrchestrator
+from apps.calculations.orchestrator import CalculationOrchestrator, default_range
 from apps.calculations.query import adhoc_query_run
-from apps.calculations.selectors import history_list
+from apps.calculations.selectors import access_context_for, history_list
 from apps.calculations.types import AccessContext, Granularity, MetricQuery
 from apps.core.access import Permission
 from apps.core.api.pagination import StandardPagination
@@ -31,8 +32,13 @@ from apps.ontology.selectors.client_config import kpi_active_require
 
 
 def access_context(request: Request) -> AccessContext:
-    """The caller's tenant; row-level rules join here when they exist."""
-    return AccessContext(client_id=request_client(request).client_id)
+    """The caller's tenant and row policies, built once per request."""
+    context = getattr(request, "_access_context", None)
+    if context is None:
+        access = request_client(request)
+        context = access_context_for(client_id=access.client_id, user_id=request.user.pk, role=access.role)
+        request._access_context = context
+    return context
 
 
 METRIC_PARAMETERS = [
@@ -92,12 +98,43 @@ class MetricHistoryView(APIView):
         granularity = params.get("granularity") or None
         if granularity is not None and granularity not in Granularity.__members__.values():
             raise AppError(f"Unknown granularity {granularity!r}.", code="invalid_granularity")
-        points = history_list(
-            client_id=context.client_id, metric=spec.code, start=start, end=end, granularity=granularity
-        )
+        if context.restricted:
+            # metric_history holds unrestricted numbers: a caller under row policies
+            # gets the same shape computed under their policies instead (never stored).
+            points = restricted_history(context, spec.code, start=start, end=end, granularity=granularity)
+        else:
+            points = history_list(
+                client_id=context.client_id, metric=spec.code, start=start, end=end, granularity=granularity
+            )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(points, request, view=self)
         return paginator.get_paginated_response(s.HistoryPointSerializer(page, many=True).data)
+
+
+def restricted_history(
+    context: AccessContext, code: str, *, start: datetime | None, end: datetime | None, granularity: str | None
+) -> list[dict]:
+    """The history endpoint's answer for a restricted caller: the metric
+    computed now under their row policies over [start, end) (the default
+    range for an open side) by `granularity` (default day), as history
+    points (the whole only: stored breakdowns are not recomputed)."""
+    default_start, default_end = default_range()
+    end = end or default_end
+    start = start or min(default_start, end - timedelta(days=1))
+    query = MetricQuery(metric=code, start=start, end=end, granularity=Granularity(granularity or "day"))
+    result = CalculationOrchestrator(context=context).calculate(query, persist=False)
+    return [
+        {
+            "bucket": p.bucket,
+            "granularity": result.granularity,
+            "dims": p.dims,
+            "value": p.value,
+            "unit": result.unit,
+            "computed_at": result.computed_at,
+        }
+        for p in result.series
+        if p.bucket is not None
+    ]
 
 
 class QueryView(APIView):

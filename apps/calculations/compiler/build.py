@@ -10,6 +10,7 @@ from typing import Any
 from sqlglot import exp
 
 from apps.calculations.compiler.expressions import Params, column, quoted
+from apps.calculations.compiler.policies import policy_predicates
 from apps.calculations.compiler.values import predicate
 from apps.calculations.paths import Column, PathResolver
 from apps.calculations.rollup_spec import RollupSpec
@@ -79,7 +80,7 @@ def predicates(
     lookback: bool = False,
 ) -> list[exp.Expression]:
     """The time range (from one period earlier with `lookback`), the
-    request's filters and the caller's row filters."""
+    request's filters, the caller's row filters and row policies."""
     where: list[exp.Expression] = []
     if time_column is not None:
         time_type = entity.attributes[entity.time_attribute].data_type
@@ -105,6 +106,8 @@ def predicates(
                 details={"attribute": rule.attribute, "entity": entity.code},
             ) from exc
         where.append(predicate(build.params, target, rule.op, rule.values, path=rule.attribute))
+    # The caller's row policies on this entity and on those the scan joins (policies.py).
+    where.extend(policy_predicates(build.params, build.context, entity, resolver))
     return where
 
 

@@ -125,8 +125,13 @@ def _states_needed(aggregates: list[n.Call]) -> set[tuple[str, str]]:
     return needed
 
 
-def _paths(query: MetricQuery, row_filters: tuple[RowFilter, ...]) -> list[str]:
-    return [*query.group_by, *(path for path, _ in query.filters), *(rule.attribute for rule in row_filters)]
+def _paths(query: MetricQuery, row_filters: tuple[RowFilter, ...], policy_paths: list[str]) -> list[str]:
+    return [
+        *query.group_by,
+        *(path for path, _ in query.filters),
+        *(rule.attribute for rule in row_filters),
+        *policy_paths,
+    ]
 
 
 def _fits(
@@ -160,7 +165,11 @@ def route_choose(
     row_filters: tuple[RowFilter, ...],
     rollups: list[RollupSpec],
     approximate: bool,
+    policy_paths: list[str] = (),
 ) -> Route:
+    """`policy_paths`: what the caller's row policy on `entity` reads; a
+    rollup answers only when each is one of its dimensions (or reached
+    through one), else the raw rows do."""
     if not entity.is_time_series:
         return Route(RAW, "a reference entity has no rollups")
     if query.route == RAW:
@@ -170,7 +179,7 @@ def route_choose(
     why = _unsupported(aggregates, approximate)
     if why:
         return Route(RAW, why)
-    paths = _paths(query, row_filters)
+    paths = _paths(query, row_filters, list(policy_paths))
     reasons = []
     for rollup in sorted(rollups, key=lambda r: -GRAIN_RANK[r.grain]):
         if GRAIN_RANK[rollup.grain] > GRANULARITY_RANK[query.granularity.value]:

@@ -36,6 +36,7 @@ from apps.calculations.compiler.build import (
     width,
 )
 from apps.calculations.compiler.expressions import Scope, column, compile_aggregate, compile_node, quoted
+from apps.calculations.compiler.policies import policy_paths
 from apps.calculations.compiler.rollup_scan import rollup_select
 from apps.calculations.compiler.router import RAW, ROLLUP, ROLLUP_RAW, Route, calls, route_choose
 from apps.calculations.paths import PathResolver
@@ -362,6 +363,7 @@ def _route(
             aggregates=aggregates,
             query=build.query,
             row_filters=build.context.row_filters,
+            policy_paths=policy_paths(build.context, entity.code),
             rollups=build.rollups(entity.code) if entity.is_time_series else [],
             approximate=approximate,
         )

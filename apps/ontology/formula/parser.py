@@ -30,7 +30,7 @@ from sqlglot.tokens import Token, TokenType
 
 from apps.core.errors import AppError
 from apps.ontology.formula.tokens import formula_error, formula_tokens
-from apps.ontology.formula.typecheck import formula_type_check
+from apps.ontology.formula.typecheck import condition_type_check, formula_type_check
 from apps.ontology.types import formula as n
 from apps.ontology.types.formula import AGGREGATES, BOUNDARIES, PERIOD_WRAPPERS, SCALARS
 
@@ -165,6 +165,8 @@ class _Parser:
             return node
         if kind == TokenType.CASE:
             return self.case(token)
+        if kind == TokenType.PLACEHOLDER:  # only conditions tokenize one (tokens.py)
+            return n.Placeholder(token.text, token.start)
         if kind == TokenType.VAR:
             return self.call(token) if self.is_(TokenType.L_PAREN) else n.Name(token.text, token.start)
         raise formula_error(f"Unexpected {token.text} in the formula.", token.text, token.start)
@@ -363,3 +365,53 @@ def formula_parse(
     if attribute_types is not None:
         formula_type_check(root, {code: attribute_types.get(code) for code in checker.attribute_codes})
     return n.Formula(root, frozenset(checker.attributes), frozenset(checker.metrics), frozenset(checker.functions))
+
+
+def condition_parse(text: str, *, path_types: Mapping[str, str | None] | None = None) -> n.Condition:
+    """Parse a row policy's predicate: the filter syntax of formulas (after
+    `WHERE`) over attribute paths (`region`, `sold_by.region`) and
+    `{user.<attribute>}` placeholders, without functions or aggregates. With
+    `path_types` (every path the predicate names -> its ontology type, as
+    the engine resolved them) it is also type-checked as a condition.
+    Raises AppError naming the token and its position."""
+    root = _Parser(formula_tokens(text, condition=True)).formula()
+    paths: set[str] = set()
+    placeholders: set[str] = set()
+
+    def visit(node: n.Node) -> None:
+        if isinstance(node, n.Name):
+            paths.add(node.name)
+        elif isinstance(node, n.Placeholder):
+            placeholders.add(node.name)
+        elif isinstance(node, n.Call | n.Star):
+            shown = node.function if isinstance(node, n.Call) else "*"
+            raise formula_error(
+                f"{shown} is not allowed in a row policy: a predicate compares attributes with values, "
+                "e.g. region = 'EU'.",
+                shown,
+                node.position,
+            )
+        elif isinstance(node, n.Unary):
+            visit(node.operand)
+        elif isinstance(node, n.Binary):
+            visit(node.left)
+            visit(node.right)
+        elif isinstance(node, n.IsNull):
+            visit(node.operand)
+        elif isinstance(node, n.InList):
+            for child in (node.operand, *node.items):
+                visit(child)
+        elif isinstance(node, n.Between):
+            for child in (node.operand, node.low, node.high):
+                visit(child)
+        elif isinstance(node, n.Case):
+            for condition, value in node.whens:
+                visit(condition)
+                visit(value)
+            if node.default is not None:
+                visit(node.default)
+
+    visit(root)
+    if path_types is not None:
+        condition_type_check(root, path_types)
+    return n.Condition(root, frozenset(paths), frozenset(placeholders))

@@ -313,3 +313,14 @@ def formula_type_check(root: n.Node, attribute_types: Mapping[str, str | None]) 
     if typed.kind in (NUMBER, NULL, ANY):
         return
     raise type_error(f"A metric's value must be a number; {typed.what}.", root, typed)
+
+
+def condition_type_check(root: n.Node, path_types: Mapping[str, str | None]) -> None:
+    """Raise AppError (400 `type_mismatch`) when a row policy's predicate is
+    not a condition or compares values of different types. A placeholder's
+    value is text converted to the compared attribute's type when bound, so
+    it types as anything."""
+    typed = _Types(path_types).of(root)
+    if typed.kind in (BOOLEAN, ANY):
+        return
+    raise type_error(f"A row policy's predicate must be a condition (true or false); {typed.what}.", root, typed)

@@ -52,6 +52,15 @@ class Name(Node):
 
 
 @dataclass(frozen=True)
+class Placeholder(Node):
+    """`{user.<attribute>}` in a row policy's predicate: a value of the
+    signed-in user, bound as a parameter when the predicate is compiled."""
+
+    name: str
+    position: int = 0
+
+
+@dataclass(frozen=True)
 class Star(Node):
     """`*` in COUNT(*)."""
 
@@ -110,6 +119,16 @@ class Case(Node):
     whens: tuple[tuple[Node, Node], ...]
     default: Node | None = None
     position: int = 0
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed row-policy predicate: the tree, the attribute paths it names
+    and the `{user.<attribute>}` placeholders it uses."""
+
+    root: Node
+    paths: frozenset[str] = field(default_factory=frozenset)
+    placeholders: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
