@@ -9,13 +9,32 @@ from django.db import transaction
 from oauth2_provider.models import get_application_model
 
 from apps.core.crypto import secret_encrypt
-from apps.core.secret_fields import secret_purpose
 from apps.core.selectors import client_id_for_code
-from apps.identity.dev_provider.directory import CONTOSO, DEMO_APPLICATION_ID, FABRIKAM
+from apps.identity.dev_provider.directory import (
+    ANALYTICS_ADMINS,
+    ANALYTICS_ANALYSTS,
+    ANALYTICS_VIEWERS,
+    CONTOSO,
+    DEMO_APPLICATION_ID,
+    FABRIKAM,
+    FABRIKAM_ANALYSTS,
+    FABRIKAM_VIEWERS,
+)
 from apps.identity.models import DevProviderApplication, IdentityProvider
+from apps.identity.selectors.providers import CLIENT_SECRET_PURPOSE
+from apps.identity.services.role_mapping import role_mapping_create
 from apps.identity.types import DevProviderSeeded
 
-_SECRET_PURPOSE = secret_purpose(model="identity.IdentityProvider", field="client_secret_encrypted")
+# The demo's role mappings, made with the providers: each development
+# tenant's groups give the seeded roles (lowest priority number wins).
+DEMO_ROLE_MAPPINGS = {
+    CONTOSO.tenant_id: (
+        (ANALYTICS_ADMINS, "admin", 10),
+        (ANALYTICS_ANALYSTS, "analyst", 20),
+        (ANALYTICS_VIEWERS, "viewer", 30),
+    ),
+    FABRIKAM.tenant_id: ((FABRIKAM_ANALYSTS, "analyst", 20), (FABRIKAM_VIEWERS, "viewer", 30)),
+}
 
 
 class DevProviderSeedError(Exception):
@@ -87,6 +106,15 @@ def dev_provider_seed(*, client_code: str, base_url: str, redirect_uris: list[st
             )
             providers.append(provider)
             created_providers.add(provider.pk)
+            for group, role, priority in DEMO_ROLE_MAPPINGS[tenant.tenant_id]:
+                role_mapping_create(
+                    client_id=client_id,
+                    provider_id=provider.pk,
+                    group_object_id=group.object_id,
+                    role_code=role,
+                    priority=priority,
+                    description=f"demo: {group.display_name} -> {role}",
+                )
     seeded = []
     for application_id in dict.fromkeys(provider.application_id for provider in providers):
         sharing = [provider for provider in providers if provider.application_id == application_id]
@@ -103,7 +131,7 @@ def dev_provider_seed(*, client_code: str, base_url: str, redirect_uris: list[st
             if provider.authority != authority:
                 provider.authority, changed = authority, [*changed, "authority"]
             if secret is not None:
-                provider.client_secret_encrypted = secret_encrypt(secret, purpose=_SECRET_PURPOSE)
+                provider.client_secret_encrypted = secret_encrypt(secret, purpose=CLIENT_SECRET_PURPOSE)
                 changed.append("client_secret_encrypted")
             if changed:
                 provider.save(update_fields=[*changed, "updated_at"])
