@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.http import QueryDict
 
-from apps.core.access import PERMISSION_DESCRIPTIONS, Permission
+from apps.core.access import DEFAULT_ROLE, PERMISSION_DESCRIPTIONS, Permission
 from apps.core.errors import AppError
 
 NON_FIELD = "form"
@@ -100,7 +100,7 @@ def role_form_from(role) -> RoleForm:
 class MappingForm:
     provider: int | None = None
     group_object_id: str = ""
-    role_code: str = ""
+    role_code: str = DEFAULT_ROLE  # a new rule starts at the least a member gets
     priority: int = 100
     description: str = ""
     errors: dict[str, str] = field(default_factory=dict)
