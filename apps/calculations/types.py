@@ -171,3 +171,17 @@ class MetricCalculatedV1(BaseModel):
     unit: str = ""
     computed_at: datetime | None = None
     source: str = "recalculation"  # recalculation (after a load) or period (the period publisher)
+
+
+@dataclass(frozen=True)
+class RowPolicyPreview:
+    """What a member would see (calculations.selectors.row_policy_preview):
+    the metric under their row policies next to its unrestricted value."""
+
+    user_id: int
+    username: str
+    role: str
+    restricted: bool
+    policies: tuple[Any, ...]  # governance's EntityPolicy: entity + predicates (OR)
+    restricted_result: MetricResult
+    unrestricted_result: MetricResult

@@ -109,6 +109,11 @@ def role_member_count(*, client_id: int, role: str) -> int:
     return Membership.objects.filter(client_id=client_id, role=role).count()
 
 
+def client_password_login_enabled(*, client_id: int) -> bool:
+    """Whether the client's members may sign in with a password."""
+    return bool(Client.objects.filter(pk=client_id).values_list("password_login_enabled", flat=True).first())
+
+
 def user_password_login_disabled_clients(*, user_id: int) -> list[str]:
     """Names of the user's active clients that switched password sign-in off
     (`Client.password_login_enabled`): their members sign in through the

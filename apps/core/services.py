@@ -66,6 +66,16 @@ def membership_role_change(*, client_id: int, membership_id: int, role: str) -> 
     return membership_role_set(membership=membership, role=role)
 
 
+def client_password_login_set(*, client_id: int, enabled: bool) -> bool:
+    """Switch password sign-in on or off for the client's members
+    (`Client.password_login_enabled`; docs/identity.md): off, they sign in
+    through the client's identity provider only. Returns the new value."""
+    updated = Client.objects.filter(pk=client_id).update(password_login_enabled=bool(enabled))
+    if not updated:
+        raise NotFound(f"No client {client_id}.")
+    return bool(enabled)
+
+
 def role_members_recheck(*, client_id: int, role: str) -> None:
     """A role's permissions changed: the open sockets of its members re-check
     their subscriptions (after commit)."""

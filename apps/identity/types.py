@@ -35,6 +35,26 @@ class MemberInfo:
 
 
 @dataclass(frozen=True)
+class MemberAccess:
+    """A member as the access console lists them: their role (code and name)
+    and who manages it: role mapping (`mapped_by`: the identity provider
+    whose directory groups decide it) or an administrator by hand ("")."""
+
+    membership_id: int
+    user_id: int
+    username: str
+    email: str
+    role: str
+    role_name: str
+    is_default: bool
+    mapped_by: str = ""
+
+    @property
+    def is_mapped(self) -> bool:
+        return bool(self.mapped_by)
+
+
+@dataclass(frozen=True)
 class SignInResult:
     """What a completed provider sign-in hands on (apps.identity.services.sign_in).
 

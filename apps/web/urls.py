@@ -3,7 +3,7 @@ partials (names in the `web` namespace)."""
 
 from django.urls import path
 
-from apps.web import urls_dashboard, urls_kpis, urls_objects, urls_ontology, urls_simulation, views
+from apps.web import urls_access, urls_dashboard, urls_kpis, urls_objects, urls_ontology, urls_simulation, views
 
 app_name = "web"
 urlpatterns = [
@@ -13,4 +13,5 @@ urlpatterns = [
     *urls_ontology.urlpatterns,
     *urls_objects.urlpatterns,
     *urls_simulation.urlpatterns,
+    *urls_access.urlpatterns,
 ]

@@ -14,14 +14,12 @@ from rest_framework.views import APIView
 
 from apps.calculations.api import serializers as s
 from apps.calculations.api.params import moment_parse
-from apps.calculations.orchestrator import CalculationOrchestrator, default_range
-from apps.calculations.types import AccessContext, Granularity, MetricQuery
+from apps.calculations.orchestrator import default_range
+from apps.calculations.selectors import row_policy_preview
+from apps.calculations.types import Granularity, MetricQuery
 from apps.core.access import Permission
 from apps.core.api.permissions import by_method
 from apps.core.api.tenancy import request_client
-from apps.core.errors import AppError
-from apps.governance.selectors import row_access_for
-from apps.identity.selectors.principals import member_find
 
 
 class PreviewRequestSerializer(serializers.Serializer):
@@ -56,9 +54,6 @@ class RowPolicyPreviewView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         client_id = request_client(request).client_id
-        principal = member_find(client_id=client_id, user=data["user"])
-        if principal is None:
-            raise AppError(f"No member {data['user']!r} in this client.", code="not_found", status_code=404)
         default_start, default_end = default_range()
         query = MetricQuery(
             metric=data["metric"],
@@ -66,14 +61,12 @@ class RowPolicyPreviewView(APIView):
             end=moment_parse(data["end"], name="end") if data.get("end") else default_end,
             granularity=Granularity(data["granularity"]),
         )
-        rows = row_access_for(client_id=client_id, principal=principal)
-        restricted = CalculationOrchestrator(context=AccessContext(client_id=client_id, rows=rows))
-        unrestricted = CalculationOrchestrator(context=AccessContext(client_id=client_id))
+        preview = row_policy_preview(client_id=client_id, user=data["user"], query=query)
         body = {
-            "user": {"id": principal.user_id, "username": principal.username, "role": principal.role},
-            "restricted": rows.restricted,
-            "policies": [{"entity": p.entity, "predicates": list(p.predicates)} for p in rows.policies],
-            "restricted_result": asdict(restricted.calculate(query, persist=False)),
-            "unrestricted_result": asdict(unrestricted.calculate(query, persist=False)),
+            "user": {"id": preview.user_id, "username": preview.username, "role": preview.role},
+            "restricted": preview.restricted,
+            "policies": [{"entity": p.entity, "predicates": list(p.predicates)} for p in preview.policies],
+            "restricted_result": asdict(preview.restricted_result),
+            "unrestricted_result": asdict(preview.unrestricted_result),
         }
         return Response(PreviewResultSerializer(body).data)

@@ -12,13 +12,11 @@ from apps.core.api.permissions import by_method
 from apps.core.api.query_params import unknown_parameters_refuse
 from apps.core.api.tenancy import request_client
 from apps.core.errors import AppError
-from apps.core.transactions import after_commit
 from apps.identity.api import directory_serializers as s
 from apps.identity.models import AccessAuditEntry, DirectoryGroup, DirectorySyncRun, DirectoryUser, RoleMapping
 from apps.identity.selectors import directory as selectors
 from apps.identity.services import role_mapping as mapping_services
-from apps.identity.services.directory_sync import directory_sync_run_create
-from apps.identity.tasks import directory_sync_run_task
+from apps.identity.services.sync_requests import directory_sync_request
 
 PAGING = {"page", "page_size", "client", "format"}
 
@@ -86,10 +84,7 @@ class SyncRunViewSet(_ClientViewSet):
     def create(self, request):
         """Sync a provider's directory now. Answers 202 with the queued run."""
         data = self._valid(s.SyncRunRequestSerializer)
-        run = directory_sync_run_create(
-            client_id=self.client_id, provider_id=data["provider"], requested_by=request.user
-        )
-        after_commit(directory_sync_run_task.delay, run.pk)
+        run = directory_sync_request(client_id=self.client_id, provider_id=data["provider"], requested_by=request.user)
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

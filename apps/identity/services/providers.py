@@ -40,6 +40,9 @@ EDITABLE = (
 )
 
 
+KINDS = list(IdentityProvider.Kind.choices)  # (value, label) for forms
+
+
 def _invalid(field: str, message: str) -> AppError:
     return AppError(message, code="invalid", details={field: [message]})
 

@@ -19,6 +19,7 @@ class NavSection:
     url_name: str
     icon: str  # a name of the inline icon set in base.html (`#i-<icon>`)
     staff_only: bool = False
+    permission: str = ""  # shown only to members whose role has it in the current client
     prefix_match: bool = True  # "current" for every URL under it, not just itself
 
 
@@ -28,6 +29,7 @@ SECTIONS: tuple[NavSection, ...] = (
     NavSection("Ontology", "web:ontology_studio", "ontology"),
     NavSection("Objects", "web:objects", "objects"),
     NavSection("Simulation", "web:simulation", "simulation"),
+    NavSection("Access", "web:access", "access", permission="manage_access"),
     NavSection("API docs", "swagger-ui", "docs"),
     NavSection("Admin", "admin:index", "admin", staff_only=True),
 )
@@ -41,14 +43,19 @@ class NavLink:
     current: bool
 
 
-def nav_links(request: HttpRequest | None, *, is_staff: bool) -> list[NavLink]:
-    """The sections the user may see whose URL resolves, the one holding the
+def nav_links(
+    request: HttpRequest | None, *, is_staff: bool, permissions: frozenset[str] = frozenset()
+) -> list[NavLink]:
+    """The sections the user may see (staff; `permissions`: those of their
+    role in the console's client) whose URL resolves, the one holding the
     current path marked current (longest matching prefix wins, so `/` is the
     dashboard only, not every page)."""
     path = request.path if request is not None else ""
     links: list[tuple[NavSection, str]] = []
     for section in SECTIONS:
         if section.staff_only and not is_staff:
+            continue
+        if section.permission and section.permission not in permissions:
             continue
         try:
             links.append((section, reverse(section.url_name)))
@@ -67,7 +74,9 @@ def console_nav(context: template.Context) -> dict:
     """`{% console_nav %}`: the main navigation of the console."""
     request = context.get("request")
     user = context.get("user")
-    return {"links": nav_links(request, is_staff=bool(user and user.is_staff))}
+    access = context.get("console_client")
+    permissions = access.permissions if access is not None else frozenset()
+    return {"links": nav_links(request, is_staff=bool(user and user.is_staff), permissions=permissions)}
 
 
 @register.simple_tag
