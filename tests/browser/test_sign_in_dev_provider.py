@@ -34,10 +34,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def demo(live_server):
     """The demo client seeded against the provider the live server routes at /idp/."""
     client = ClientFactory(code="demo", name="Demo Insurance")
+    # The provider on another origin than the platform (127.0.0.1 vs localhost), as
+    # in `make run` (another port) and with Azure AD: cookies and CSP as in real life.
     dev_provider_seed(
-        client_code="demo", base_url=live_server.url, redirect_uris=[f"{live_server.url}/auth/oidc/callback/"]
+        client_code="demo",
+        base_url=_provider_origin(live_server),
+        redirect_uris=[f"{live_server.url}/auth/oidc/callback/"],
     )
     return client
+
+
+def _provider_origin(live_server) -> str:
+    if "//localhost:" in live_server.url:
+        return live_server.url.replace("//localhost:", "//127.0.0.1:")
+    return live_server.url.replace("//127.0.0.1:", "//localhost:")
 
 
 def _sign_in(page, live_server, person) -> None:
@@ -45,7 +55,7 @@ def _sign_in(page, live_server, person) -> None:
     page.get_by_label("Work e-mail").fill(person.user_principal_name)
     page.get_by_role("button", name="Continue with single sign-on").click()
     # The development provider's own sign-in page, as Azure AD's would be.
-    page.wait_for_url(f"{live_server.url}/idp/**")
+    page.wait_for_url(f"{_provider_origin(live_server)}/idp/**")
     page.get_by_label("Account").select_option(f"{person.tenant_id}:{person.object_id}")
     page.get_by_label("Password").fill(person.password)
     page.get_by_role("button", name="Sign in").click()

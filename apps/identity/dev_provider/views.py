@@ -173,7 +173,14 @@ class LoginView(View):
             return self._render(request, tenant, error="Unknown user or wrong password.", status=400)
         account_signed_in(person)
         next_url = self._next(request)
-        response = HttpResponseRedirect(next_url) if next_url else self._render(request, tenant, signed_in=person)
+        if next_url:
+            # On to the authorization endpoint through a page that forwards itself, not a
+            # 302: the authorization's redirect to the platform's callback (another origin
+            # in `make run`) would otherwise follow this form's POST, and the platform's
+            # Content-Security-Policy (form-action 'self') stops such a redirect chain.
+            response = render(request, "identity/dev_provider/forward.html", {"next": next_url})
+        else:
+            response = self._render(request, tenant, signed_in=person)
         session.sign_in(response, request, person)
         return response
 
