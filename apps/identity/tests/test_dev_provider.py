@@ -18,6 +18,7 @@ from django.core.management import call_command
 from oauth2_provider.models import get_application_model
 
 from apps.core.crypto import secret_decrypt
+from apps.core.rate_limits import rate_limits_reset
 from apps.core.secret_fields import secret_purpose
 from apps.core.services import demo_bootstrap
 from apps.core.tests.factories import UserFactory
@@ -78,6 +79,27 @@ def test_a_wrong_password_signs_nobody_in(client):
     )
     assert response.status_code == 400 and b"wrong password" in response.content
     assert session.COOKIE_NAME not in response.cookies
+
+
+@pytest.mark.django_db
+def test_the_provider_sign_in_page_is_rate_limited(client, settings):
+    """Password guessing at the provider's page meets IDENTITY_SIGN_IN_RATE, like every sign-in path:
+    a 429 on its own page, with the wait, and not even the right password gets through meanwhile."""
+    rate_limits_reset()
+    settings.IDENTITY_SIGN_IN_RATE = "3/minute"
+    url = f"/idp/{CONTOSO_ID}/login"
+    guesses = [
+        client.post(url, {"account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": f"guess-{n}"}) for n in range(3)
+    ]
+    assert [r.status_code for r in guesses] == [400, 400, 400]
+    limited = client.post(url, {"account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": ADELE.password})
+    assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+    assert "Too many sign-in requests from your address" in limited.content.decode()
+    assert session.COOKIE_NAME not in limited.cookies
+    assert client.get(url).status_code == 200  # the page itself still shows
+    rate_limits_reset()
+    signed_in = client.post(url, {"account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": ADELE.password})
+    assert signed_in.status_code == 200 and session.COOKIE_NAME in signed_in.cookies
 
 
 @pytest.mark.django_db
