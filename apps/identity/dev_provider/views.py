@@ -52,7 +52,7 @@ def _tenant_error(segment: str) -> JsonResponse:
     )
 
 
-def _tenant_checked(view):
+def tenant_checked(view):
     @functools.wraps(view)
     def wrapped(request, *args, tenant: str, **kwargs):
         if not tenant_segment_valid(tenant):
@@ -62,7 +62,7 @@ def _tenant_checked(view):
     return wrapped
 
 
-@_tenant_checked
+@tenant_checked
 def discovery(request, tenant: str):
     """`{tenant}/v2.0/.well-known/openid-configuration`, Azure's document: for
     `organizations`/`common` the issuer holds the literal `{tenantid}`."""
