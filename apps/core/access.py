@@ -104,6 +104,11 @@ class RoleDirectory:
     permissions_expression: Callable[[str, str], Expression]
     # role_codes(client_id): the codes of the client's roles.
     role_codes: Callable[[int], list[str]]
+    # role_hold(client_id, code): inside the caller's transaction, whether the
+    # client has the role `code`, holding it against deletion until that
+    # transaction ends (a membership granted the role and the role's deletion
+    # never both commit). None: only role_codes is asked.
+    role_hold: Callable[[int, str], bool] | None = None
 
 
 _directory: RoleDirectory | None = None
@@ -123,6 +128,17 @@ def role_codes(*, client_id: int) -> list[str]:
     if _directory is None:
         return sorted(SEEDED_ROLES)
     return _directory.role_codes(client_id)
+
+
+def role_held(*, client_id: int, role: str) -> bool:
+    """Whether the client has the role `role`, held against deletion until the
+    current transaction ends (call it inside the transaction that writes a
+    membership with that role). Without a directory: the seeded roles."""
+    if _directory is None:
+        return role in SEEDED_ROLES
+    if _directory.role_hold is None:
+        return role in _directory.role_codes(client_id)
+    return _directory.role_hold(client_id, role)
 
 
 def permissions_of(*, role: str, annotated: Iterable[str] | None) -> frozenset[str]:

@@ -8,16 +8,18 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from apps.core.access import DEFAULT_ROLE, role_codes
+from apps.core.access import DEFAULT_ROLE, role_codes, role_held
 from apps.core.errors import AppError, NotFound
 from apps.core.models import Client, Membership, TokenGeneration
 from apps.core.ws_revocation import user_sockets_recheck
 
 
 def _role_check(*, client_id: int, role: str) -> None:
-    """Refuse a role code the client has no role for (400 naming it)."""
-    codes = role_codes(client_id=client_id)
-    if role not in codes:
+    """Refuse a role code the client has no role for (400 naming it). Called
+    inside the transaction that writes the membership: the role is held
+    against a concurrent deletion until it commits (role_held)."""
+    if not role_held(client_id=client_id, role=role):
+        codes = role_codes(client_id=client_id)
         raise AppError(
             f"This client has no role {role!r}; its roles are {', '.join(codes) or 'none'}.",
             code="unknown_role",

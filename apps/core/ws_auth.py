@@ -1,7 +1,10 @@
 """WebSocket authentication: the session cookie (browsers) or `?token=<access
-JWT>` (API clients). Cookie-authenticated sockets must come from one of our own
-origins, so another site cannot ride a user's session (cross-site WebSocket
-hijacking); token sockets carry their own credential and need no Origin."""
+token>` (API clients): one of our JWTs, or a bearer token a registered verifier
+knows (apps.core.bearer_tokens: an access token a client's identity provider
+issued for our API, verified as the DRF API verifies it). Cookie-authenticated
+sockets must come from one of our own origins, so another site cannot ride a
+user's session (cross-site WebSocket hijacking); token sockets carry their own
+credential and need no Origin."""
 
 from urllib.parse import parse_qs, urlparse
 
@@ -14,18 +17,29 @@ from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 
 from apps.core.api.authentication import RevocableJWTAuthentication
+from apps.core.bearer_tokens import bearer_verify
+from apps.core.errors import AppError
 
 
 @database_sync_to_async
-def _user_from_token(raw: str):
-    """The token's user and the validated token (the socket closes at its
-    expiry and re-checks it on revocation, apps.core.ws_revocation)."""
+def _user_from_token(raw: str) -> dict:
+    """The scope entries of a token socket: its user and its credential, our
+    validated JWT (`auth_token`) or a registered verifier's (`auth_bearer`);
+    the socket closes at its expiry and re-checks it on revocation
+    (apps.core.ws_revocation). A token nobody accepts: the anonymous user."""
     auth = RevocableJWTAuthentication()
     try:
         token = auth.get_validated_token(raw.encode())
-        return auth.get_user(token), token
+        return {"user": auth.get_user(token), "auth_token": token, "auth_bearer": None}
     except (InvalidToken, TokenError, AuthenticationFailed):
-        return AnonymousUser(), None
+        pass
+    try:
+        credential = bearer_verify(raw)
+    except AppError:  # refused, or its provider's keys unreadable: not signed in
+        credential = None
+    if credential is None:
+        return {"user": AnonymousUser(), "auth_token": None, "auth_bearer": None}
+    return {"user": credential.user, "auth_token": None, "auth_bearer": credential}
 
 
 def _origin_allowed(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -43,8 +57,7 @@ class _TokenOrOrigin:
     async def __call__(self, scope, receive, send):
         token = parse_qs(scope.get("query_string", b"").decode()).get("token", [None])[0]
         if token:
-            user, validated = await _user_from_token(token)
-            scope = dict(scope, user=user, auth_token=validated)
+            scope = dict(scope, **await _user_from_token(token))
         elif not _origin_allowed(scope.get("headers", [])):
             return await WebsocketDenier()(scope, receive, send)
         return await self.inner(scope, receive, send)

@@ -36,6 +36,7 @@ from django.db import transaction
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 
 from apps.core.api.authentication import token_user
+from apps.core.bearer_tokens import BearerRefused, bearer_verify
 from apps.core.errors import AppError
 from apps.core.realtime import ChannelRequest, channel_authorize
 from apps.core.selectors import ClientAccess, client_resolve
@@ -85,6 +86,17 @@ def _credentials_hold(scope: dict, user_id: int) -> tuple[bool, float | None]:
         except (AuthenticationFailed, InvalidToken, TokenError):
             return False, token["exp"]
         return user.pk == user_id, token["exp"]
+    bearer = scope.get("auth_bearer")
+    if bearer is not None:
+        # A provider's token: verified again in full (its user deactivated,
+        # its provider disabled or its keys rotated away: no longer holds).
+        if time.time() >= bearer.expires_at:
+            return False, bearer.expires_at
+        try:
+            again = bearer_verify(bearer.raw)
+        except BearerRefused:
+            return False, bearer.expires_at
+        return again is not None and again.user.pk == user_id, bearer.expires_at
     session = scope.get("session")
     if session is None or not session.session_key:
         return False, None
@@ -126,6 +138,8 @@ def credential_expiry(scope: dict) -> float | None:
     token = scope.get("auth_token")
     if token is not None:
         return float(token["exp"])
+    if scope.get("auth_bearer") is not None:
+        return scope["auth_bearer"].expires_at
     session = scope.get("session")
     if session is None or not session.session_key:
         return None
@@ -167,7 +181,8 @@ class RevocableSocket:
             if self.credential_expires_at is not None:
                 wait = min(wait, max(0.0, self.credential_expires_at - time.time()))
             await asyncio.sleep(wait)
-            if self.credential_expired() and self.scope.get("auth_token") is not None:
+            token_socket = self.scope.get("auth_token") is not None or self.scope.get("auth_bearer") is not None
+            if self.credential_expired() and token_socket:
                 await self._shut(CLOSE_REVOKED, "token expired")
                 return
             await self._recheck(reauthorize=False)

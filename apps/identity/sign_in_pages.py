@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from apps.core.client_address import client_address
-from apps.core.rate_limits import rate_limit_hit
+from apps.core.rate_limits import RateDecision, rate_limit_hit
 
 LOGIN_TEMPLATE = "registration/login.html"
 
@@ -37,17 +37,27 @@ def login_page(
     return response
 
 
+def sign_in_rate_hit(request: HttpRequest) -> RateDecision:
+    """Count this sign-in request against its address (one budget shared by
+    every sign-in path, the development provider's sign-in page included)."""
+    return rate_limit_hit(
+        rate=settings.IDENTITY_SIGN_IN_RATE, scope="sign_in", ident=client_address(request) or "unknown"
+    )
+
+
+def sign_in_rate_message(retry_after: int | None) -> str:
+    return f"Too many sign-in requests from your address; try again in {retry_after} seconds."
+
+
 def sign_in_rate_limited(request: HttpRequest) -> HttpResponse | None:
     """Count this sign-in request against its address; the login page with a
     429 when over the limit, else None."""
-    decision = rate_limit_hit(
-        rate=settings.IDENTITY_SIGN_IN_RATE, scope="sign_in", ident=client_address(request) or "unknown"
-    )
+    decision = sign_in_rate_hit(request)
     if decision.allowed:
         return None
     return login_page(
         request,
         status=429,
-        sso_error=f"Too many sign-in requests from your address; try again in {decision.retry_after} seconds.",
+        sso_error=sign_in_rate_message(decision.retry_after),
         retry_after=decision.retry_after,
     )

@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from analytics_engine.asgi import application
 from apps.calculations.models import MetricHistory
 from apps.calculations.realtime import live_periods_publish
+from apps.calculations.tests.row_policy_fixtures import book_define, member_api, policy
 from apps.calculations.tests.scenarios import RETENTION_METRICS, retention_define, retention_rows, rows_load
 from apps.calculations.types import METRIC_CALCULATED
 from apps.core.realtime import listeners_track, listeners_untrack
@@ -123,6 +124,51 @@ def test_deactivating_a_kpi_tells_its_listeners_refuses_new_ones_and_its_reads_u
         await ws.send_json_to({"action": "subscribe", "channel": "metric.retention_rate"})
         assert (await _next(ws, _answer))["type"] == "subscribed"
         await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_subscriber_under_a_row_policy_is_told_on_its_restricted_channel(make_worker):
+    """A viewer under `region = 'EU'` listens to `metric.revenue.r<fingerprint>`
+    (never `metric.revenue`): deactivating and reactivating the KPI reach that
+    channel too, as they reach the unrestricted one."""
+    admin_membership = MembershipFactory(role="admin", is_default=True)
+    admin = APIClient()
+    admin.force_authenticate(admin_membership.user)
+    client = admin_membership.client
+    book_define(admin)
+    policy(client, "region = 'EU'")
+    _, viewer = member_api(client, "viewer")
+    config_group = make_worker("calculations.config")
+
+    async def scenario():
+        restricted = WebsocketCommunicator(application, f"/ws/?token={AccessToken.for_user(viewer)}")
+        unrestricted = WebsocketCommunicator(application, f"/ws/?token={AccessToken.for_user(admin_membership.user)}")
+        assert (await restricted.connect())[0] and (await unrestricted.connect())[0]
+        await restricted.send_json_to({"action": "subscribe", "channel": "metric.revenue"})
+        refused = await _next(restricted, _answer)
+        assert refused["error"]["code"] == "row_policy_restricted"
+        channel = refused["error"]["details"]["restricted_channel"]
+        await restricted.send_json_to({"action": "subscribe", "channel": channel})
+        assert (await _next(restricted, _answer))["type"] == "subscribed"
+        await unrestricted.send_json_to({"action": "subscribe", "channel": "metric.revenue"})
+        assert (await _next(unrestricted, _answer))["type"] == "subscribed"
+
+        await sync_to_async(configure)(admin, active_kpis=[])
+        assert await sync_to_async(config_group.drain)() == 1
+        told = await _next(restricted, lambda m: m.get("channel") == channel)
+        assert told["event"] == {
+            "metric": "revenue",
+            "status": "deactivated",
+            "message": "KPI 'revenue' is deactivated for this client.",
+        }
+        assert (await _next(unrestricted, lambda m: "event" in m))["event"]["status"] == "deactivated"
+
+        await sync_to_async(configure)(admin, active_kpis=["revenue"])
+        assert await sync_to_async(config_group.drain)() == 1
+        assert (await _next(restricted, lambda m: m.get("channel") == channel))["event"]["status"] == "reactivated"
+        await restricted.disconnect()
+        await unrestricted.disconnect()
 
     async_to_sync(scenario)()
 

@@ -262,7 +262,7 @@ def test_a_policy_on_a_joined_entity_restricts_the_rows_read_through_the_join(bo
     assert {p["dims"]["sold_by.department"]: p["value"] for p in series} == {"north": NORTH}
 
 
-def _rollup(client_id: int) -> None:
+def _rollup(client_id: int, *, now=None) -> None:
     rollup = rollup_create(
         client_id=client_id,
         entity="orders",
@@ -270,7 +270,7 @@ def _rollup(client_id: int) -> None:
         dimensions=["region", "lob"],
         measures=[{"attribute": "amount", "states": ["sum", "count"]}],
     )
-    rollup_refresh(rollup=rollup, now=MARCH_RANGE[1].replace(day=10))
+    rollup_refresh(rollup=rollup, now=now or MARCH_RANGE[1].replace(day=10))
 
 
 def test_rollup_under_a_policy_on_a_dimension_and_raw_on_another_attribute(book):
@@ -288,6 +288,29 @@ def test_rollup_under_a_policy_on_a_dimension_and_raw_on_another_attribute(book)
     explained = revenue(other, explain="true")
     assert explained["route"] == "raw" and "person_id" in explained["explain"]["scans"][0]["reason"]
     assert total(other) == SOLD_BY_EU
+
+
+def test_rollup_plus_raw_tail_under_a_policy_on_a_dimension_equals_the_raw_answer(book):
+    """The day rollup refreshed on March 11 (its watermark March 10 or 11):
+    March is answered from it up to the watermark plus the raw rows after it
+    (route `rollup+raw`). Under
+    `region = 'US'` each part holds rows in and out of the policy (o3 in the
+    rollup, o4 in the tail; EU and APAC out): the answer equals the raw one
+    under the same policy, totalled and per line of business."""
+    admin, client = book
+    _rollup(client.pk, now=MARCH_RANGE[0].replace(day=11))
+    policy(client, "region = 'US'")
+    viewer, _ = member_api(client, "viewer")
+    assert revenue(admin)["route"] == "rollup+raw"  # each part holds rows
+    merged = revenue(viewer, explain="true")
+    assert merged["route"] == "rollup+raw", merged["explain"]
+    raw = revenue(viewer, route="raw")
+    assert raw["route"] == "raw"
+    assert total(viewer) == total(viewer, route="raw") == 400.0 + 800.0
+    by_lob = {p["dims"]["lob"]: p["value"] for p in revenue(viewer, group_by="lob")["series"]}
+    assert by_lob == {p["dims"]["lob"]: p["value"] for p in revenue(viewer, group_by="lob", route="raw")["series"]}
+    assert by_lob == {"Health": 400.0, "Motor": 800.0}
+    assert revenue(viewer, group_by="lob")["route"] == "rollup+raw"
 
 
 def test_single_flight_and_cache_keys_differ_per_context_and_match_for_equal_ones(book):

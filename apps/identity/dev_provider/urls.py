@@ -9,7 +9,8 @@
     {tenant}/login                                    the provider's sign-in page
     oidc/userinfo                                     userinfo (Azure's lives on Graph)
 
-`{tenant}` is a development tenant's GUID, `organizations` or `common`."""
+`{tenant}` is a development tenant's GUID, `organizations` or `common`;
+another answers 400 AADSTS90002 on every endpoint, as Azure does."""
 
 from django.urls import path
 from oauth2_provider.views import JwksInfoView, TokenView, UserInfoView
@@ -23,8 +24,8 @@ urlpatterns = [
     path("oidc/userinfo", UserInfoView.as_view(), name="userinfo"),
     path("<str:tenant>/v2.0/.well-known/openid-configuration", views.discovery, name="discovery"),
     path("<str:tenant>/oauth2/v2.0/authorize", views.AuthorizeView.as_view(), name="authorize"),
-    path("<str:tenant>/oauth2/v2.0/token", TokenView.as_view(), name="token"),
-    path("<str:tenant>/discovery/v2.0/keys", JwksInfoView.as_view(), name="jwks"),
+    path("<str:tenant>/oauth2/v2.0/token", views.tenant_checked(TokenView.as_view()), name="token"),
+    path("<str:tenant>/discovery/v2.0/keys", views.tenant_checked(JwksInfoView.as_view()), name="jwks"),
     path("<str:tenant>/oauth2/v2.0/logout", views.LogoutView.as_view(), name="logout"),
     path("<str:tenant>/login", views.LoginView.as_view(), name="login"),
 ]

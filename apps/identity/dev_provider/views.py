@@ -32,6 +32,7 @@ from apps.identity.dev_provider.directory import (
     user_authenticate,
     users_for_segment,
 )
+from apps.identity.sign_in_pages import sign_in_rate_hit, sign_in_rate_message
 
 CLAIMS_SUPPORTED = [
     "sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "oid", "tid", "ver", "name",
@@ -51,7 +52,7 @@ def _tenant_error(segment: str) -> JsonResponse:
     )
 
 
-def _tenant_checked(view):
+def tenant_checked(view):
     @functools.wraps(view)
     def wrapped(request, *args, tenant: str, **kwargs):
         if not tenant_segment_valid(tenant):
@@ -61,7 +62,7 @@ def _tenant_checked(view):
     return wrapped
 
 
-@_tenant_checked
+@tenant_checked
 def discovery(request, tenant: str):
     """`{tenant}/v2.0/.well-known/openid-configuration`, Azure's document: for
     `organizations`/`common` the issuer holds the literal `{tenantid}`."""
@@ -165,6 +166,12 @@ class LoginView(View):
         return self._render(request, tenant)
 
     def post(self, request, tenant: str):
+        # Password guessing here is limited like every sign-in path (IDENTITY_SIGN_IN_RATE per address).
+        decision = sign_in_rate_hit(request)
+        if not decision.allowed:
+            response = self._render(request, tenant, error=sign_in_rate_message(decision.retry_after), status=429)
+            response["Retry-After"] = str(decision.retry_after)
+            return response
         tenant_id, _, object_id = request.POST.get("account", "").partition(":")
         person = user_authenticate(
             segment=tenant, tenant_id=tenant_id, object_id=object_id, password=request.POST.get("password", "")

@@ -1,6 +1,7 @@
 """Reads of a client's roles, and the role directory core asks for a
 membership's permissions (registered in IdentityConfig.ready)."""
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from apps.core.access import RoleDirectory
@@ -23,7 +24,22 @@ def role_codes(client_id: int) -> list[str]:
     return list(Role.objects.filter(client_id=client_id).order_by("code").values_list("code", flat=True))
 
 
-ROLE_DIRECTORY = RoleDirectory(permissions_expression=role_permissions_expression, role_codes=role_codes)
+def role_hold(client_id: int, code: str) -> bool:
+    """Whether the client has the role `code`, its row locked FOR KEY SHARE
+    until the caller's transaction ends. role_delete locks the row FOR UPDATE
+    (which waits for, and makes wait, this lock): a grant that holds it commits
+    before the deletion counts the role's members (and is counted: role_in_use),
+    and a grant that waited for a deletion finds no row (unknown_role). Grants
+    do not wait for one another (KEY SHARE locks do not conflict)."""
+    table = connection.ops.quote_name(Role._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE client_id = %s AND code = %s FOR KEY SHARE", [client_id, code])  # noqa: S608 - the table name is the model's
+        return cursor.fetchone() is not None
+
+
+ROLE_DIRECTORY = RoleDirectory(
+    permissions_expression=role_permissions_expression, role_codes=role_codes, role_hold=role_hold
+)
 
 
 def _info(role: Role, member_count: int) -> RoleInfo:

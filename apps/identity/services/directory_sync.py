@@ -7,7 +7,7 @@ One run of one provider:
    page by page until the `@odata.deltaLink`; each page is upserted in its own
    transaction (progress shows while the run goes on). `@removed` users get
    `removed_at`.
-2. groups: `GET /v1.0/groups/delta?$select=displayName,description&$expand=members`,
+2. groups: `GET /v1.0/groups/delta?$select=displayName,description,members`,
    the same way; `members@delta` adds memberships, its `@removed` entries drop them.
 3. role mappings (services/role_mapping.py).
 
@@ -61,7 +61,7 @@ USER_ATTRIBUTES = (
 USERS_DELTA = "/v1.0/users/delta?$select=id,displayName,userPrincipalName,mail,accountEnabled," + ",".join(
     USER_ATTRIBUTES
 )
-GROUPS_DELTA = "/v1.0/groups/delta?$select=displayName,description&$expand=members"
+GROUPS_DELTA = "/v1.0/groups/delta?$select=displayName,description,members"
 GRAPH_USER = "#microsoft.graph.user"
 Status = DirectorySyncRun.Status
 COUNTS = (

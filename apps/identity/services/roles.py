@@ -117,6 +117,12 @@ def role_update(
 
 @transaction.atomic
 def role_delete(*, client_id: int, code: str) -> None:
+    """Delete a role no member holds. Its row is locked FOR UPDATE first: a
+    membership being granted the role at the same moment holds the row FOR KEY
+    SHARE (core's role check, apps.identity.selectors.roles.role_hold), so
+    either the grant commits first and is counted here (role_in_use), or it
+    waits and then finds no such role (unknown_role); never a member holding a
+    deleted role."""
     role = _locked(client_id, code)
     if role.is_seeded:
         raise AppError(

@@ -7,11 +7,12 @@ to Graph in production.
   tenant, application id, secret and `.default` scope; answers a bearer token
   (Azure AD's OAuth errors otherwise: `invalid_client` AADSTS7000215 ...).
 - Every Graph call checks the bearer (401 InvalidAuthenticationToken).
-- `GET /v1.0/users/delta` and `GET /v1.0/groups/delta` (`$expand=members`):
-  pages of `page_size` items linked by `@odata.nextLink`, the last one with an
-  `@odata.deltaLink` carrying a token; a delta link shows what changed since:
-  adds, updates, `@removed` users and groups, and member adds and removals in
-  `members@delta`.
+- `GET /v1.0/users/delta` and `GET /v1.0/groups/delta`: pages of `page_size`
+  items linked by `@odata.nextLink`, the last one with an `@odata.deltaLink`
+  carrying a token; a delta link shows what changed since: adds, updates,
+  `@removed` users and groups, and, as Graph does only when the round's first
+  request selected `members` (`$select=...,members`; the selection is kept in
+  the round's links), member adds and removals in `members@delta`.
 - `POST /v1.0/users/{id}/getMemberObjects`: the ids of the user's groups.
 - Switches: `expire_delta_tokens()` (the next delta link call answers 410
   `syncStateNotFound`), `throttle(n)` (the next n Graph calls answer 429 with
@@ -248,13 +249,17 @@ class GraphStandIn:
         if "$skiptoken" in query:
             return self._page(query["$skiptoken"][0])
         since = None  # the first round: everything
+        # Graph encodes the first request's parameters into the round's tokens.
+        with_members = "members" in query.get("$select", [""])[0].split(",")
         if "$deltatoken" in query:
-            epoch, _, version = query["$deltatoken"][0].partition(".")
-            if not epoch.isdigit() or int(epoch) != self.epoch:
+            epoch, _, rest = query["$deltatoken"][0].partition(".")
+            version, _, selected = rest.partition(".")
+            if not epoch.isdigit() or int(epoch) != self.epoch or not version.isdigit():
                 return _graph_error(410, "syncStateNotFound", "The sync state generation is not found.")
-            since = int(version)
-        items = self._changes(resource, since)
-        tail = f"{self.url}/v1.0/{resource}/delta?$deltatoken={self.epoch}.{self.version}"
+            since, with_members = int(version), selected == "members"
+        items = self._changes(resource, since, with_members=with_members)
+        selected = ".members" if with_members else ""
+        tail = f"{self.url}/v1.0/{resource}/delta?$deltatoken={self.epoch}.{self.version}{selected}"
         snapshot = secrets.token_urlsafe(8)
         self._snapshots[snapshot] = items
         self._snapshot_tail[snapshot] = tail
@@ -277,10 +282,10 @@ class GraphStandIn:
             del self._snapshots[snapshot]
         return 200, page, {}
 
-    def _changes(self, resource, since):
+    def _changes(self, resource, since, *, with_members: bool):
         items: list[dict[str, Any]] = []
         member_changes: dict[str, dict[str, bool]] = {}
-        if resource == "groups":
+        if resource == "groups" and with_members:
             for version, group_id, user_id, added in self.member_log:
                 if since is not None and version > since and group_id in self.objects["groups"]:
                     member_changes.setdefault(group_id, {})[user_id] = added
@@ -288,7 +293,7 @@ class GraphStandIn:
             if since is not None and version <= since and object_id not in member_changes:
                 continue
             item = {"id": object_id, **self.objects[resource][object_id]}
-            if resource == "groups":
+            if resource == "groups" and with_members:
                 if since is None:  # the first round lists every member
                     item["members@delta"] = [_member(u) for u in sorted(self.members.get(object_id, ()))]
                 elif object_id in member_changes:

@@ -18,8 +18,10 @@ from django.core.management import call_command
 from oauth2_provider.models import get_application_model
 
 from apps.core.crypto import secret_decrypt
+from apps.core.rate_limits import rate_limits_reset
 from apps.core.secret_fields import secret_purpose
 from apps.core.services import demo_bootstrap
+from apps.core.tests.factories import UserFactory
 from apps.core.tests.servers import database_url_of_tests, free_port
 from apps.core.tests.waiting import wait_until
 from apps.identity.dev_provider import session
@@ -77,6 +79,27 @@ def test_a_wrong_password_signs_nobody_in(client):
     )
     assert response.status_code == 400 and b"wrong password" in response.content
     assert session.COOKIE_NAME not in response.cookies
+
+
+@pytest.mark.django_db
+def test_the_provider_sign_in_page_is_rate_limited(client, settings):
+    """Password guessing at the provider's page meets IDENTITY_SIGN_IN_RATE, like every sign-in path:
+    a 429 on its own page, with the wait, and not even the right password gets through meanwhile."""
+    rate_limits_reset()
+    settings.IDENTITY_SIGN_IN_RATE = "3/minute"
+    url = f"/idp/{CONTOSO_ID}/login"
+    guesses = [
+        client.post(url, {"account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": f"guess-{n}"}) for n in range(3)
+    ]
+    assert [r.status_code for r in guesses] == [400, 400, 400]
+    limited = client.post(url, {"account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": ADELE.password})
+    assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+    assert "Too many sign-in requests from your address" in limited.content.decode()
+    assert session.COOKIE_NAME not in limited.cookies
+    assert client.get(url).status_code == 200  # the page itself still shows
+    rate_limits_reset()
+    signed_in = client.post(url, {"account": f"{CONTOSO_ID}:{ADELE.object_id}", "password": ADELE.password})
+    assert signed_in.status_code == 200 and session.COOKIE_NAME in signed_in.cookies
 
 
 @pytest.mark.django_db
@@ -211,6 +234,50 @@ def test_production_settings_do_not_route_the_provider():
         [sys.executable, "-c", probe], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and "not routed" in result.stdout, result.stdout + result.stderr
+
+
+DEV_PROVIDER_ADMIN_PAGES = (
+    "/admin/oauth2_provider/application/",
+    "/admin/oauth2_provider/accesstoken/",
+    "/admin/oauth2_provider/refreshtoken/",
+    "/admin/oauth2_provider/idtoken/",
+    "/admin/oauth2_provider/grant/",
+)
+
+
+@pytest.mark.django_db
+def test_the_provider_admin_pages_show_when_the_provider_is_on(client):
+    """Test settings switch the provider on: its applications, tokens and grants are in the admin."""
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    for page in DEV_PROVIDER_ADMIN_PAGES:
+        assert client.get(page).status_code == 200, page
+    assert "oauth2_provider" in client.get("/admin/").content.decode()
+
+
+def test_production_settings_hide_the_provider_admin_pages():
+    """A deployment's settings (provider off): django-oauth-toolkit's admin pages are unregistered."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "AE_DEV_IDP_ENABLED")}
+    environment["DJANGO_SETTINGS_MODULE"] = "analytics_engine.settings.base"
+    probe = (
+        "import django; django.setup()\n"
+        "from django.conf import settings; from django.contrib import admin\n"
+        "from django.urls import NoReverseMatch, reverse\n"
+        "assert settings.AE_DEV_IDP_ENABLED is False\n"
+        "registered = sorted(m._meta.label for m in admin.site._registry if m._meta.app_label == 'oauth2_provider')\n"
+        "if registered: raise SystemExit('registered: ' + ', '.join(registered))\n"
+        "for name in ('application', 'accesstoken', 'refreshtoken', 'idtoken', 'grant'):\n"
+        "    try:\n"
+        "        reverse(f'admin:oauth2_provider_{name}_changelist')\n"
+        "    except NoReverseMatch:\n"
+        "        continue\n"
+        "    raise SystemExit('routed: ' + name)\n"
+        "assert admin.site.is_registered(__import__('apps.identity.models', fromlist=['Role']).Role)\n"
+        "print('hidden')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and "hidden" in result.stdout, result.stdout + result.stderr
 
 
 def _code_flow_over_http(server_url: str) -> dict:

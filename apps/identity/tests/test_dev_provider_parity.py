@@ -200,8 +200,15 @@ def test_discovery_document_points_at_the_endpoints_and_issuer(client):
     # Multi-tenant: Azure publishes the issuer with a `{tenantid}` placeholder.
     common = client.get("/idp/organizations/v2.0/.well-known/openid-configuration").json()
     assert common["issuer"] == "http://testserver/idp/{tenantid}/v2.0"
-    unknown = client.get("/idp/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration")
-    assert unknown.status_code == 400 and "AADSTS90002" in unknown.json()["error_description"]
+    nowhere = "/idp/00000000-0000-0000-0000-000000000000"
+    for unknown in (
+        client.get(f"{nowhere}/v2.0/.well-known/openid-configuration"),
+        client.get(f"{nowhere}/discovery/v2.0/keys"),
+        client.post(f"{nowhere}/oauth2/v2.0/token", {"grant_type": "authorization_code", "code": "x"}),
+        client.get(f"{nowhere}/oauth2/v2.0/authorize"),
+        client.get(f"{nowhere}/login"),
+    ):
+        assert unknown.status_code == 400 and "AADSTS90002" in unknown.json()["error_description"]
 
 
 def test_a_refresh_token_brings_new_tokens_with_the_same_claims_once(client):

@@ -200,3 +200,35 @@ def test_the_endpoints_are_in_the_openapi_schema(admin_api):
         "/api/v1/access-audit/",
     ):
         assert path in paths, path
+
+
+def test_the_answers_docs_directory_sync_shows_have_its_fields(admin_api, provider, graph):
+    """docs/directory-sync.md's examples (a mapping, a run, an audit entry): their fields are the API's."""
+    mapping = admin_api.post(
+        "/api/v1/role-mappings/",
+        {"provider": provider.pk, "group_object_id": ADMINS, "role_code": "admin", "priority": 10,
+         "description": "KPI Admins"},
+        format="json",
+    )  # fmt: skip
+    assert mapping.status_code == 201, mapping.json()
+    assert set(mapping.json()) == {
+        "id", "provider", "group_object_id", "role_code", "priority", "description", "created_at", "updated_at",
+    }  # fmt: skip
+    sync(provider)
+    (run,) = admin_api.get("/api/v1/directory/sync-runs/").json()["results"]
+    assert set(run) == {
+        "id", "provider", "provider_name", "status", "trigger", "phase", "mode", "pages_read", "counts", "error",
+        "requested_by", "created_at", "started_at", "finished_at",
+    }  # fmt: skip
+    assert set(run["counts"]) == {
+        "users_upserted", "users_removed", "groups_upserted", "groups_removed", "memberships_added",
+        "memberships_removed", "roles_granted", "roles_changed", "roles_revoked", "users_provisioned",
+        "tokens_revoked", "throttled", "resyncs",
+    }  # fmt: skip
+    audit = admin_api.get("/api/v1/access-audit/").json()
+    assert set(audit) == {"count", "next", "previous", "results"}
+    entry = audit["results"][0]
+    assert set(entry) == {
+        "id", "action", "source", "user", "username", "actor", "role", "previous_role", "details", "created_at",
+    }  # fmt: skip
+    assert set(entry["details"]) == {"provider", "group", "mapping"}

@@ -231,3 +231,22 @@ def test_the_admin_creates_and_edits_roles_through_the_services(admin):
     assert bad.status_code == 200 and not Role.objects.filter(code="x").exists()  # the form names the bad choice
     viewer = Role.objects.get(client_id=admin.client_id, code="viewer")
     assert browser.get(f"/admin/identity/role/{viewer.pk}/delete/").status_code == 403  # seeded: not deletable
+
+
+def test_the_answers_docs_access_shows_have_its_fields(admin):
+    """docs/access.md's curl examples (a role created, the members listed): their fields are the API's."""
+    api = _api(admin)
+    created = api.post(
+        ROLES, {"code": "loader", "name": "Data loader", "permissions": ["view_metrics", "load_data"]}, format="json"
+    )
+    assert created.status_code == 201
+    assert set(created.json()) == {
+        "code", "name", "description", "permissions", "is_seeded", "member_count", "created_at", "updated_at",
+    }  # fmt: skip
+    assert created.json()["permissions"] == ["load_data", "view_metrics"]
+    dana = MembershipFactory(client=admin.client, role="viewer")
+    members = api.get(MEMBERS).json()
+    assert all(set(m) == {"id", "user_id", "username", "email", "role", "is_default"} for m in members)
+    member = next(m for m in members if m["id"] == dana.pk)
+    assert api.patch(f"{MEMBERS}{member['id']}/", {"role": "loader"}, format="json").status_code == 200
+    assert api.delete(f"{ROLES}loader/").status_code == 409  # once no member holds it
