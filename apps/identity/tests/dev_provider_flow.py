@@ -5,6 +5,8 @@ server. Used by the development provider's tests."""
 
 import base64
 import hashlib
+import html
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -27,6 +29,15 @@ def application_make(client_id: str, *, version: int = 2, redirect_uri: str = RE
         access_token_version=version,
     )
     return application
+
+
+def forwarded_to(page: str) -> str:
+    """Where the provider's sign-in forwards the browser once signed in: the
+    "continue" link of its forwarding page (it forwards through a page, not a
+    302: see apps/identity/dev_provider/views.py LoginView.post)."""
+    found = re.search(r'<a id="continue" href="([^"]+)"', page)
+    assert found, page[:500]
+    return html.unescape(found.group(1))
 
 
 def pkce_pair() -> tuple[str, str]:
