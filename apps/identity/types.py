@@ -56,12 +56,8 @@ class MemberAccess:
 
 @dataclass(frozen=True)
 class SignInResult:
-    """What a completed provider sign-in hands on (apps.identity.services.sign_in).
-
-    `group_ids` are the token's `groups` claim (directory group object ids);
-    `groups_overage` is True when the token carried the overage marker
-    (`_claim_names.groups`: more than 200 groups, so none in the token) and
-    the groups must be read from Microsoft Graph instead."""
+    """What a completed provider sign-in hands on (apps.identity.services.sign_in);
+    the role its token's groups map to is applied by then (services.role_mapping)."""
 
     user_id: int
     username: str
@@ -71,8 +67,6 @@ class SignInResult:
     object_id: str
     external_identity_id: int
     created: bool
-    group_ids: tuple[str, ...] = field(default_factory=tuple)
-    groups_overage: bool = False
 
 
 class SignInRefused(AppError):

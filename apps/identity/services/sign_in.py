@@ -25,16 +25,6 @@ _NOT_KEPT = {"nonce", "aio", "uti", "rh", "at_hash", "c_hash", "sid"}
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 
 
-def token_groups(claims: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
-    """(group ids, overage): the `groups` claim, or the overage marker
-    (`_claim_names.groups`) that says the groups must come from Graph."""
-    claim_names = claims.get("_claim_names")
-    overage = isinstance(claim_names, dict) and "groups" in claim_names
-    groups = claims.get("groups")
-    ids = tuple(str(g) for g in groups) if isinstance(groups, list) and not overage else ()
-    return ids, overage
-
-
 def _username(claims: dict[str, Any]) -> str:
     users = get_user_model().objects
     base = _USERNAME_UNSAFE.sub("_", str(claims.get("preferred_username") or claims["oid"]))[:120] or "user"
@@ -101,7 +91,6 @@ def sign_in_complete(*, provider: IdentityProvider, claims: dict[str, Any]) -> S
             # the identity; read it on the second pass.
             if attempt:
                 raise
-    group_ids, overage = token_groups(claims)
     result = SignInResult(
         user_id=user.pk,
         username=user.get_username(),
@@ -111,8 +100,6 @@ def sign_in_complete(*, provider: IdentityProvider, claims: dict[str, Any]) -> S
         object_id=oid,
         external_identity_id=identity.pk,
         created=created,
-        group_ids=group_ids,
-        groups_overage=overage,
     )
     # The provider's role mappings turn the token's groups (or Graph's, on
     # overage) into the client role, audited with source sign_in.

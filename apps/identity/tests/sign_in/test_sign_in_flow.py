@@ -140,17 +140,20 @@ def test_logout_needs_the_csrf_token(idp, provider):
     assert "_auth_user_id" in browser.session
 
 
-def test_a_token_group_overage_is_handed_on_as_overage(idp, provider):
+def test_sign_in_applies_the_providers_role_mappings_to_the_token_groups(idp, provider):
+    from apps.core.models import Membership
+    from apps.identity.services.role_mapping import role_mapping_create
     from apps.identity.services.sign_in import sign_in_complete
 
-    claims = idp.claims(nonce="n")
-    del claims["groups"]
-    claims["_claim_names"] = {"groups": "src1"}
-    claims["_claim_sources"] = {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}
-    result = sign_in_complete(provider=provider, claims=claims)
-    assert result.groups_overage and result.group_ids == ()
-    plain = sign_in_complete(provider=provider, claims=idp.claims(nonce="m", groups=["a", "b"]))
-    assert not plain.groups_overage and plain.group_ids == ("a", "b")
+    group, oid = "3f2c1e4a-0000-4000-8000-000000000001", "3f2c1e4a-0000-4000-8000-0000000000a1"
+    role_mapping_create(
+        client_id=provider.client_id, provider_id=provider.pk, group_object_id=group, role_code="analyst"
+    )
+    result = sign_in_complete(provider=provider, claims=idp.claims(nonce="g", oid=oid, groups=[group]))
+    assert Membership.objects.get(user_id=result.user_id, client_id=provider.client_id).role == "analyst"
+    # Out of the group at the next sign-in: the mapped role goes.
+    sign_in_complete(provider=provider, claims=idp.claims(nonce="h", oid=oid, groups=[]))
+    assert not Membership.objects.filter(user_id=result.user_id, client_id=provider.client_id).exists()
 
 
 def test_a_deactivated_user_is_refused_with_a_message(client, idp, provider):
