@@ -99,9 +99,11 @@ class ClientMember:
     is_default: bool
 
 
-def client_members(*, client_id: int) -> list[ClientMember]:
-    """A client's members, by username."""
+def client_members(*, client_id: int, membership_id: int | None = None) -> list[ClientMember]:
+    """A client's members, by username (only member `membership_id` when given)."""
     rows = Membership.objects.filter(client_id=client_id).select_related("user").order_by("user__username")
+    if membership_id is not None:
+        rows = rows.filter(pk=membership_id)
     return [ClientMember(m.pk, m.user_id, m.user.get_username(), m.user.email, m.role, m.is_default) for m in rows]
 
 

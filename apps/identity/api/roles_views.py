@@ -99,5 +99,5 @@ class MemberViewSet(viewsets.ViewSet):
         member_role_change(
             client_id=self.client_id, membership_id=int(pk), role=data.validated_data["role"], actor_id=request.user.pk
         )
-        member = next(m for m in member_list(client_id=self.client_id) if m.membership_id == int(pk))
+        member = member_list(client_id=self.client_id, membership_id=int(pk))[0]
         return Response(s.MemberSerializer(asdict(member)).data)

@@ -76,7 +76,8 @@ def _member_counts(client_id: int) -> dict[str, int]:
     return counts
 
 
-def member_list(*, client_id: int) -> list[MemberInfo]:
+def member_list(*, client_id: int, membership_id: int | None = None) -> list[MemberInfo]:
+    """The client's members (only member `membership_id` when given)."""
     return [
         MemberInfo(
             membership_id=m.membership_id,
@@ -86,5 +87,5 @@ def member_list(*, client_id: int) -> list[MemberInfo]:
             role=m.role,
             is_default=m.is_default,
         )
-        for m in client_members(client_id=client_id)
+        for m in client_members(client_id=client_id, membership_id=membership_id)
     ]

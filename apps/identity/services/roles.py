@@ -145,7 +145,7 @@ def role_delete(*, client_id: int, code: str) -> None:
 def member_role_change(*, client_id: int, membership_id: int, role: str, actor_id: int | None) -> None:
     """An administrator gives member `membership_id` another role of the
     client (another client's member answers 404), audited with source admin."""
-    previous = next((m for m in client_members(client_id=client_id) if m.membership_id == membership_id), None)
+    previous = next(iter(client_members(client_id=client_id, membership_id=membership_id)), None)
     membership_role_change(client_id=client_id, membership_id=membership_id, role=role)
     if previous is not None and previous.role != role:
         AccessAuditEntry.objects.create(
