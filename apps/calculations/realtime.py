@@ -96,6 +96,8 @@ def kpi_status_push(*, client_id: int, codes: Iterable[str], status: str) -> int
     KPI's channel stays subscribed but receives nothing more until it is
     reactivated; new subscriptions to it are refused meanwhile."""
     events = []
+    # One read of the listened channels for all the codes (each read walks the whole index).
+    listened = [item.channel for item in listeners_active(prefix=f"{CHANNEL_FAMILY}.", client_id=client_id)]
     for code in codes:
         message = (
             f"KPI {code!r} is deactivated for this client."
@@ -104,9 +106,7 @@ def kpi_status_push(*, client_id: int, codes: Iterable[str], status: str) -> int
         )
         payload = {"metric": code, "status": status, "message": message}
         # The metric's own channel and the channels of its listeners under row policies.
-        restricted = [
-            item.channel for item in listeners_active(prefix=f"{metric_channel(code)}.r", client_id=client_id)
-        ]
+        restricted = [channel for channel in listened if channel.startswith(f"{metric_channel(code)}.r")]
         events.extend((channel, payload) for channel in [metric_channel(code), *restricted])
     return realtime_publish_many(client_id=client_id, events=events)
 
