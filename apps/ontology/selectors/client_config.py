@@ -38,7 +38,10 @@ def kpis_inactive(*, client_id: int) -> dict[str, InactiveKpi]:
     """The client's KPIs that are not active for reads, by code: those switched
     off, and those whose value chains are all switched off (a KPI held by one
     active value chain stays active)."""
-    return {kpi.code: kpi for kpi in inactive_kpis_of(client_config_row(client_id=client_id))}
+    # A read never writes: a client without its row (one deleted since the
+    # work was queued) has nothing switched off.
+    config = m.ClientConfig.objects.filter(client_id=client_id).first()
+    return {} if config is None else {kpi.code: kpi for kpi in inactive_kpis_of(config)}
 
 
 def kpi_active_require(*, client_id: int, code: str) -> None:

@@ -257,3 +257,13 @@ def test_the_migration_gives_the_clients_that_exist_their_configuration():
     configured = set(ClientConfig.objects.values_list("client_id", flat=True))
     assert {c.pk for c in [*before, later]} <= configured
     assert set(ClientConfig.objects.filter(client_id=later.pk).values_list("time_zone", "currency")) == {("UTC", "EUR")}
+
+
+def test_reading_the_inactive_kpis_of_a_client_gone_since_writes_nothing():
+    """Live rounds read the KPIs of every listened client, one deleted since
+    included: the read answers "nothing switched off" and creates no row (a
+    row for a client that no longer exists breaks the foreign key at commit)."""
+    gone = ClientFactory().pk
+    Client.objects.filter(pk=gone).delete()
+    assert kpis_inactive(client_id=gone) == {}
+    assert not ClientConfig.objects.filter(client_id=gone).exists()
