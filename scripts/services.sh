@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local backing services without Docker: PostgreSQL 17 (TimescaleDB, hll,
-# tdigest, pgvector) and Redis, run from a Debian 13 root filesystem that is
-# built once with debootstrap and cached outside the checkout.
+# tdigest, pgvector), Redis, and MariaDB (a stand-in for the MySQL/MariaDB
+# systems source connections read, docs/sources.md), run from a Debian 13 root
+# filesystem that is built once with debootstrap and cached outside the checkout.
 #
 #   scripts/services.sh up|down|status|env|mirror
 #
@@ -13,6 +14,11 @@ CACHE_DIR=${AE_CACHE_DIR:-/var/cache/analytics-engine}
 ROOTFS=${AE_ROOTFS:-$CACHE_DIR/trixie-rootfs}
 PG_PORT=${AE_PG_PORT:-54329}
 REDIS_PORT=${AE_REDIS_PORT:-63799}
+# One port per stack, beside its PostgreSQL port (54329 -> 33069), so parallel stacks do not collide.
+MARIADB_PORT=${AE_MARIADB_PORT:-$((PG_PORT - 21260))}
+# MariaDB's account for source tests and demo sources (it may create databases).
+MARIADB_USER=${AE_MARIADB_USER:-ae}
+MARIADB_PASSWORD=${AE_MARIADB_PASSWORD:-ae}
 PG_USER=${AE_PG_USER:-ae}
 PG_PASSWORD=${AE_PG_PASSWORD:-ae}
 PG_DB=${AE_PG_DB:-analytics_engine}
@@ -23,7 +29,7 @@ RO_PASSWORD=${AE_READONLY_PASSWORD:-ae_readonly}
 # template1 (so the test databases the app role creates have them too).
 PG_EXTENSIONS="timescaledb hll tdigest vector"
 SUITE=trixie
-PACKAGES="postgresql-17,postgresql-17-timescaledb,postgresql-17-hll,postgresql-17-tdigest,postgresql-17-pgvector,redis-server"
+PACKAGES="postgresql-17,postgresql-17-timescaledb,postgresql-17-hll,postgresql-17-tdigest,postgresql-17-pgvector,redis-server,mariadb-server"
 PG_BIN=/usr/lib/postgresql/17/bin
 # Data folders live inside the root filesystem (the servers run chrooted there),
 # one set per port pair so parallel stacks do not collide.
@@ -35,6 +41,7 @@ die() { log "error: $*"; exit 1; }
 
 want_pg() { [ -z "${DATABASE_URL:-}" ]; }
 want_redis() { [ -z "${REDIS_URL:-}" ]; }
+want_mariadb() { [ -z "${AE_MARIADB_URL:-}" ]; }
 
 # The first Debian mirror named in the host's apt sources (one-line or deb822
 # format), skipping security and third-party repositories.
@@ -76,6 +83,7 @@ build_rootfs() {
   log "waiting for the build lock"
   flock -w 900 9 || die "another build of the root filesystem has held the lock for 15 minutes"
   if [ -f "$marker" ] && [ "$(cat "$marker")" = "$PACKAGES" ]; then flock -u 9; return; fi
+  if [ -f "$marker" ]; then add_packages "$marker"; flock -u 9; return; fi
   ensure_host_tools
   local mirror
   mirror=$(host_mirror)
@@ -91,6 +99,24 @@ build_rootfs() {
   flock -u 9
 }
 
+# A root filesystem built for an older package list gets the missing packages
+# installed in place: its data folders (and servers running from them) stay.
+add_packages() {
+  local marker=$1 missing
+  missing=$(comm -13 <(tr ',' '\n' <"$marker" | sort) <(tr ',' '\n' <<<"$PACKAGES" | sort) | tr '\n' ' ')
+  if [ -n "${missing// /}" ]; then
+    log "adding packages to the root filesystem: $missing"
+    # No daemon may start inside the chroot while packages install.
+    printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
+    chmod +x "$ROOTFS/usr/sbin/policy-rc.d"
+    # shellcheck disable=SC2086
+    { in_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } \
+      >"$CACHE_DIR/add-packages.log" 2>&1 || die "installing $missing failed, see $CACHE_DIR/add-packages.log"
+  fi
+  echo "$PACKAGES" >"$marker"
+}
+
 in_root() { chroot "$ROOTFS" "$@"; }
 as_postgres() { chroot --userspec=postgres:postgres "$ROOTFS" env HOME=/var/lib/postgresql "$@"; }
 
@@ -103,6 +129,14 @@ pg_running() {
 
 redis_running() {
   [ -f "$STATE/redis/redis.pid" ] && kill -0 "$(cat "$STATE/redis/redis.pid")" 2>/dev/null
+}
+
+mariadb_running() {
+  [ -f "$STATE/mariadb/mariadb.pid" ] && kill -0 "$(cat "$STATE/mariadb/mariadb.pid")" 2>/dev/null
+}
+
+mariadb_local() {
+  in_root mariadb --protocol=socket --socket="$STATE_IN/mariadb/mariadb.sock" -u root "$@"
 }
 
 psql_local() {
@@ -196,6 +230,39 @@ EOF
   die "Redis did not answer on 127.0.0.1:$REDIS_PORT, see $STATE/redis/redis.log"
 }
 
+mariadb_start() {
+  if mariadb_running; then log "MariaDB already running on 127.0.0.1:$MARIADB_PORT"; mariadb_account; return; fi
+  mkdir -p "$STATE/mariadb/data"
+  in_root chown -R mysql:mysql "$STATE_IN/mariadb"
+  if [ ! -d "$STATE/mariadb/data/mysql" ]; then
+    log "initialising MariaDB data in $STATE/mariadb/data"
+    in_root mariadb-install-db --user=mysql --datadir="$STATE_IN/mariadb/data" --skip-test-db \
+      --auth-root-authentication-method=socket >"$STATE/mariadb/install.log" 2>&1 \
+      || die "mariadb-install-db failed, see $STATE/mariadb/install.log"
+  fi
+  log "starting MariaDB on 127.0.0.1:$MARIADB_PORT"
+  # Small buffers: it holds test and demo sources, not the platform's data.
+  setsid chroot "$ROOTFS" mariadbd --user=mysql --datadir="$STATE_IN/mariadb/data" \
+    --port="$MARIADB_PORT" --bind-address=127.0.0.1 --socket="$STATE_IN/mariadb/mariadb.sock" \
+    --pid-file="$STATE_IN/mariadb/mariadb.pid" --log-error="$STATE_IN/mariadb/mariadb.log" \
+    --skip-name-resolve --innodb-buffer-pool-size=64M --max-connections=200 \
+    </dev/null >/dev/null 2>&1 8>&- 9>&- &
+  local i
+  for i in $(seq 1 300); do
+    if mariadb_local -e "SELECT 1" >/dev/null 2>&1; then mariadb_account; return; fi
+    sleep 0.1
+  done
+  die "MariaDB did not answer on 127.0.0.1:$MARIADB_PORT, see $STATE/mariadb/mariadb.log"
+}
+
+mariadb_account() {
+  mariadb_local <<SQL
+CREATE USER IF NOT EXISTS '$MARIADB_USER'@'127.0.0.1' IDENTIFIED BY '$MARIADB_PASSWORD';
+ALTER USER '$MARIADB_USER'@'127.0.0.1' IDENTIFIED BY '$MARIADB_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$MARIADB_USER'@'127.0.0.1';
+SQL
+}
+
 stop_pid() { # name pidfile
   local name=$1 pidfile=$2 pid i
   [ -f "$pidfile" ] || { log "$name not running"; return; }
@@ -211,19 +278,21 @@ stop_pid() { # name pidfile
 }
 
 cmd_up() {
-  if want_pg || want_redis; then build_rootfs; fi
+  if want_pg || want_redis || want_mariadb; then build_rootfs; fi
   # One starter at a time per stack: a second `up` waits, then finds it running.
   mkdir -p "$CACHE_DIR"
   exec 8>"$CACHE_DIR/.up-$PG_PORT-$REDIS_PORT.lock"
   flock -w 300 8 || die "another 'services.sh up' has held the lock for 5 minutes; is it stuck?"
   if want_pg; then pg_start; else log "DATABASE_URL set: using that server"; fi
   if want_redis; then redis_start; else log "REDIS_URL set: using that server"; fi
+  if want_mariadb; then mariadb_start; else log "AE_MARIADB_URL set: using that server"; fi
 }
 
 cmd_down() {
   if want_pg; then stop_pid PostgreSQL "$STATE/pg/postmaster.pid"; fi
   # Redis takes SIGTERM as "save and exit"; SIGINT would do the same.
   if want_redis; then stop_pid Redis "$STATE/redis/redis.pid"; fi
+  if want_mariadb; then stop_pid MariaDB "$STATE/mariadb/mariadb.pid"; fi
 }
 
 cmd_status() {
@@ -236,16 +305,21 @@ cmd_status() {
     if redis_running; then echo "redis: running on 127.0.0.1:$REDIS_PORT (pid $(cat "$STATE/redis/redis.pid"))"
     else echo "redis: stopped"; rc=1; fi
   else echo "redis: external"; fi
+  if want_mariadb; then
+    if mariadb_running; then echo "mariadb: running on 127.0.0.1:$MARIADB_PORT (pid $(cat "$STATE/mariadb/mariadb.pid"))"
+    else echo "mariadb: stopped"; rc=1; fi
+  else echo "mariadb: external ($AE_MARIADB_URL)"; fi
   return $rc
 }
 
 cmd_env() {
   echo "DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB}"
   echo "REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+  echo "AE_MARIADB_URL=${AE_MARIADB_URL:-mysql://$MARIADB_USER:$MARIADB_PASSWORD@127.0.0.1:$MARIADB_PORT/}"
 }
 
 need_root() {
-  if [ "$(id -u)" != 0 ] && { want_pg || want_redis; }; then
+  if [ "$(id -u)" != 0 ] && { want_pg || want_redis || want_mariadb; }; then
     die "local services run in a chroot and need root; or set DATABASE_URL and REDIS_URL"
   fi
 }

@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "apps.ontology",
     "apps.governance",
     "apps.calculations",
+    "apps.connectors",
+    "apps.ingestion",
     "apps.simulation",
     "apps.archival",
     "apps.observability",
@@ -591,3 +593,6 @@ AE_STREAM_PUSH_INTERVAL_MS = env.int("AE_STREAM_PUSH_INTERVAL_MS", default=200)
 
 # --- Identity: sign-in through providers, directory sync, the development provider ---
 from analytics_engine.settings.identity import *  # noqa: E402, F403
+
+# --- Sources and ingestion: analytics_engine/settings/sources.py ---------------
+from analytics_engine.settings.sources import *  # noqa: E402, F403

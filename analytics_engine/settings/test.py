@@ -48,6 +48,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # Webhook tests deliver to receivers on loopback (the worker subprocess too).
 MESSAGING_WEBHOOK_ALLOW_PRIVATE = True
+# Source tests read servers on loopback (PostgreSQL, MariaDB, REST and GraphQL stand-ins).
+SOURCES_ALLOW_PRIVATE_NETWORKS = True
 WS_HEARTBEAT_SECONDS = 0.2
 # Tests share one address; rate limits are exercised by their own test.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"client": "100000/minute", "user": "100000/minute", "anon": "100000/minute"}

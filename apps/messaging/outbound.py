@@ -25,7 +25,6 @@ apps.messaging.types).
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import random
 import socket
@@ -45,6 +44,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.crypto import SecretDecryptionError
+from apps.core.network_addresses import address_refusal
 from apps.messaging.types import DeliveryOutcome, OutboundJob, OutboundPolicy, WebhookURLError
 
 logger = logging.getLogger(__name__)
@@ -93,29 +93,6 @@ class Destination:
         return f"[{host}]" if ":" in host else host
 
 
-def _address_refusal(address: str) -> str | None:
-    """Why an address is not a public destination, or None when it is."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # IPv4 wrapped in IPv6 (mapped, 6to4, NAT64) is judged by the IPv4 inside.
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in ipaddress.IPv6Network("64:ff9b::/96"):
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return _address_refusal(str(embedded))
-    for kind, flag in (
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("unspecified", ip.is_unspecified),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-    ):
-        if flag:
-            return kind
-    return None if ip.is_global else "non-public"
-
-
 def _url_parts(url: str) -> SplitResult:
     if not isinstance(url, str) or not url.strip():
         raise WebhookURLError("The webhook URL is empty.")
@@ -157,7 +134,7 @@ def destination_resolve(url: str) -> Destination:
     addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
     if not settings.MESSAGING_WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
-            refusal = _address_refusal(address)
+            refusal = address_refusal(address)
             if refusal:
                 shown = host if host == address else f"{host} resolves to {address}, which"
                 raise DestinationRefused(
