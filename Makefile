@@ -56,7 +56,7 @@ run: demo
 	@echo "  Health:           $(SCHEME)://127.0.0.1:$(PORT)/health"
 	@echo "  API docs:         $(SCHEME)://127.0.0.1:$(PORT)/api/v1/docs/"
 	@echo "  Dev sign-in:      $(AE_DEV_IDP_BASE_URL)/idp/   (development provider; users in docs/identity.md)"
-	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL and Redis."
+	@echo "  Stop with Ctrl-C; 'make services-down' stops PostgreSQL, Redis and MariaDB."
 	@echo
 	@# supervisord restarts a process that exits (scripts/supervisord.conf; docs/operations.md).
 	@mkdir -p var && AE_VENV="$(abspath $(VENV))" exec $(VENV)/bin/supervisord -n -c scripts/supervisord.conf -j "$(CURDIR)/var/supervisord.pid"

@@ -263,13 +263,13 @@ GRANT ALL PRIVILEGES ON *.* TO '$MARIADB_USER'@'127.0.0.1';
 SQL
 }
 
-stop_pid() { # name pidfile
-  local name=$1 pidfile=$2 pid i
+stop_pid() { # name pidfile [signal]
+  local name=$1 pidfile=$2 signal=${3:-INT} pid i
   [ -f "$pidfile" ] || { log "$name not running"; return; }
   pid=$(head -n 1 "$pidfile")
   if ! kill -0 "$pid" 2>/dev/null; then log "$name not running"; return; fi
   log "stopping $name (pid $pid)"
-  kill -INT "$pid" 2>/dev/null || kill -TERM "$pid"
+  kill "-$signal" "$pid" 2>/dev/null || kill -TERM "$pid"
   for i in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
@@ -292,7 +292,7 @@ cmd_down() {
   if want_pg; then stop_pid PostgreSQL "$STATE/pg/postmaster.pid"; fi
   # Redis takes SIGTERM as "save and exit"; SIGINT would do the same.
   if want_redis; then stop_pid Redis "$STATE/redis/redis.pid"; fi
-  if want_mariadb; then stop_pid MariaDB "$STATE/mariadb/mariadb.pid"; fi
+  if want_mariadb; then stop_pid MariaDB "$STATE/mariadb/mariadb.pid" TERM; fi
 }
 
 cmd_status() {

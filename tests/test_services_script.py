@@ -66,6 +66,7 @@ def test_status_and_a_second_up_reuse_the_running_services():
     assert status.returncode == 0, status.stdout + status.stderr
     assert "postgresql: running on 127.0.0.1:" in status.stdout
     assert "redis: running on 127.0.0.1:" in status.stdout
+    assert "mariadb: running on 127.0.0.1:" in status.stdout
 
     again = run("up")
     assert again.returncode == 0, again.stderr
@@ -75,15 +76,21 @@ def test_status_and_a_second_up_reuse_the_running_services():
     assert [re.sub(r"\d+$", "<port>", line) for line in lines] == [
         "[services] PostgreSQL already running on 127.0.0.1:<port>",
         "[services] Redis already running on 127.0.0.1:<port>",
+        "[services] MariaDB already running on 127.0.0.1:<port>",
     ], again.stderr
     assert run("status").stdout == status.stdout
 
 
+EXTERNAL = {
+    "DATABASE_URL": "postgres://u:p@db.internal:5432/x",
+    "REDIS_URL": "redis://r:6379/0",
+    "AE_MARIADB_URL": "mysql://m:p@maria.internal:3306/",
+}
+
+
 def test_external_urls_skip_the_local_services():
-    result = run("env", env={"DATABASE_URL": "postgres://u:p@db.internal:5432/x", "REDIS_URL": "redis://r:6379/0"})
-    assert result.stdout.splitlines() == [
-        "DATABASE_URL=postgres://u:p@db.internal:5432/x",
-        "REDIS_URL=redis://r:6379/0",
-    ]
-    status = run("status", env={"DATABASE_URL": "postgres://u:p@db.internal:5432/x", "REDIS_URL": "redis://r:6379/0"})
+    result = run("env", env=EXTERNAL)
+    assert result.stdout.splitlines() == [f"{name}={url}" for name, url in EXTERNAL.items()]
+    status = run("status", env=EXTERNAL)
     assert "postgresql: external" in status.stdout and "redis: external" in status.stdout
+    assert "mariadb: external" in status.stdout
