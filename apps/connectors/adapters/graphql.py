@@ -177,7 +177,7 @@ class GraphQLAdapter(Adapter):
         if not relay and not isinstance(graphql.get_nullable_type(parent), graphql.GraphQLList):
             return None
         columns: list[SourceColumn] = []
-        _columns_of(graphql.get_named_type(parent), selection, "", True, columns, depth=0)
+        _columns_of(graphql.get_named_type(parent), selection, "", False, columns, depth=0)
         return tuple(columns) or None
 
     # --- Operations -------------------------------------------------------------------
