@@ -122,6 +122,7 @@ class GraphQLAdapter(Adapter):
         if "first" in declared and "first" not in variables:
             variables["first"] = int(self.spec.settings.get("page_size", 100))
         after = None
+        seen: set[str] = set()
         for _ in range(_MAX_PAGES):
             if after is not None:
                 variables["after"] = after
@@ -141,8 +142,9 @@ class GraphQLAdapter(Adapter):
             yield [flatten((edge or {}).get("node")) for edge in found["edges"]]
             info = found.get("pageInfo") or {}
             cursor = info.get("endCursor")
-            if not info.get("hasNextPage") or "after" not in declared or not cursor or cursor == after:
-                return
+            if not info.get("hasNextPage") or "after" not in declared or not cursor or str(cursor) in seen:
+                return  # a cursor seen before: the server ignores `after`; stop rather than loop
+            seen.add(str(cursor))
             after = cursor
         raise SourceError(f"{where} kept paging past {_MAX_PAGES} pages.", stage="query", code="too_many_pages")
 
