@@ -27,6 +27,7 @@ request; they never appear in an error, a log line or an answer."""
 import base64
 import hashlib
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -238,6 +239,22 @@ def retry_after_seconds(value: str | None) -> float:
     return min(cap, max(0.0, seconds))
 
 
+def _is_tls_failure(exc: BaseException) -> bool:
+    """A certificate the platform does not trust: no retry changes that."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """What is retried: refused, reset, timed out (never an answer, nor an
+    untrusted certificate)."""
+    return isinstance(exc, httpx.TransportError) and not _is_tls_failure(exc)
+
+
 def _transport_error(exc: httpx.TransportError, host: str) -> SourceError:
     text = str(exc).lower()
     if isinstance(exc, httpx.ConnectTimeout):
@@ -432,7 +449,7 @@ class SourceHttpClient:
             raise SourceError(f"{target.host} resolved to no address.", stage="dns", code="host_not_found")
 
         try:
-            for trying in network_retrying(lambda exc: isinstance(exc, httpx.TransportError)):
+            for trying in network_retrying(_is_network_error):
                 with trying:
                     logger.debug("source %s: %s %s%s", self.key, method, target.host, target.path)
                     return attempt()

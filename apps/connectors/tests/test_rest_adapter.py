@@ -4,6 +4,8 @@ record once, every auth type, 429 waited, 500 and malformed answers named,
 nested records flattened, the incremental filter, discovery's types, the
 connection test's stages, and credentials never in an error."""
 
+import ssl
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -208,3 +210,50 @@ def test_settings_are_validated_naming_the_field(settings, named):
         RESTAdapter.validate_settings(settings, {})
     assert named in caught.value.message and caught.value.status_code == 400
     RESTAdapter.validate_settings({"base_url": "https://x.example", "verify_tls": False, "allow_unverified_tls": True})
+
+
+def test_requests_go_to_the_checked_address_with_the_host_name_kept(rest):
+    port = rest.server.server_address[1]
+    spec = ConnectionSpec("rest", {"base_url": f"http://localhost:{port}", "endpoints": [PAGINATIONS["none"]]},
+                          key=f"t:{uuid.uuid4().hex}")  # fmt: skip
+    before = len(rest.requests)
+    assert adapter_for(spec).test().ok
+    assert rest.requests[before][2]["Host"] == f"localhost:{port}"
+
+
+def test_private_addresses_are_refused_unless_allowed(rest, settings):
+    settings.SOURCES_ALLOW_PRIVATE_NETWORKS = False
+    outcome = adapter_for(_spec(rest, [PAGINATIONS["none"]])).test()
+    assert (outcome.ok, outcome.stage) == (False, "connect") and "loopback" in outcome.message
+
+
+@pytest.fixture(scope="module")
+def tls_rest(tmp_path_factory) -> Iterator[s.RestStandin]:
+    """The REST stand-in behind TLS with a self-signed certificate for localhost."""
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    standin = s.RestStandin()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    standin.server.socket = context.wrap_socket(standin.server.socket, server_side=True)
+    with standin:
+        yield standin
+
+
+def test_tls_is_verified_unless_explicitly_and_unsafely_turned_off(tls_rest):
+    port = tls_rest.server.server_address[1]
+    settings = {"base_url": f"https://localhost:{port}", "endpoints": [PAGINATIONS["page"]]}
+    refused = adapter_for(ConnectionSpec("rest", settings, key=f"t:{uuid.uuid4().hex}")).test()
+    assert (refused.ok, refused.stage) == (False, "tls")
+    # verify_tls false alone is not enough: both flags, as validation demands.
+    half = adapter_for(ConnectionSpec("rest", {**settings, "verify_tls": False}, key=f"t:{uuid.uuid4().hex}")).test()
+    assert half.stage == "tls"
+    unsafe = {**settings, "verify_tls": False, "allow_unverified_tls": True}
+    RESTAdapter.validate_settings(unsafe)
+    batches, _ = _read(ConnectionSpec("rest", unsafe, key=f"t:{uuid.uuid4().hex}"), "p")
+    assert sum(len(b) for b in batches) == 25
