@@ -4,16 +4,20 @@ record once, every auth type, 429 waited, 500 and malformed answers named,
 nested records flattened, the incremental filter, discovery's types, the
 connection test's stages, and credentials never in an error."""
 
+import logging
 import ssl
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from apps.connectors.adapters import adapter_for
 from apps.connectors.adapters.base import ConnectionSpec
 from apps.connectors.adapters.rest import RESTAdapter
+from apps.connectors.http_client import retry_after_seconds
 from apps.connectors.tests import http_standins as s
 from apps.connectors.types import ExtractRequest, SourceError
 from apps.core.errors import AppError
@@ -257,3 +261,21 @@ def test_tls_is_verified_unless_explicitly_and_unsafely_turned_off(tls_rest):
     RESTAdapter.validate_settings(unsafe)
     batches, _ = _read(ConnectionSpec("rest", unsafe, key=f"t:{uuid.uuid4().hex}"), "p")
     assert sum(len(b) for b in batches) == 25
+
+
+def test_an_api_key_in_the_query_is_never_logged(rest, caplog):
+    caplog.set_level(logging.DEBUG)
+    auth, credentials = AUTHS["query"]
+    _read(_spec(rest, [{"name": "a", "path": "/auth/query", "records_path": "data.items"}], auth, credentials), "a")
+    assert any("api_key=" in path for _, path, _ in rest.requests)  # it was sent
+    assert s.API_KEY not in caplog.text
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date_and_capped(settings):
+    settings.SOURCES_RETRY_WAIT_MAX_SECONDS = 30
+    assert retry_after_seconds("2") == 2.0
+    assert retry_after_seconds("") == 1.0 and retry_after_seconds("soon") == 1.0
+    assert retry_after_seconds("3600") == 30.0
+    in_ten = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
+    assert 5 <= retry_after_seconds(in_ten) <= 10
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
