@@ -231,9 +231,16 @@ class FileAdapter(Adapter):
             with default_storage.open(self._path(name), "rb") as raw:
                 schema = pq.ParquetFile(raw).schema_arrow
             return tuple(SourceColumn(f.name, _arrow_type(f.type), f.nullable, source_type=str(f.type)) for f in schema)
-        sample_size = settings.SOURCES_DISCOVERY_SAMPLE
-        sample = next(self._rows(name, sample_size), [])
+        sample = self._first(name, settings.SOURCES_DISCOVERY_SAMPLE)
         return columns_infer(sample, text_is_typed=name.lower().endswith(".csv"))
+
+    def _first(self, name: str, count: int) -> list[dict[str, Any]]:
+        """The file's first `count` records; the file closed after."""
+        rows = self._rows(name, count)
+        try:
+            return next(rows, [])
+        finally:
+            rows.close()
 
     # --- Operations ---------------------------------------------------------------------
 
@@ -255,8 +262,8 @@ class FileAdapter(Adapter):
     def preview(self, *, source_object: str = "", source_query: str = "", limit: int) -> Preview:
         if source_query:
             raise SourceError("File connections read files, not SQL queries.", stage="query", code="no_queries")
-        limit = max(1, limit)
-        rows = next(self._rows(source_object, limit), [])
+        limit = max(1, min(limit, settings.SOURCES_PREVIEW_MAX_ROWS))
+        rows = self._first(source_object, limit)
         return Preview(columns=self._columns(source_object), rows=rows)
 
     def test(self) -> TestOutcome:

@@ -225,7 +225,7 @@ class GraphQLAdapter(Adapter):
             raise SourceError("GraphQL connections read their declared queries.", stage="query", code="no_queries")
         query = self._query(source_object)
         with http_client(self.spec) as client:
-            rows = self._sample(client, query, max(1, limit))
+            rows = self._sample(client, query, max(1, min(limit, settings.SOURCES_PREVIEW_MAX_ROWS)))
         return Preview(columns=columns_infer(rows), rows=rows)
 
     def test(self) -> TestOutcome:

@@ -214,7 +214,7 @@ class RESTAdapter(Adapter):
             raise SourceError("REST connections read endpoints, not SQL queries.", stage="query", code="no_queries")
         endpoint = self._endpoint(source_object)
         with http_client(self.spec) as client:
-            rows = self._sample(client, endpoint, max(1, limit))
+            rows = self._sample(client, endpoint, max(1, min(limit, settings.SOURCES_PREVIEW_MAX_ROWS)))
         return Preview(columns=columns_infer(rows), rows=rows)
 
     def test(self) -> TestOutcome:
