@@ -98,3 +98,20 @@ def test_queries_are_checked_when_saved(queries, named):
     with pytest.raises(AppError) as caught:
         GraphQLAdapter.validate_settings({"endpoint": "https://api.example/graphql", "queries": queries})
     assert named in caught.value.message and "settings.queries[0]" in caught.value.message
+
+
+def test_incremental_reads_keep_only_nodes_after_the_watermark(gql):
+    extraction = adapter_for(_spec(gql)).extract(
+        ExtractRequest(source_object="policies", watermark_column="updatedAt", watermark_after="2026-03-01T10:00:20Z")
+    )
+    ids = [row["id"] for batch in extraction.batches for row in batch]
+    extraction.close()
+    assert ids == [21, 22, 23]
+
+
+def test_an_unknown_query_and_a_missing_connection_path_are_named(gql):
+    with pytest.raises(SourceError, match="no query named 'nope'"):
+        adapter_for(_spec(gql)).extract(ExtractRequest(source_object="nope"))
+    spec = _spec(gql, [{"name": "q", "query": POLICIES, "connection_path": "contracts"}])
+    outcome = adapter_for(spec).test()
+    assert (outcome.ok, outcome.stage) == (False, "query") and "'contracts'" in outcome.message
