@@ -31,3 +31,5 @@ SOURCES_ALLOW_PRIVATE_NETWORKS = env.bool("SOURCES_ALLOW_PRIVATE_NETWORKS", defa
 SOURCES_LOCAL_MARIADB_URL = env(
     "AE_MARIADB_URL", default=f"mysql://ae:ae@127.0.0.1:{env.int('AE_PG_PORT', default=54329) - 21260}/"
 )
+# A file uploaded to a file connection may be at most this large (bytes).
+SOURCES_UPLOAD_MAX_BYTES = env.int("SOURCES_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)

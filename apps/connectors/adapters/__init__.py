@@ -16,7 +16,7 @@ def adapter_register(*kinds: str):
 
 
 def adapter_for(spec: ConnectionSpec) -> Adapter:
-    from apps.connectors.adapters import sql  # noqa: F401  (registers)
+    from apps.connectors.adapters import files, graphql, rest, sql  # noqa: F401  (register)
 
     try:
         return _ADAPTERS[spec.kind](spec)
