@@ -181,11 +181,12 @@ def timestamp_converter(formats: Sequence[str], zone_name: str | None) -> Conver
             if parse is not None:
                 return finish(parse(value))
             try:
-                return finish(fromisoformat(value))
+                moment = fromisoformat(value)
             except ValueError:
                 raise Bad(
                     f"expected an ISO 8601 timestamp (2026-01-31T09:30:00) or a format, got {shown(value)}"
                 ) from None
+            return finish(moment)
         if isinstance(value, datetime):
             return finish(value)
         if kind is date:

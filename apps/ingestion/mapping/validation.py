@@ -320,6 +320,12 @@ def _step(
     return Step(attribute=attribute.code, source=source, convert=convert_one, unmatched=unmatched)
 
 
+def _unused_warn(plan: Plan, code: str, sections: Mapping[str, Mapping[str, Any]]) -> None:
+    for name in ("value_maps", "formats", "scales", "time_zones", "normalise"):
+        if code in sections[name]:
+            plan.warn(code, "unused", f"{name}.{code} is not used: the mapping takes {code} from no source field.")
+
+
 def mapping_compile(*, entity: EntityView, mapping: Any, source_columns: Sequence[SourceColumn] | None = None) -> Plan:
     plan = Plan()
     if not isinstance(mapping, Mapping):
@@ -371,11 +377,7 @@ def mapping_compile(*, entity: EntityView, mapping: Any, source_columns: Sequenc
                 )
             elif default is not _MISSING:
                 plan.constants[code] = default
-            for name in ("value_maps", "formats", "scales", "time_zones", "normalise"):
-                if code in sections[name]:
-                    plan.warn(
-                        code, "unused", f"{name}.{code} is not used: the mapping takes {code} from no source field."
-                    )
+            _unused_warn(plan, code, sections)
             continue
         kinds = [k for k in FIELD_KINDS if isinstance(spec, Mapping) and k in spec]
         if not isinstance(spec, Mapping) or len(kinds) != 1 or len(spec) != 1:
@@ -400,6 +402,7 @@ def mapping_compile(*, entity: EntityView, mapping: Any, source_columns: Sequenc
                 plan.constants[code] = target(spec["value"])
             except Bad as exc:
                 plan.error(code, "invalid_constant", f"fields.{code}.value: {exc}.")
+            _unused_warn(plan, code, sections)
             continue
         source = spec["source"]
         if not isinstance(source, str) or not source:
