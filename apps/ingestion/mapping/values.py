@@ -194,6 +194,8 @@ def json_converter() -> Converter:
     def convert(value):
         kind = type(value)
         if kind is Decimal:
+            if not value.is_finite():
+                raise Bad("JSON cannot hold NaN or Infinity")
             return int(value) if value == value.to_integral_value() else float(value)
         if isinstance(value, datetime | date):
             return value.isoformat()

@@ -327,6 +327,7 @@ def test_json_takes_any_value():
     assert _value(mapper, {"a": [1, 2]}) == {"a": [1, 2]}
     assert _value(mapper, Decimal("2.5")) == 2.5
     assert _value(mapper, datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "2026-01-02T03:04:00+00:00"
+    assert _error(mapper, Decimal("NaN")) == "JSON cannot hold NaN or Infinity (source field v)"  # found by Hypothesis
 
 
 # --- Records -----------------------------------------------------------------------------
