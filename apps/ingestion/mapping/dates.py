@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from functools import cache
+from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from apps.ingestion.mapping.values import Bad, Converter, shown
@@ -77,6 +78,10 @@ def _fast(pattern: str) -> Callable[[str], datetime | None] | None:
     if not {"Y", "m", "d"} <= set(order):
         return None
     regex = re.compile("".join(parts) + r"\Z")
+    if tuple(order) == _ORDER[: len(order)]:  # Y, m, d[, H[, M[, S]]] in datetime's own order
+        take = itemgetter(*(order.index(name) for name in _ORDER[: len(order)]))
+    else:
+        take = None
     positions = [order.index(name) if name in order else None for name in _ORDER]
 
     def read(text: str) -> datetime | None:
@@ -85,6 +90,8 @@ def _fast(pattern: str) -> Callable[[str], datetime | None] | None:
             return None
         groups = found.groups()
         try:
+            if take is not None:
+                return datetime(*map(int, take(groups)))
             return datetime(*(int(groups[i]) if i is not None else 0 for i in positions))
         except ValueError:
             return None

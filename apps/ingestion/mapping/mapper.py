@@ -27,6 +27,10 @@ class Mapper:
     sources: dict[str, str]  # attribute -> source field
     constants: dict[str, Any]  # attribute -> value (constants, and defaults of attributes with no source)
     steps: tuple[Step, ...] = field(default=(), repr=False)
+    _loop: tuple[tuple[str, str, Any], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_loop", tuple((s.attribute, s.source, s.convert) for s in self.steps))
 
     @classmethod
     def build(
@@ -65,17 +69,17 @@ class Mapper:
         values = self.constants.copy()
         errors = None
         get = record.get
-        for step in self.steps:
+        for attribute, source, convert in self._loop:
             try:
-                values[step.attribute] = step.convert(get(step.source))
+                values[attribute] = convert(get(source))
             except Bad as exc:
                 if errors is None:
                     errors = {}
-                errors[step.attribute] = str(exc)
+                errors[attribute] = str(exc)
             except (ValueError, TypeError, ArithmeticError, RecursionError):
                 if errors is None:
                     errors = {}
-                errors[step.attribute] = f"cannot read value {shown(get(step.source))} of source field {step.source}"
+                errors[attribute] = f"cannot read value {shown(get(source))} of source field {source}"
         if errors:
             return MappedRow(values=None, errors=errors)
         return MappedRow(values=values)

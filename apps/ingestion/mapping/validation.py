@@ -26,6 +26,7 @@ TEMPORAL = ("date", "timestamp")
 NUMERIC = ("integer", "decimal")
 NORMALISE_KEYS = ("trim", "case")
 MAX_UNMAPPED_LISTED = 50
+MEMO_SIZE = 10_000
 _MISSING = object()
 # Source types whose values convert to the attribute type without surprises.
 _COMPATIBLE = {
@@ -287,20 +288,46 @@ def _step(
             "add it to the value map or add a default"
         )
 
-    def convert_one(raw):
-        if raw is None:
-            return missing()
-        raw = normalised(raw)
-        if raw is _MISSING:
-            return missing()
-        if table is not None:
+    is_string = attribute.data_type == "string"
+    # Source codes repeat: each spelling seen is looked up once (bounded, for sources of free text).
+    memo: dict[Any, Any] = {}
+
+    def lookup(raw):
+        hit = memo.get(raw, _MISSING) if type(raw) is str else _MISSING
+        if hit is _MISSING:
             hit = table.get(key_of(raw), _MISSING)
+            if type(raw) is str and len(memo) < MEMO_SIZE:
+                memo[raw] = hit
+        if hit is not _MISSING:
+            return hit
+        if strict:
+            if has_default:
+                return default
+            raise Bad(unmatched_reason(raw))
+        return _MISSING
+
+    def convert_one(raw):
+        if type(raw) is str:
+            if trim:
+                raw = raw.strip()
+                if not raw:
+                    return missing()
+            elif not raw or raw.isspace():
+                return missing()
+            if case is not None:
+                raw = case(raw)
+            if table is not None:
+                hit = lookup(raw)
+                if hit is not _MISSING:
+                    return hit
+            if is_string:
+                return raw
+        elif raw is None:
+            return missing()
+        elif table is not None:
+            hit = lookup(raw)
             if hit is not _MISSING:
                 return hit
-            if strict:
-                if has_default:
-                    return default
-                raise Bad(unmatched_reason(raw))
         try:
             return convert(raw)
         except Bad as exc:
