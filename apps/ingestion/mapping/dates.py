@@ -178,9 +178,12 @@ def timestamp_converter(formats: Sequence[str], zone_name: str | None) -> Conver
     fromisoformat = datetime.fromisoformat
 
     def finish(moment: datetime) -> str:
-        if moment.tzinfo is None:
-            return localize(moment).isoformat()
-        return moment.astimezone(UTC).isoformat()
+        try:
+            if moment.tzinfo is None:
+                return localize(moment).isoformat()
+            return moment.astimezone(UTC).isoformat()
+        except OverflowError:  # 9999-12-31 23:00 at UTC-5 is in the year 10000
+            raise Bad(f"out of range for a timestamp in UTC: {moment.isoformat(sep=' ')}") from None
 
     def convert(value):
         kind = type(value)

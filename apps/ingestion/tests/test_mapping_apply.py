@@ -302,6 +302,14 @@ def test_a_time_the_clocks_skipped_is_refused_and_a_repeated_one_is_the_first():
     assert _value(zurich, "2026-10-25T02:30:00") == "2026-10-25T00:30:00+00:00"  # still summer time (UTC+2)
 
 
+def test_timestamps_beyond_the_years_of_utc_are_refused():
+    assert _error(_one("observed_at"), datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))) == (
+        "out of range for a timestamp in UTC: 9999-12-31 23:00:00-05:00 (source field v)"
+    )
+    zurich = _one("observed_at", time_zones="Europe/Zurich")
+    assert _error(zurich, "0001-01-01T00:30:00").startswith("out of range for a timestamp in UTC: 0001-01-01 00:30:00")
+
+
 def test_timestamps_refused():
     assert "expected an ISO 8601 timestamp" in _error(_one("observed_at"), "yesterday")
     assert _error(_one("observed_at"), 1767225600) == "expected a timestamp, got 1767225600 (source field v)"

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from apps.ingestion.mapping import MappedRow, Mapper
@@ -66,6 +66,7 @@ records = st.dictionaries(st.sampled_from([a.code.upper() for a in ALL_TYPES.att
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records)
+@example({"OBSERVED_AT": datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14))), "EXTRA": Decimal("sNaN")})
 def test_any_record_gives_values_or_errors_never_an_exception(record):
     mapped = MAPPER.apply(record)
     assert isinstance(mapped, MappedRow)
