@@ -207,7 +207,7 @@ def _normalise(plan: Plan, attribute: AttributeView, spec: Any) -> tuple[bool, C
     if not isinstance(trim, bool):
         plan.error(code, "invalid_normalise", f"normalise.{code}.trim must be true or false, got {shown(trim)}.")
         trim = True
-    if case is not None and case not in values.CASES:
+    if case is not None and (not isinstance(case, str) or case not in values.CASES):
         plan.error(
             code, "invalid_normalise", f"normalise.{code}.case must be upper, lower, title or null, got {shown(case)}."
         )

@@ -10,7 +10,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from apps.ingestion.mapping import MappedRow, Mapper
+from apps.core.errors import AppError
+from apps.ingestion.mapping import MappedRow, Mapper, mapping_validate
 from apps.ingestion.tests.mapping_fixtures import ALL_TYPES
 from apps.ontology.row_validation import RowValidator
 from apps.ontology.row_validation.converters import AttributeRule
@@ -109,3 +110,43 @@ def test_zoned_timestamps_read_back_as_the_same_wall_clock_time(day, hour, minut
 def test_scaled_amounts_are_exact(amount):
     mapped = MAPPER.apply({"AMOUNT": str(amount)})
     assert Decimal(mapped.values["amount"]) == amount * Decimal("0.01")
+
+
+codes = st.sampled_from([a.code for a in ALL_TYPES.attributes] + ["nope"])
+field_specs = st.one_of(
+    st.fixed_dictionaries({"source": st.one_of(texts, json_values)}),
+    st.fixed_dictionaries({"value": json_values}),
+    st.fixed_dictionaries({"expression": texts}),
+    json_values,
+)
+mappings = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "fields": st.dictionaries(codes, field_specs, max_size=4),
+            "value_maps": st.dictionaries(codes, st.dictionaries(texts, json_values, max_size=3) | json_values),
+            "formats": st.dictionaries(codes, st.sampled_from(["%Y%m%d", "%Q", "", "x"]) | json_values),
+            "time_zones": st.dictionaries(
+                codes, st.sampled_from(["Europe/Zurich", "../etc/passwd", "x" * 300]) | texts
+            ),
+            "scales": st.dictionaries(codes, json_values | st.sampled_from(["1e999999999", "0.01", "NaN"])),
+            "defaults": st.dictionaries(codes, json_values),
+            "normalise": st.dictionaries(codes, st.dictionaries(st.sampled_from(["trim", "case", "x"]), json_values)),
+            "value_map": json_values,
+        },
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mappings)
+def test_any_mapping_is_reported_or_refused_with_a_400_never_an_exception(mapping):
+    report = mapping_validate(entity=ALL_TYPES, mapping=mapping, source_columns=None, sample_records=[{"V": 1}])
+    try:
+        Mapper.build(entity=ALL_TYPES, mapping=mapping)
+    except AppError as exc:
+        assert not report.ok and exc.status_code == 400
+        assert set(exc.details) == {issue.attribute for issue in report.errors}
+    else:
+        assert report.ok
