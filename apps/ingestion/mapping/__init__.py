@@ -1,65 +1,21 @@
 """Mapping and standardization: a job's mapping turns one source record into
-one row of the target entity (docs/sources.md, "Mapping"). Pure: no I/O.
+one row of the target entity (docs/sources.md, "Mapping and standardization").
+Pure: no I/O.
 
     mapper = Mapper.build(entity=entity_view, mapping=job.mapping, source_columns=columns)
     mapped = mapper.apply(record)  # MappedRow(values={attribute: JSON value} | None, errors={attribute: reason})
+    report = mapping_validate(entity=..., mapping=..., source_columns=..., sample_records=records)
 
-The mapping (API.md): {"fields": {attribute: {"source": field} | {"expression": sql} | {"value": constant}},
-"value_maps": {attribute: {source value: value}}, "formats": {attribute: strptime pattern}, ...}.
+The mapping: {"fields": {attribute: {"source": field} | {"expression": sql} | {"value": constant}},
+"value_maps": {attribute: {source value: value}}, "formats": {attribute: pattern | [patterns]},
+"scales": {attribute: factor}, "defaults": {attribute: value}, "time_zones": {attribute: zone},
+"normalise": {attribute: {"trim": bool, "case": "upper" | "lower" | "title" | null}}}.
 
-This first version maps `source` and `value` fields and copies values as
-they are; the full standardization (value maps, formats, scales, defaults,
-time zones, validation against the entity) replaces it."""
+Modules: mapper.py (Mapper, MappedRow), values.py (normalisation, value-map
+keys, number/boolean/text converters), dates.py (patterns, time zones),
+validation.py (the checks and the compiled plan; mapping_validate)."""
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from apps.ingestion.mapping.mapper import MappedRow, Mapper
+from apps.ingestion.mapping.validation import mapping_validate
 
-from apps.connectors.types import SourceColumn
-from apps.core.errors import AppError
-from apps.ontology.types.definitions import EntityView
-
-
-@dataclass(frozen=True)
-class MappedRow:
-    values: dict[str, Any] | None  # None when the record cannot be mapped
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-@dataclass(frozen=True)
-class Mapper:
-    entity: EntityView
-    sources: dict[str, str]  # attribute -> source field
-    constants: dict[str, Any]
-
-    @classmethod
-    def build(
-        cls, *, entity: EntityView, mapping: Mapping[str, Any], source_columns: Sequence[SourceColumn] | None = None
-    ) -> "Mapper":
-        fields = mapping.get("fields") or {}
-        known = {attribute.code for attribute in entity.attributes}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise AppError(
-                f"The mapping names attributes entity {entity.code!r} does not have: {', '.join(unknown)}.",
-                code="invalid_mapping",
-                details={"unknown_attributes": unknown},
-            )
-        sources = {a: spec["source"] for a, spec in fields.items() if "source" in spec}
-        constants = {a: spec["value"] for a, spec in fields.items() if "value" in spec}
-        return cls(entity=entity, sources=sources, constants=constants)
-
-    def apply(self, record: Mapping[str, Any]) -> MappedRow:
-        values = {attribute: _json_ready(record.get(source)) for attribute, source in self.sources.items()}
-        values.update(self.constants)
-        return MappedRow(values=values)
+__all__ = ["MappedRow", "Mapper", "mapping_validate"]
