@@ -6,11 +6,11 @@ with its offset (`2026-01-15T08:30:00+00:00`) for a timestamp."""
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
-from difflib import get_close_matches
 from functools import cache
 from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from apps.core.close_matches import close_matches
 from apps.ingestion.mapping.values import Bad, Converter, shown
 
 _SAMPLE = datetime(2026, 1, 31, 9, 30, 15, tzinfo=UTC)
@@ -54,7 +54,7 @@ def zone_problem(name: object) -> str | None:
             return None
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    close = get_close_matches(name[:100], sorted(_zone_names()), n=3, cutoff=0.6)
+    close = close_matches(name[:100], sorted(_zone_names()))
     hint = f" (did you mean {', '.join(close)}?)" if close else " (names look like 'Europe/Zurich', 'UTC')"
     return f"unknown time zone {shown(name)}{hint}"
 

@@ -7,13 +7,13 @@ mapped attribute that turns a source value into the attribute's value
 `invalid_mapping`) and `mapping_validate` reports them with what a sample of
 source records would give."""
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from apps.connectors.types import SourceColumn
+from apps.core.close_matches import close_matches
 from apps.ingestion.mapping import dates, values
 from apps.ingestion.mapping.values import Bad, shown
 from apps.ingestion.types import MappingIssue, MappingReport
@@ -63,8 +63,7 @@ class Plan:
 
 
 def _close(name: str, choices: Sequence[str]) -> list[str]:
-    exact = [c for c in choices if c.casefold() == name.casefold()]
-    return exact or difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    return close_matches(name, choices)
 
 
 def _close_hint(name: str, choices: Sequence[str]) -> str:

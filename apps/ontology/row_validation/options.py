@@ -6,13 +6,13 @@ delimiter and decimal mark.
 Each parser checks one parameter up front and refuses a bad value with a
 400 `invalid_parameter` naming it, before any row is read."""
 
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from apps.core.close_matches import close_matches
 from apps.core.errors import AppError
 
 DELIMITERS = {",": ",", ";": ";", "|": "|", "\t": "\t", "tab": "\t", "\\t": "\t"}
@@ -113,7 +113,7 @@ def _zones() -> frozenset[str]:
 def timezone_parse(name: str, *, parameter: str = "timezone") -> ZoneInfo:
     """An IANA time zone by its name (`Europe/Berlin`, `UTC`)."""
     if name not in _zones():
-        close = difflib.get_close_matches(name, _zones(), n=1)
+        close = close_matches(name, sorted(_zones()), limit=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         raise invalid_parameter(
             parameter, name, f"is not an IANA time zone (such as Europe/Berlin, America/New_York, UTC).{hint}"
