@@ -4,6 +4,7 @@ request row cap; and the dry run's check that stores nothing."""
 
 import pytest
 from django.db import connection
+from psycopg import sql
 
 from apps.core.tests.factories import ClientFactory
 from apps.ontology.models import DataLoad
@@ -32,7 +33,7 @@ def policy():
 
 def _count(entity) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT count(*) FROM analytics_data."{entity.table_name}"')
+        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("analytics_data", entity.table_name)))
         return cursor.fetchone()[0]
 
 
