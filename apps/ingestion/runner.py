@@ -115,8 +115,10 @@ def failure_message(exc: BaseException) -> str:
     if isinstance(exc, AppError):
         return exc.message
     original = getattr(exc, "orig", None) or exc
-    first = str(original).strip().splitlines()[0][:300] if str(original).strip() else ""
-    return f"Reading or loading failed ({type(original).__name__}): {first}" if first else type(original).__name__
+    first = str(original).strip().splitlines()[0][:300] if str(original).strip() else type(original).__name__
+    if type(exc).__module__.startswith("sqlalchemy"):  # the source's driver, part way through the stream
+        return f"Reading from the source failed part way, nothing was loaded: {first}"
+    return f"The run failed, nothing was loaded: {first}"
 
 
 def progress_publish(run: IngestionRun, job_code: str, *, read: int, written: int, rejected: int) -> None:

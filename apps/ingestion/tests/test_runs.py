@@ -1,0 +1,196 @@
+"""Runs against a real PostgreSQL source: full and incremental loads, the
+watermark advancing only with committed rows, faults (a column dropped, the
+source gone mid-stream, malformed records), one run at a time, dry runs."""
+
+import pytest
+from django.db import connection
+from psycopg import sql
+
+from apps.core.advisory_locks import advisory_lock_try
+from apps.ingestion.models import IngestionJob, IngestionRun
+from apps.ingestion.runner import job_lock_key, job_run
+from apps.ingestion.services.jobs import job_create
+from apps.ingestion.services.runs import job_dry_run, job_run_request
+from apps.ingestion.tests.helpers import connection_make, job_body, policies_table, policy_entity
+from apps.ontology.models import DataLoad
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/sources/jobs/"
+
+
+@pytest.fixture
+def client_id(user):
+    return user.memberships.get().client_id
+
+
+@pytest.fixture
+def entity(client_id):
+    return policy_entity(client_id)
+
+
+@pytest.fixture
+def source(pg_source, client_id):
+    connection_make(client_id, pg_source)
+    return pg_source
+
+
+def _job(client_id, user, **changes):
+    body = job_body(**changes)
+    fields = {key: value for key, value in body.items()}
+    return job_create(client_id=client_id, user=user, fields=fields)
+
+
+def _run(client_id, user, code="policies") -> IngestionRun:
+    requested = job_run_request(client_id=client_id, code=code, user=user)
+    return job_run(client_id=client_id, code=code, run_id=requested.id)
+
+
+def _stored(entity) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT policy, effective::text, status, premium::text FROM {} ORDER BY effective").format(
+                sql.Identifier("analytics_data", entity.table_name)
+            )
+        )
+        return cursor.fetchall()
+
+
+def _watermark(client_id) -> str:
+    return IngestionJob.objects.get(client_id=client_id, code="policies").watermark
+
+
+def test_a_full_then_an_incremental_run_loads_each_row_once(source, entity, client_id, user):
+    policies_table(source, 7)
+    _job(client_id, user)
+    first = _run(client_id, user)
+    assert first.status == "succeeded", first.error
+    assert (first.rows_read, first.rows_written, first.rows_rejected) == (7, 7, 0)
+    assert first.watermark_before == "" and first.watermark_after == "2026-01-07" == _watermark(client_id)
+    assert _stored(entity)[0] == ("P1", "2026-01-01", "A", "10.50")
+    policies_table(source, 2, start=8)
+    second = _run(client_id, user)
+    assert (second.status, second.rows_read, second.rows_written) == ("succeeded", 2, 2)
+    assert second.watermark_before == "2026-01-07" and _watermark(client_id) == "2026-01-09"
+    assert [row[0] for row in _stored(entity)] == [f"P{i}" for i in range(1, 10)]
+    assert DataLoad.objects.filter(entity_id=entity.pk, source="ingestion").count() == 2
+    nothing_new = _run(client_id, user)
+    assert (nothing_new.status, nothing_new.rows_read, nothing_new.rows_written) == ("succeeded", 0, 0)
+    assert _watermark(client_id) == "2026-01-09"
+
+
+def test_a_column_dropped_since_the_job_was_made_fails_naming_it(source, entity, client_id, user):
+    policies_table(source, 4)
+    _job(client_id, user)
+    source["execute"]('ALTER TABLE "POLICIES" DROP COLUMN "STAT_CD"')
+    run = _run(client_id, user)
+    assert run.status == "failed" and "STAT_CD" in run.error
+    assert "Traceback" not in run.error and source["credentials"]["password"] not in run.error
+    assert _stored(entity) == [] and _watermark(client_id) == ""
+
+
+def test_the_source_going_away_mid_extraction_loads_nothing(source, entity, client_id, user):
+    policies_table(source, 10)
+    # The source's own backend ends itself on the 7th row: the first batches
+    # have been read and copied, the connection drops in the middle.
+    query = """SELECT * FROM "POLICIES" WHERE CASE WHEN "POL_ID" = 'P7'
+               THEN pg_terminate_backend(pg_backend_pid()) ELSE true END"""
+    _job(client_id, user, object="", query=query, incremental=None, batch_size=2)
+    run = _run(client_id, user)
+    assert run.status == "failed", run.rows_written
+    assert "Reading from the source failed part way" in run.error and "Traceback" not in run.error
+    assert run.rows_read >= 2 and run.rows_written == 0
+    assert _stored(entity) == [] and not DataLoad.objects.filter(entity_id=entity.pk).exists()
+    assert _watermark(client_id) == ""
+
+
+def test_malformed_records_are_rejected_and_reported(source, entity, client_id, user):
+    policies_table(source, 3)
+    source["execute"]("""INSERT INTO "POLICIES" VALUES (NULL, DATE '2026-01-04', 'A', 1)""")
+    source["execute"]("""INSERT INTO "POLICIES" VALUES ('P5', NULL, 'A', 1)""")
+    _job(client_id, user, incremental=None)
+    run = _run(client_id, user)
+    assert run.status == "succeeded"
+    assert (run.rows_read, run.rows_written, run.rows_rejected) == (5, 3, 2)
+    assert sorted(r["row"] for r in run.rejections) == [3, 4]
+    assert {next(iter(r["errors"])) for r in run.rejections} == {"policy", "effective"}
+
+
+def test_a_run_while_one_is_active_is_refused(source, entity, client_id, auth_client):
+    policies_table(source, 2)
+    auth_client.post(URL, job_body(), format="json")
+    first = auth_client.post(URL + "policies/run")
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    second = auth_client.post(URL + "policies/run")
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "job_running"
+    assert second.json()["error"]["details"]["run"] == first.json()["id"]
+
+
+def test_a_run_left_running_by_a_dead_worker_is_failed_by_the_next_request(source, entity, client_id, user):
+    policies_table(source, 2)
+    job = _job(client_id, user)
+    lost = IngestionRun.objects.create(client_id=client_id, job_id=job.id, status="running")
+    run = _run(client_id, user)
+    lost.refresh_from_db()
+    assert lost.status == "failed" and "worker stopped" in lost.error
+    assert run.status == "succeeded" and run.rows_written == 2
+
+
+def test_a_second_runner_leaves_a_job_another_holds(source, entity, client_id, user):
+    policies_table(source, 2)
+    job = _job(client_id, user)
+    requested = job_run_request(client_id=client_id, code="policies", user=user)
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with advisory_lock_try(job_lock_key(job.id), db=other) as held:
+            assert held
+            assert job_run(client_id=client_id, code="policies", run_id=requested.id) is None
+    finally:
+        other.close()
+    assert IngestionRun.objects.get(pk=requested.id).status == "queued"
+
+
+def test_the_api_runs_and_lists_runs_newest_first(source, entity, client_id, auth_client, eager_celery,
+                                                  django_capture_on_commit_callbacks):  # fmt: skip
+    policies_table(source, 3)
+    auth_client.post(URL, job_body(), format="json")
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert auth_client.post(URL + "policies/run/").status_code == 202
+    runs = auth_client.get(URL + "policies/runs/").json()
+    assert runs["count"] == 2
+    assert [r["rows_written"] for r in runs["results"]] == [0, 3]
+    one = auth_client.get(URL + f"policies/runs/{runs['results'][1]['id']}/").json()
+    assert one["status"] == "succeeded" and one["watermark_after"] == "2026-01-03"
+    job = auth_client.get(URL + "policies/").json()
+    assert job["watermark"] == "2026-01-03" and job["last_run"]["id"] == runs["results"][0]["id"]
+    assert auth_client.get(URL + "policies/runs/999999/").status_code == 404
+
+
+def test_a_dry_run_writes_nothing_and_answers_per_row(source, entity, client_id, auth_client):
+    policies_table(source, 4)
+    source["execute"]("""INSERT INTO "POLICIES" VALUES ('P9', NULL, 'A', 1)""")
+    auth_client.post(URL, job_body(incremental=None), format="json")
+    response = auth_client.post(URL + "policies/run?dry_run=5")
+    assert response.status_code == 200, response.content
+    dry = response.json()
+    assert (dry["rows_read"], dry["rows_valid"], dry["rows_rejected"]) == (5, 4, 1)
+    first = dry["rows"][0]
+    assert first["status"] == "valid" and first["source"]["POL_ID"] == "P1"
+    assert first["stored"] == {"effective": "2026-01-01", "policy": "P1", "status": "A", "premium": "10.50"}
+    assert dry["rows"][4]["status"] == "rejected" and "effective" in dry["rows"][4]["errors"]
+    assert _stored(entity) == [] and not DataLoad.objects.filter(entity_id=entity.pk).exists()
+    assert _watermark(client_id) == ""
+    assert IngestionRun.objects.get(job__code="policies").trigger == "dry_run"
+    assert auth_client.post(URL + "policies/run?dry_run=0").status_code == 400
+    assert auth_client.post(URL + "policies/run?dry_run=lots").status_code == 400
+
+
+def test_the_dry_run_service_limits_rows(source, entity, client_id, user):
+    policies_table(source, 6)
+    _job(client_id, user)
+    dry = job_dry_run(client_id=client_id, code="policies", limit=2)
+    assert [row.source["POL_ID"] for row in dry.rows] == ["P1", "P2"]
