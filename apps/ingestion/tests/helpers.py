@@ -56,7 +56,7 @@ def policies_table(source: dict, count: int, *, start: int = 1, table: str = "PO
     )
     execute(
         f"""INSERT INTO "{table}" SELECT 'P' || g, DATE '2025-12-31' + g, CASE WHEN g %% 3 = 0 THEN 'T' ELSE 'A' END,
-        g * 10.5 FROM generate_series(%s::int, %s::int) g""",
+        g * 10.5 FROM generate_series(%s::int, %s::int) g""",  # noqa: S608 - the table name is the test's own
         [start, start + count - 1],
     )
 
