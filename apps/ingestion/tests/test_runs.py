@@ -95,7 +95,11 @@ def test_the_source_going_away_mid_extraction_loads_nothing(source, entity, clie
     # have been read and copied, the connection drops in the middle.
     query = """SELECT * FROM "POLICIES" WHERE CASE WHEN "POL_ID" = 'P7'
                THEN pg_terminate_backend(pg_backend_pid()) ELSE true END"""
-    _job(client_id, user, object="", query=query, incremental=None, batch_size=2)
+    # Read in watermark order straight from an index (no sort first), so the
+    # rows stream and the watermark has moved on when the source goes.
+    source["execute"]('CREATE INDEX ON "POLICIES" ("EFF_DT")')
+    source["execute"](f'ALTER DATABASE "{source["database"]}" SET enable_sort = off')
+    _job(client_id, user, object="", query=query, batch_size=2)
     run = _run(client_id, user)
     assert run.status == "failed", run.rows_written
     assert "Reading from the source failed part way" in run.error and "Traceback" not in run.error
