@@ -1,11 +1,11 @@
 from rest_framework import serializers
 
 
-class IncrementalSerializer(serializers.Serializer):
+class IngestionIncrementalSerializer(serializers.Serializer):
     column = serializers.CharField(max_length=200, help_text="the watermark column: only rows after the last one")
 
 
-class JobSerializer(serializers.Serializer):
+class IngestionJobSerializer(serializers.Serializer):
     """What a job is written with (API.md); checked whole by the service."""
 
     code = serializers.CharField(max_length=63)
@@ -19,12 +19,12 @@ class JobSerializer(serializers.Serializer):
     transform = serializers.CharField(max_length=100, required=False, allow_blank=True)
     schedule = serializers.CharField(max_length=100, required=False, allow_blank=True,
                                      help_text="cron, UTC, 5 fields ('0 2 * * *'); empty: on demand only")  # fmt: skip
-    incremental = IncrementalSerializer(required=False, allow_null=True)
+    incremental = IngestionIncrementalSerializer(required=False, allow_null=True)
     batch_size = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     enabled = serializers.BooleanField(required=False)
 
 
-class RunSerializer(serializers.Serializer):
+class IngestionRunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     job = serializers.CharField()
     status = serializers.CharField()
@@ -42,7 +42,7 @@ class RunSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class JobOutputSerializer(serializers.Serializer):
+class IngestionJobOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
     name = serializers.CharField(allow_blank=True)
@@ -55,17 +55,17 @@ class JobOutputSerializer(serializers.Serializer):
     schedule = serializers.CharField(allow_blank=True)
     schedule_text = serializers.CharField(allow_blank=True, help_text='the schedule in words: "At 02:00 (UTC)"')
     next_runs = serializers.ListField(child=serializers.DateTimeField(), help_text="the next five runs, UTC")
-    incremental = IncrementalSerializer(allow_null=True)
+    incremental = IngestionIncrementalSerializer(allow_null=True)
     watermark = serializers.CharField(allow_blank=True)
     batch_size = serializers.IntegerField()
     enabled = serializers.BooleanField()
     owner = serializers.CharField(allow_blank=True)
-    last_run = RunSerializer(allow_null=True)
+    last_run = IngestionRunSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
-class DryRunRowSerializer(serializers.Serializer):
+class IngestionDryRunRowSerializer(serializers.Serializer):
     row = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["valid", "rejected"])
     source = serializers.DictField()
@@ -73,9 +73,9 @@ class DryRunRowSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.CharField())
 
 
-class DryRunSerializer(serializers.Serializer):
+class IngestionDryRunSerializer(serializers.Serializer):
     job = serializers.CharField()
     rows_read = serializers.IntegerField()
     rows_valid = serializers.IntegerField()
     rows_rejected = serializers.IntegerField()
-    rows = DryRunRowSerializer(many=True)
+    rows = IngestionDryRunRowSerializer(many=True)

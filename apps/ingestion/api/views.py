@@ -34,44 +34,50 @@ def _client_id(request: Request) -> int:
 
 
 @extend_schema_view(
-    list=extend_schema(operation_id="ingestion_jobs_list", responses=s.JobOutputSerializer(many=True)),
+    list=extend_schema(operation_id="ingestion_jobs_list", responses=s.IngestionJobOutputSerializer(many=True)),
     create=extend_schema(
-        operation_id="ingestion_jobs_create", request=s.JobSerializer, responses={201: s.JobOutputSerializer}
+        operation_id="ingestion_jobs_create",
+        request=s.IngestionJobSerializer,
+        responses={201: s.IngestionJobOutputSerializer},
     ),
-    retrieve=extend_schema(operation_id="ingestion_jobs_retrieve", parameters=[CODE], responses=s.JobOutputSerializer),
+    retrieve=extend_schema(
+        operation_id="ingestion_jobs_retrieve", parameters=[CODE], responses=s.IngestionJobOutputSerializer
+    ),
     update=extend_schema(
         operation_id="ingestion_jobs_update",
         parameters=[CODE],
-        request=s.JobSerializer,
-        responses=s.JobOutputSerializer,
+        request=s.IngestionJobSerializer,
+        responses=s.IngestionJobOutputSerializer,
     ),
     partial_update=extend_schema(
         operation_id="ingestion_jobs_partial_update",
         parameters=[CODE],
-        request=s.JobSerializer,
-        responses=s.JobOutputSerializer,
+        request=s.IngestionJobSerializer,
+        responses=s.IngestionJobOutputSerializer,
     ),
     destroy=extend_schema(operation_id="ingestion_jobs_destroy", parameters=[CODE], responses={204: None}),
 )
 class JobViewSet(viewsets.ViewSet):
     required_permissions = by_method(read=Permission.MANAGE_SOURCES, write=Permission.MANAGE_SOURCES)
-    serializer_class = s.JobSerializer
+    serializer_class = s.IngestionJobSerializer
     lookup_field = "code"
     lookup_value_regex = "[^/]+"
 
     def list(self, request: Request) -> Response:
         paginator = StandardPagination()
         page = paginator.paginate_queryset(jobs_list(client_id=_client_id(request)), request, view=self)
-        return paginator.get_paginated_response(s.JobOutputSerializer([asdict(j) for j in page], many=True).data)
+        return paginator.get_paginated_response(
+            s.IngestionJobOutputSerializer([asdict(j) for j in page], many=True).data
+        )
 
     def create(self, request: Request) -> Response:
-        serializer = s.JobSerializer(data=request.data)
+        serializer = s.IngestionJobSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = job_create(client_id=_client_id(request), user=request.user, fields=dict(serializer.validated_data))
-        return Response(s.JobOutputSerializer(asdict(job)).data, status=status.HTTP_201_CREATED)
+        return Response(s.IngestionJobOutputSerializer(asdict(job)).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, code: str) -> Response:
-        return Response(s.JobOutputSerializer(asdict(job_get(client_id=_client_id(request), code=code))).data)
+        return Response(s.IngestionJobOutputSerializer(asdict(job_get(client_id=_client_id(request), code=code))).data)
 
     def update(self, request: Request, code: str) -> Response:
         return self._change(request, code, partial=False)
@@ -85,10 +91,10 @@ class JobViewSet(viewsets.ViewSet):
         data = dict(request.data) if hasattr(request.data, "keys") else request.data
         if isinstance(data, dict):
             data.setdefault("code", code)
-        serializer = s.JobSerializer(data=data, partial=partial)
+        serializer = s.IngestionJobSerializer(data=data, partial=partial)
         serializer.is_valid(raise_exception=True)
         job = job_update(client_id=client_id, code=code, fields=dict(serializer.validated_data), partial=partial)
-        return Response(s.JobOutputSerializer(asdict(job)).data)
+        return Response(s.IngestionJobOutputSerializer(asdict(job)).data)
 
     def destroy(self, request: Request, code: str) -> Response:
         job_delete(client_id=_client_id(request), code=code)
@@ -96,7 +102,7 @@ class JobViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="ingestion_jobs_run", parameters=[CODE, DRY_RUN], request=None,
-        responses={202: s.RunSerializer, 200: s.DryRunSerializer},
+        responses={202: s.IngestionRunSerializer, 200: s.IngestionDryRunSerializer},
     )  # fmt: skip
     @action(detail=True, methods=["post"], url_path="run")
     def run(self, request: Request, code: str) -> Response:
@@ -107,19 +113,23 @@ class JobViewSet(viewsets.ViewSet):
                 raise AppError("dry_run is a number of rows, e.g. ?dry_run=100.", code="invalid_limit",
                                details={"dry_run": dry})  # fmt: skip
             result = job_dry_run(client_id=client_id, code=code, limit=int(dry), user=request.user)
-            return Response(s.DryRunSerializer(asdict(result)).data)
+            return Response(s.IngestionDryRunSerializer(asdict(result)).data)
         run = job_run_request(client_id=client_id, code=code, user=request.user)
-        return Response(s.RunSerializer(asdict(run)).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.IngestionRunSerializer(asdict(run)).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(operation_id="ingestion_job_runs_list", parameters=[CODE], responses=s.RunSerializer(many=True))
+    @extend_schema(
+        operation_id="ingestion_job_runs_list", parameters=[CODE], responses=s.IngestionRunSerializer(many=True)
+    )
     @action(detail=True, methods=["get"], url_path="runs")
     def runs(self, request: Request, code: str) -> Response:
         paginator = StandardPagination()
         page = paginator.paginate_queryset(job_runs(client_id=_client_id(request), code=code), request, view=self)
-        return paginator.get_paginated_response(s.RunSerializer([asdict(r) for r in page], many=True).data)
+        return paginator.get_paginated_response(s.IngestionRunSerializer([asdict(r) for r in page], many=True).data)
 
-    @extend_schema(operation_id="ingestion_job_runs_retrieve", parameters=[CODE, RUN_ID], responses=s.RunSerializer)
+    @extend_schema(
+        operation_id="ingestion_job_runs_retrieve", parameters=[CODE, RUN_ID], responses=s.IngestionRunSerializer
+    )
     @action(detail=True, methods=["get"], url_path=r"runs/(?P<run_id>\d+)")
     def run_detail(self, request: Request, code: str, run_id: str) -> Response:
         run = run_get(client_id=_client_id(request), code=code, run_id=int(run_id))
-        return Response(s.RunSerializer(asdict(run)).data)
+        return Response(s.IngestionRunSerializer(asdict(run)).data)
