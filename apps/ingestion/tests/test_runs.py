@@ -198,3 +198,67 @@ def test_the_dry_run_service_limits_rows(source, entity, client_id, user):
     _job(client_id, user)
     dry = job_dry_run(client_id=client_id, code="policies", limit=2)
     assert [row.source["POL_ID"] for row in dry.rows] == ["P1", "P2"]
+
+
+def test_a_mariadb_source_runs_incrementally(mariadb_source, entity, client_id, user):
+    connection_make(client_id, mariadb_source, code="maria")
+    mariadb_source["execute"](
+        "CREATE TABLE POLICIES (POL_ID varchar(10), EFF_DT date, STAT_CD char(1), PREM decimal(12,2))"
+    )
+    mariadb_source["execute"]("INSERT INTO POLICIES VALUES ('M1','2026-03-01','A',1.25), ('M2','2026-03-02','T',2.5)")
+    _job(client_id, user, connection="maria")
+    first = _run(client_id, user)
+    assert (first.status, first.rows_written, first.watermark_after) == ("succeeded", 2, "2026-03-02"), first.error
+    mariadb_source["execute"]("INSERT INTO POLICIES VALUES ('M3','2026-03-03','A',3)")
+    second = _run(client_id, user)
+    assert (second.rows_read, second.rows_written) == (1, 1)
+    assert [row[0] for row in _stored(entity)] == ["M1", "M2", "M3"]
+
+
+def test_progress_channels_are_the_clients_jobs_for_source_managers(source, entity, client_id, user):
+    from apps.core.access import Permission
+    from apps.core.errors import AppError
+    from apps.core.realtime import ChannelRequest, channel_authorize
+
+    _job(client_id, user)
+
+    def ask(channel, permissions=frozenset({Permission.MANAGE_SOURCES}), client=client_id):
+        channel_authorize(ChannelRequest(client_id=client, user_id=user.pk, role="analyst", channel=channel,
+                                         permissions=permissions))  # fmt: skip
+
+    ask("ingestion.policies")
+    with pytest.raises(AppError) as refused:
+        ask("ingestion.policies", permissions=frozenset({Permission.VIEW_METRICS}))
+    assert refused.value.code == "channel_forbidden"
+    with pytest.raises(AppError) as unknown:
+        ask("ingestion.nope")
+    assert unknown.value.code == "unknown_channel"
+    with pytest.raises(AppError):
+        ask("ingestion.policies", client=client_id + 100_000)
+
+
+def test_progress_is_published_every_batch(source, entity, client_id, user):
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from apps.core.realtime import realtime_group
+
+    policies_table(source, 5)
+    _job(client_id, user, batch_size=2)
+    layer = get_channel_layer()
+    name = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(realtime_group(client_id=client_id, channel="ingestion.policies"), name)
+    run = _run(client_id, user)
+
+    async def drain():
+        events = []
+        while not events or events[-1]["status"] not in ("succeeded", "failed"):
+            message = await asyncio.wait_for(layer.receive(name), timeout=10)
+            events.append(message["event"])
+        return events
+
+    events = async_to_sync(drain)()
+    assert [e["rows_read"] for e in events] == [0, 2, 4, 5, 5]
+    assert events[-1] == {"run": run.pk, "status": "succeeded", "rows_read": 5, "rows_written": 5, "rows_rejected": 0}
