@@ -262,3 +262,54 @@ def test_progress_is_published_every_batch(source, entity, client_id, user):
     events = async_to_sync(drain)()
     assert [e["rows_read"] for e in events] == [0, 2, 4, 5, 5]
     assert events[-1] == {"run": run.pk, "status": "succeeded", "rows_read": 5, "rows_written": 5, "rows_rejected": 0}
+
+
+def test_beat_makes_a_schedule_run_unless_disabled_or_active(source, entity, client_id, user):
+    from apps.ingestion.tasks import run_job_task
+
+    policies_table(source, 2)
+    _job(client_id, user, schedule="0 2 * * *")
+    assert run_job_task(client_id, "policies")["status"] == "succeeded"
+    assert IngestionRun.objects.get(job__code="policies").trigger == "schedule"
+    queued = job_run_request(client_id=client_id, code="policies", user=user)
+    assert run_job_task(client_id, "policies") == {"job": "policies", "status": "skipped"}
+    assert IngestionRun.objects.filter(job__code="policies").count() == 2
+    job_run(client_id=client_id, code="policies", run_id=queued.id)
+    IngestionJob.objects.filter(code="policies").update(is_enabled=False)
+    assert run_job_task(client_id, "policies")["status"] == "skipped"
+
+
+def test_the_sweep_fails_runs_whose_worker_died(source, entity, client_id, user):
+    from apps.ingestion.services.runs import runs_sweep
+
+    job = _job(client_id, user)
+    lost = IngestionRun.objects.create(client_id=client_id, job_id=job.id, status="running")
+    assert runs_sweep() == 1
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.error == "The worker stopped during the run; nothing was loaded."
+
+
+@pytest.mark.parametrize(
+    "value",
+    [12, -3, __import__("decimal").Decimal("12.50"), __import__("datetime").date(2026, 1, 7),
+     __import__("datetime").datetime(2026, 1, 7, 10, 30, 0, 123456, tzinfo=__import__("datetime").UTC),
+     __import__("datetime").datetime(2026, 1, 7, 10, 30), "A-17"],
+)  # fmt: skip
+def test_a_watermark_reads_back_as_its_type(value):
+    from apps.ingestion.runner import watermark_text, watermark_value
+
+    text = watermark_text(value)
+    assert watermark_value(text) == value and type(watermark_value(text)) is type(value)
+    assert watermark_text(watermark_value(text)) == text
+
+
+def test_a_timestamp_watermark_moves_incrementally(source, entity, client_id, user):
+    source["execute"]('CREATE TABLE "EVENTS" ("POL_ID" text, "EFF_DT" date, "AT" timestamptz)')
+    source["execute"]("""INSERT INTO "EVENTS" VALUES ('E1', '2026-01-01', '2026-01-01 10:00:00.5+00'),
+                                                    ('E2', '2026-01-01', '2026-01-01 11:00:00+00')""")
+    mapping = {"fields": {"policy": {"source": "POL_ID"}, "effective": {"source": "EFF_DT"}}}
+    _job(client_id, user, object="EVENTS", mapping=mapping, incremental={"column": "AT"})
+    assert _run(client_id, user).rows_written == 2
+    assert _watermark(client_id) == "2026-01-01T11:00:00+00:00"
+    source["execute"]("""INSERT INTO "EVENTS" VALUES ('E3', '2026-01-02', '2026-01-01 11:00:00.001+00')""")
+    assert (_run(client_id, user).rows_written, _watermark(client_id)) == (1, "2026-01-01T11:00:00.001000+00:00")
