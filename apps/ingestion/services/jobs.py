@@ -162,7 +162,11 @@ def job_update(*, client_id: int, code: str, fields: dict[str, Any], partial: bo
 
 
 def job_delete(*, client_id: int, code: str) -> None:
+    from apps.ingestion.services.runs import active_run_refuse
+
     with transaction.atomic():
         job = job_model(client_id=client_id, code=code)
+        job = IngestionJob.objects.select_for_update().get(pk=job.pk)
+        active_run_refuse(job, "delete it once the run has ended.")
         periodic_task_delete(job)
         job.delete()

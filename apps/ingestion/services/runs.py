@@ -49,15 +49,7 @@ def run_create(*, job: IngestionJob, user, trigger: str) -> IngestionRun:
     queued or running. The caller enqueues it."""
     with transaction.atomic():
         IngestionJob.objects.select_for_update().filter(pk=job.pk).first()
-        lost_runs_fail(job)
-        active = IngestionRun.objects.filter(job=job, status__in=ACTIVE).order_by("-created_at").first()
-        if active is not None:
-            raise Conflict(
-                f"Job {job.code!r} is already running (run {active.pk}, {active.status}); "
-                "a job never runs twice at once.",
-                code="job_running",
-                details={"run": active.pk, "status": active.status},
-            )
+        active_run_refuse(job, "a job never runs twice at once.")
         return IngestionRun.objects.create(
             client_id=job.client_id,
             job=job,
@@ -68,9 +60,30 @@ def run_create(*, job: IngestionJob, user, trigger: str) -> IngestionRun:
 
 
 def _enqueue(client_id: int, code: str, run_id: int) -> None:
+    """Queue the run's task; a run that cannot be queued (the broker away)
+    is marked failed at once, so it never holds its job as `queued`."""
     from apps.ingestion.tasks import run_job_task
 
-    run_job_task.delay(client_id, code, run_id)
+    try:
+        run_job_task.delay(client_id, code, run_id)
+    except Exception as exc:
+        run = IngestionRun.objects.filter(pk=run_id, status=IngestionRun.Status.QUEUED).first()
+        if run is not None:
+            run_fail(run, f"The run could not be queued ({type(exc).__name__}); nothing was loaded. Try again.")
+        raise
+
+
+def active_run_refuse(job: IngestionJob, doing: str) -> None:
+    """Conflict 409 `job_running` while one of the job's runs is queued or
+    running (runs of a dead worker are failed first)."""
+    lost_runs_fail(job)
+    active = IngestionRun.objects.filter(job=job, status__in=ACTIVE).order_by("-created_at").first()
+    if active is not None:
+        raise Conflict(
+            f"Job {job.code!r} is running (run {active.pk}, {active.status}); {doing}",
+            code="job_running",
+            details={"run": active.pk, "status": active.status},
+        )
 
 
 def job_run_request(*, client_id: int, code: str, user, trigger: str = IngestionRun.Trigger.MANUAL) -> RunView:

@@ -313,3 +313,28 @@ def test_a_timestamp_watermark_moves_incrementally(source, entity, client_id, us
     assert _watermark(client_id) == "2026-01-01T11:00:00+00:00"
     source["execute"]("""INSERT INTO "EVENTS" VALUES ('E3', '2026-01-02', '2026-01-01 11:00:00.001+00')""")
     assert (_run(client_id, user).rows_written, _watermark(client_id)) == (1, "2026-01-01T11:00:00.001000+00:00")
+
+
+def test_a_job_is_not_deleted_while_it_runs(source, entity, client_id, auth_client):
+    auth_client.post(URL, job_body(), format="json")
+    run = auth_client.post(URL + "policies/run").json()
+    refused = auth_client.delete(URL + "policies/")
+    assert refused.status_code == 409 and refused.json()["error"]["details"]["run"] == run["id"]
+    IngestionRun.objects.filter(pk=run["id"]).update(status="succeeded")
+    assert auth_client.delete(URL + "policies/").status_code == 204
+
+
+def test_a_run_that_cannot_be_queued_does_not_hold_its_job(source, entity, client_id, user, monkeypatch,
+                                                          django_capture_on_commit_callbacks):  # fmt: skip
+    from apps.ingestion.tasks import run_job_task
+
+    _job(client_id, user)
+
+    def broker_away(*args, **kwargs):
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr(run_job_task, "delay", broker_away)
+    with pytest.raises(ConnectionError), django_capture_on_commit_callbacks(execute=True):
+        job_run_request(client_id=client_id, code="policies", user=user)
+    run = IngestionRun.objects.get(job__code="policies")
+    assert run.status == "failed" and "could not be queued" in run.error
