@@ -112,3 +112,25 @@ def test_a_worker_killed_mid_run_loads_nothing_and_the_rerun_loads_every_row_onc
     assert rerun.status == "succeeded", rerun.error
     stored = _stored(entity)
     assert sorted(stored) == sorted(f"P{i}" for i in range(1, 11))  # every row, once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requested_run_is_run_by_the_real_worker(pg_source, celery_worker_process):
+    from rest_framework.test import APIClient
+
+    user = MembershipFactory(is_default=True).user
+    client_id = user.memberships.get().client_id
+    entity = policy_entity(client_id)
+    connection_make(client_id, pg_source)
+    policies_table(pg_source, 4)
+    api = APIClient()
+    api.force_authenticate(user)
+    assert api.post("/api/v1/sources/jobs/", job_body(), format="json").status_code == 201
+    run = api.post("/api/v1/sources/jobs/policies/run").json()
+    done = wait_until(
+        lambda: IngestionRun.objects.filter(pk=run["id"], status__in=["succeeded", "failed"]).first(),
+        what="the worker to finish the run",
+        logs=lambda: celery_worker_process.read_text(errors="replace"),
+    )
+    assert (done.status, done.rows_written, done.watermark_after) == ("succeeded", 4, "2026-01-04"), done.error
+    assert sorted(_stored(entity)) == ["P1", "P2", "P3", "P4"]
