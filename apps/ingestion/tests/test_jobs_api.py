@@ -133,3 +133,12 @@ def test_the_schema_names_the_operations(auth_client):
     text = schema.content.decode()
     for operation in ("ingestion_jobs_create", "ingestion_jobs_run", "ingestion_job_runs_list"):
         assert operation in text
+
+
+def test_another_clients_connection_is_unknown_here(auth_client, setup):
+    other = MembershipFactory(is_default=True).client_id
+    source = {"kind": "postgresql", "settings": {"host": "127.0.0.1", "database": "x"}, "credentials": {}}
+    connection_make(other, source, code="theirs")
+    response = auth_client.post(URL, job_body(connection="theirs"), format="json")
+    assert response.status_code == 400 and _error(response)["code"] == "unknown_connection"
+    assert "theirs" in _error(response)["message"]
