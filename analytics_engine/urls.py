@@ -27,6 +27,8 @@ urlpatterns = [
     path("api/v1/", include("apps.calculations.api.threshold_urls")),
     path("api/v1/", include("apps.calculations.api.row_policy_preview_urls")),
     path("api/v1/", include("apps.governance.api.urls")),
+    # sources/jobs/ before any sources/ include (the connections' routes)
+    path("api/v1/", include("apps.ingestion.api.urls")),
     path("api/v1/", include("apps.messaging.api.urls")),
     path("api/v1/", include("apps.simulation.api.urls")),
     path("api/v1/", include("apps.streams.api.urls")),

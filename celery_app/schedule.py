@@ -82,4 +82,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(minutes=DIRECTORY_SYNC_MINUTES),
         "options": {"expires": DIRECTORY_SYNC_MINUTES * 60},
     },
+    # Ingestion runs whose worker died (left `running`, their job's lock free):
+    # marked failed so the job may run again (docs/sources.md, "Faults").
+    "ingestion-runs-sweep": {
+        "task": "ingestion.runs_sweep",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
 }

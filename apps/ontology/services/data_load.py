@@ -10,10 +10,11 @@ many rows) rolls the whole transaction back: nothing is half-written."""
 import csv
 import gc
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +48,16 @@ class LoadResult:
     time_min: datetime | None = None
     time_max: datetime | None = None
     rejected_count: int = 0
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row of a dry run: `stored` (the values as stored, JSON-ready) when
+    valid, else None and `errors` ({attribute: reason})."""
+
+    row: int
+    stored: dict[str, Any] | None
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def max_load_rows() -> int:
@@ -139,6 +150,50 @@ def entity_rows_load(
         raise too_many_rows(limit, len(rows))
     run = RowValidator.for_entity(entity, options).json_rows(rows, max_reported=_max_reported())
     return _run_load(entity=entity, run=run, source=source, user=user)
+
+
+def entity_rows_stream_load(
+    *,
+    entity: EntityDefinition | EntityView,
+    rows: Iterable[Mapping[str, Any]],
+    source: str = "ingestion",
+    user=None,
+) -> LoadResult:
+    """Load rows that stream in (an ingestion job's mapped records): the same
+    validator, table check, single COPY and `ingestion.completed` event as
+    `entity_rows_load`, without its AE_MAX_LOAD_ROWS cap and without ever
+    holding the rows: each is validated and sent as the iterable yields it,
+    so memory stays flat whatever the source's size. Call it inside the
+    caller's transaction to commit more (a job's watermark) with the rows."""
+    entity = definition_model(entity)
+    run = RowValidator.for_entity(entity, DEFAULT_OPTIONS).json_rows(rows, max_reported=_max_reported())
+    return _run_load(entity=entity, run=run, source=source, user=user)
+
+
+def entity_rows_check(*, entity: EntityDefinition | EntityView, rows: Sequence[Mapping[str, Any]]) -> list[RowCheck]:
+    """Validate rows with the entity's real validator and store nothing (a
+    dry run): per row, the values as they would be stored or the errors."""
+    entity = definition_model(entity)
+    run = RowValidator.for_entity(entity, DEFAULT_OPTIONS).json_rows(rows, max_reported=len(rows) + 1)
+    accepted = iter([dict(zip(run.columns, values, strict=True)) for values in run])
+    rejected = {entry["row"]: entry["errors"] for entry in run.rejected}
+    return [
+        RowCheck(row=index, stored=None, errors=rejected[index])
+        if index in rejected
+        else RowCheck(row=index, stored=_json_ready(next(accepted)))
+        for index in range(len(rows))
+    ]
+
+
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    ready = {}
+    for key, value in values.items():
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal | uuid.UUID):
+            value = str(value)
+        ready[key] = value
+    return ready
 
 
 def entity_csv_load(

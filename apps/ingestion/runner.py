@@ -1,0 +1,259 @@
+"""One run of an ingestion job (docs/sources.md, "Runs and run history").
+
+    lock the job (session advisory lock, held for the whole run)
+    -> mark the run running (committed: the history shows it at once)
+    -> extract in batches -> map each record -> validate -> one binary COPY,
+       all inside ONE transaction that also saves the new watermark and the
+       run's counts: the rows and the watermark commit together or not at all.
+
+Any failure (the source unreachable or gone mid-stream, a column dropped,
+the load refused) rolls that transaction back: nothing is loaded, the
+watermark stays, and the run is marked failed with a message (never a stack
+trace or a secret). A worker that dies mid-run leaves its run `running`
+with the lock free (the session ended): the next request for the job, or the
+sweep, marks it failed. Progress goes to the WebSocket channel
+`ingestion.<job code>` after every batch; the run row's counts are written
+only at the end (with the commit, or with the failure)."""
+
+import importlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.connectors.types import Extraction, ExtractRequest
+from apps.core.advisory_locks import advisory_lock_try
+from apps.core.crypto import secret_decrypt
+from apps.core.errors import AppError
+from apps.core.realtime import realtime_publish
+from apps.core.secret_fields import secret_purpose
+from apps.ingestion.models import IngestionJob, IngestionRun
+from apps.ingestion.services.jobs import job_entity, job_mapper
+from apps.ontology.services.data_load import entity_rows_stream_load
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_FAMILY = "ingestion"
+WORKER_LOST = "the worker stopped during the run; nothing was loaded"
+# A mapped record that cannot be stored goes to the validator as a row with
+# this key only: it rejects it at its own index; its errors are the mapping's.
+_UNMAPPED = "__unmapped__"
+
+
+def job_lock_key(job_id: int) -> str:
+    return f"ingestion.job:{job_id}"
+
+
+def run_channel(job_code: str) -> str:
+    return f"{CHANNEL_FAMILY}.{job_code}"
+
+
+def _extraction(job: IngestionJob, request: ExtractRequest) -> Extraction:
+    # replaced by connectors.services.extraction.records_extract at merge
+    adapters = importlib.import_module("apps.connectors.adapters")
+    base = importlib.import_module("apps.connectors.adapters.base")
+    profile = job.connection
+    purpose = secret_purpose(model="connectors.ConnectionProfile", field="credentials_encrypted")
+    credentials = (
+        json.loads(secret_decrypt(profile.credentials_encrypted, purpose=purpose))
+        if profile.credentials_encrypted
+        else {}
+    )
+    spec = base.ConnectionSpec(
+        kind=profile.kind, settings=dict(profile.settings or {}), credentials=credentials,
+        key=f"{profile.client_id}:{profile.code}",
+    )  # fmt: skip
+    return adapters.adapter_for(spec).extract(request)
+
+
+def columns_read(job: IngestionJob) -> tuple[str, ...]:
+    """The source columns the mapping reads (+ the watermark column); empty
+    (all columns) when a field is an expression, which may read any."""
+    fields = (job.mapping or {}).get("fields") or {}
+    if any(isinstance(spec, dict) and "expression" in spec for spec in fields.values()):
+        return ()
+    names = [spec["source"] for spec in fields.values() if isinstance(spec, dict) and spec.get("source")]
+    if job.incremental_column:
+        names.append(job.incremental_column)
+    return tuple(dict.fromkeys(str(n) for n in names))
+
+
+def watermark_text(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def watermark_value(text: str) -> Any:
+    """The stored watermark as the source's type: an integer, a decimal, a
+    date or a timestamp when its text is one (watermark_text wrote it), else
+    the text itself. The stored text is kept as it is."""
+    if not text:
+        return None
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?\d*\.\d+(E[-+]?\d+)?", text, flags=re.IGNORECASE):
+        return Decimal(text)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a run's history says about a failure: the AppError's message, or
+    the driver's first line; never a stack trace."""
+    if isinstance(exc, AppError):
+        return exc.message
+    original = getattr(exc, "orig", None) or exc
+    first = str(original).strip().splitlines()[0][:300] if str(original).strip() else type(original).__name__
+    if type(exc).__module__.startswith("sqlalchemy"):  # the source's driver, part way through the stream
+        return f"Reading from the source failed part way, nothing was loaded: {first}"
+    return f"The run failed, nothing was loaded: {first}"
+
+
+def progress_publish(run: IngestionRun, job_code: str, *, read: int, written: int, rejected: int) -> None:
+    event = {"run": run.pk, "status": run.status, "rows_read": read, "rows_written": written, "rows_rejected": rejected}
+    try:
+        realtime_publish(client_id=run.client_id, channel=run_channel(job_code), event=event)
+    except Exception as exc:  # progress is best effort: a run never fails for it
+        logger.warning("ingestion progress of run %s not published: %s", run.pk, type(exc).__name__)
+
+
+def run_fail(run: IngestionRun, message: str) -> None:
+    run.status = IngestionRun.Status.FAILED
+    run.error = message
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+
+
+def _execute(job: IngestionJob, run: IngestionRun) -> None:
+    entity = job_entity(job.client_id, job.entity_code)
+    mapper = job_mapper(job, entity)
+    mark_column = job.incremental_column
+    request = ExtractRequest(
+        source_object=job.source_object,
+        source_query=job.source_query,
+        columns=columns_read(job),
+        watermark_column=mark_column,
+        watermark_after=watermark_value(job.watermark) if mark_column else None,
+        batch_size=job.batch_size,
+    )
+    extraction = _extraction(job, request)
+    counts = {"read": 0, "unmapped": 0}
+    unmapped_errors: dict[int, dict[str, str]] = {}
+    last_mark: list[Any] = []
+    max_reported = settings.AE_MAX_REPORTED_REJECTIONS
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for batch in extraction.batches:
+            for record in batch:
+                index = counts["read"]
+                counts["read"] += 1
+                if mark_column:
+                    if mark_column not in record:
+                        raise AppError(
+                            f"The source no longer has the incremental column {mark_column!r}.",
+                            code="schema_changed",
+                            details={"column": mark_column},
+                        )
+                    last_mark[:] = [record[mark_column]]
+                mapped = mapper.apply(record)
+                if mapped.values is None or mapped.errors:
+                    counts["unmapped"] += 1
+                    if len(unmapped_errors) < max_reported:
+                        unmapped_errors[index] = dict(mapped.errors) or {"": "the record could not be mapped"}
+                    yield {_UNMAPPED: index}
+                else:
+                    yield mapped.values
+            run.rows_read = counts["read"]  # what the history shows should the run fail
+            progress_publish(run, job.code, read=counts["read"], written=0, rejected=counts["unmapped"])
+
+    try:
+        with transaction.atomic():
+            result = entity_rows_stream_load(entity=entity, rows=rows(), source="ingestion", user=run.requested_by)
+            rejections = [
+                {"row": entry["row"], "errors": unmapped_errors.get(entry["row"], entry["errors"])}
+                for entry in result.rejected
+            ]
+            if mark_column and last_mark and last_mark[0] is not None:
+                job.watermark = watermark_text(last_mark[0])
+                IngestionJob.objects.filter(pk=job.pk).update(watermark=job.watermark, updated_at=timezone.now())
+            run.status = IngestionRun.Status.SUCCEEDED
+            run.rows_read = counts["read"]
+            run.rows_written = result.inserted
+            run.rows_rejected = result.rejected_count
+            run.rejections = rejections
+            run.watermark_after = job.watermark
+            run.finished_at = timezone.now()
+            run.error = ""
+            run.save()
+    finally:
+        extraction.close()
+    progress_publish(run, job.code, read=run.rows_read, written=run.rows_written, rejected=run.rows_rejected)
+
+
+def job_run(*, client_id: int, code: str, run_id: int | None = None) -> IngestionRun | None:
+    """Run the job (the Celery task's body). Without `run_id` (beat), a
+    `schedule` run is made first, unless one is active already. Returns the
+    run, or None when there was nothing to do (another worker holds the job,
+    or the run was finished or failed meanwhile)."""
+    from apps.ingestion.services.runs import run_create
+
+    job = IngestionJob.objects.filter(client_id=client_id, code=code).select_related("connection").first()
+    if job is None:
+        return None
+    if run_id is None:
+        if not job.is_enabled:
+            return None
+        try:
+            run_id = run_create(job=job, user=None, trigger=IngestionRun.Trigger.SCHEDULE).pk
+        except AppError as exc:
+            logger.info("scheduled run of job %s skipped: %s", code, exc.message)
+            return None
+    with advisory_lock_try(job_lock_key(job.pk)) as acquired:
+        if not acquired:
+            return None  # another worker runs this job (a redelivered duplicate): leave it
+        run = IngestionRun.objects.filter(pk=run_id, job=job).select_related("requested_by").first()
+        if run is None or run.status not in (IngestionRun.Status.QUEUED, IngestionRun.Status.RUNNING):
+            return run
+        # RUNNING here means a worker died on it and the task came back: nothing of it
+        # was committed, so it runs again from the job's watermark.
+        run.status = IngestionRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.watermark_before = job.watermark
+        run.save(update_fields=["status", "started_at", "watermark_before", "updated_at"])
+        progress_publish(run, job.code, read=0, written=0, rejected=0)
+        try:
+            _execute(job, run)
+        except Exception as exc:
+            message = failure_message(exc)
+            logger.warning("ingestion run %s of job %s failed: %s", run.pk, code, message)
+            run.rows_written = run.rows_rejected = 0
+            run.watermark_after = ""
+            run.rejections = []
+            run.save(update_fields=["rows_read", "rows_written", "rows_rejected", "watermark_after", "rejections"])
+            run_fail(run, message)
+            progress_publish(run, job.code, read=run.rows_read, written=0, rejected=run.rows_rejected)
+        return run
+
+
+def run_channel_authorize(request) -> None:
+    """`ingestion.<job code>`: a member with manage_sources (checked by the
+    family) may follow the runs of one of the client's jobs."""
+    parts = request.channel.split(".")
+    if len(parts) != 2 or not IngestionJob.objects.filter(client_id=request.client_id, code=parts[1]).exists():
+        raise AppError(
+            f"There is no ingestion job {'.'.join(parts[1:])!r} in this client to follow.",
+            code="unknown_channel",
+            details={"channel": request.channel},
+        )

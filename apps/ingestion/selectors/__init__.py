@@ -1,0 +1,1 @@
+"""Reads of the ingestion app: jobs, runs, schedules in words (submodules)."""

@@ -1,0 +1,1 @@
+"""Writes of the ingestion app: jobs (jobs.py), runs and dry runs (runs.py)."""

@@ -1,0 +1,172 @@
+"""Create, change and delete a client's ingestion jobs (API.md, "Sources and
+ingestion"; docs/sources.md, "Ingestion jobs"). Every write checks the job
+whole (connection, source, entity, mapping, incremental column, schedule)
+and keeps its beat PeriodicTask in step in the same transaction."""
+
+import re
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from apps.connectors.types import SourceColumn
+from apps.core.errors import AppError, Conflict
+from apps.ingestion.mapping import Mapper
+from apps.ingestion.models import IngestionJob
+from apps.ingestion.schedules import periodic_task_delete, periodic_task_sync, schedule_validate
+from apps.ingestion.selectors.jobs import job_model, job_view
+from apps.ingestion.types import JobView
+from apps.ontology import selectors as ontology
+from apps.ontology.selectors.discovered_objects import discovered_object
+
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MAX_BATCH_SIZE = 100_000
+
+# The connection a job reads. ingestion may not import connectors' models;
+# the job's foreign key names the model. Replaced by
+# connectors.selectors.connections.connection_get at merge.
+ConnectionProfile = IngestionJob._meta.get_field("connection").related_model
+
+
+def _connection(client_id: int, code: Any):
+    found = ConnectionProfile.objects.filter(client_id=client_id, code=str(code)).first() if code else None
+    if found is None:
+        raise AppError(
+            f"There is no connection {code!r}: create it under /api/v1/sources/connections/ first.",
+            code="unknown_connection",
+            details={"connection": code},
+        )
+    return found
+
+
+def job_entity(client_id: int, code: Any):
+    found = ontology.entities(client_id=client_id, codes=[str(code)]) if code else []
+    if not found:
+        raise AppError(f"There is no entity {code!r} to load into.", code="unknown_entity", details={"entity": code})
+    return found[0]
+
+
+def source_columns(job: IngestionJob) -> list[SourceColumn] | None:
+    """The job's source columns as the connection's last discovery saw them;
+    None when unknown (never discovered, or a query)."""
+    if not job.source_object:
+        return None
+    found = discovered_object(client_id=job.client_id, source=job.connection.code, name=job.source_object)
+    if found is None or not found.columns:
+        return None
+    return [SourceColumn(name=c.name, type=c.type, nullable=c.nullable) for c in found.columns]
+
+
+def job_mapper(job: IngestionJob, entity=None) -> Mapper:
+    entity = entity or job_entity(job.client_id, job.entity_code)
+    return Mapper.build(entity=entity, mapping=job.mapping or {}, source_columns=source_columns(job))
+
+
+def _apply(job: IngestionJob, fields: dict[str, Any]) -> None:
+    if "name" in fields:
+        job.name = fields["name"] or ""
+    if "connection" in fields:
+        job.connection = _connection(job.client_id, fields["connection"])
+    if "object" in fields or "query" in fields:
+        job.source_object = (fields.get("object") or "").strip()
+        job.source_query = (fields.get("query") or "").strip()
+    if "entity" in fields:
+        job.entity_code = str(fields["entity"] or "")
+    if "mapping" in fields:
+        job.mapping = fields["mapping"] or {}
+    if "transform" in fields:
+        job.transform_code = fields["transform"] or ""
+    if "schedule" in fields:
+        job.schedule = (fields["schedule"] or "").strip()
+    if "incremental" in fields:
+        job.incremental_column = str((fields["incremental"] or {}).get("column") or "")
+    if "batch_size" in fields:
+        job.batch_size = fields["batch_size"]
+    if "enabled" in fields:
+        job.is_enabled = bool(fields["enabled"])
+
+
+def _check(job: IngestionJob) -> None:
+    if not CODE_PATTERN.match(job.code or ""):
+        raise AppError(
+            "A job's code is lower-case letters, digits and underscores, starting with a letter (at most 63).",
+            code="invalid_code",
+            details={"code": job.code},
+        )
+    if bool(job.source_object) == bool(job.source_query):
+        raise AppError(
+            "A job reads either an object (a table, view or endpoint) or a query: give exactly one of them.",
+            code="invalid_source",
+            details={"object": job.source_object, "query": bool(job.source_query)},
+        )
+    if job.transform_code:
+        raise AppError(
+            "Transforms are not available yet: leave `transform` empty.",
+            code="transform_not_available",
+            details={"transform": job.transform_code},
+        )
+    if not 1 <= int(job.batch_size) <= MAX_BATCH_SIZE:
+        raise AppError(
+            f"batch_size must be between 1 and {MAX_BATCH_SIZE}.",
+            code="invalid_batch_size",
+            details={"batch_size": job.batch_size},
+        )
+    if job.schedule:
+        job.schedule = schedule_validate(job.schedule)
+    entity = job_entity(job.client_id, job.entity_code)
+    job_mapper(job, entity)  # AppError 400 invalid_mapping, per attribute
+    columns = source_columns(job)
+    if job.incremental_column and columns is not None and job.incremental_column not in {c.name for c in columns}:
+        raise AppError(
+            f"The incremental column {job.incremental_column!r} is not a column of {job.source_object!r} "
+            "(as last discovered).",
+            code="unknown_incremental_column",
+            details={"column": job.incremental_column, "columns": [c.name for c in columns]},
+        )
+
+
+def job_create(*, client_id: int, user, fields: dict[str, Any]) -> JobView:
+    job = IngestionJob(client_id=client_id, code=str(fields.get("code") or ""), owner=user)
+    if "connection" not in fields:
+        raise AppError("A job needs a connection.", code="unknown_connection", details={"connection": None})
+    _apply(job, fields)
+    _check(job)
+    try:
+        with transaction.atomic():
+            job.save()
+            periodic_task_sync(job)
+    except IntegrityError:
+        raise Conflict(f"A job with code {job.code!r} exists already.", code="duplicate_code",
+                       details={"code": job.code}) from None  # fmt: skip
+    return job_view(job)
+
+
+def job_update(*, client_id: int, code: str, fields: dict[str, Any], partial: bool) -> JobView:
+    with transaction.atomic():
+        job = job_model(client_id=client_id, code=code)
+        job = IngestionJob.objects.select_for_update().select_related("connection").get(pk=job.pk)
+        if not partial:
+            defaults = {"name": "", "mapping": {}, "transform": "", "schedule": "", "incremental": None,
+                        "batch_size": 10_000, "enabled": True}  # fmt: skip
+            fields = {**defaults, **fields}
+        fields = {key: value for key, value in fields.items() if key != "code"}
+        changed_column = "incremental" in fields and str((fields["incremental"] or {}).get("column") or "") != (
+            job.incremental_column
+        )
+        _apply(job, fields)
+        _check(job)
+        if changed_column:
+            job.watermark = ""  # a watermark of another column means nothing
+        job.save()
+        periodic_task_sync(job)
+    return job_view(job)
+
+
+def job_delete(*, client_id: int, code: str) -> None:
+    from apps.ingestion.services.runs import active_run_refuse
+
+    with transaction.atomic():
+        job = job_model(client_id=client_id, code=code)
+        job = IngestionJob.objects.select_for_update().get(pk=job.pk)
+        active_run_refuse(job, "delete it once the run has ended.")
+        periodic_task_delete(job)
+        job.delete()
