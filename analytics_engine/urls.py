@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/v1/", include("apps.calculations.api.threshold_urls")),
     path("api/v1/", include("apps.calculations.api.row_policy_preview_urls")),
     path("api/v1/", include("apps.governance.api.urls")),
+    path("api/v1/sources/", include("apps.connectors.api.urls")),
     path("api/v1/", include("apps.messaging.api.urls")),
     path("api/v1/", include("apps.simulation.api.urls")),
     path("api/v1/", include("apps.streams.api.urls")),

@@ -219,8 +219,6 @@ _MYSQL_CANT_CONNECT = (2003, 2002)
 _MYSQL_UNKNOWN_HOST = 2005
 _MYSQL_LOST = (2006, 2013)
 _MYSQL_TLS = (2026, 3159)
-# Codes of failures worth a retry: the network, not an answer.
-NETWORK_ERROR_CODES = ("connection_refused", "connection_timeout", "connection_lost")
 
 
 def _where(spec: ConnectionSpec) -> str:
@@ -328,11 +326,6 @@ def source_error(exc: BaseException, spec: ConnectionSpec) -> SourceError:
     if number in _MYSQL_LOST or (sqlstate or "").startswith("08") or (sqlstate is None and "connection" in text):
         return error(f"The connection to {where} failed or was lost: {_short(exc)}.", "connect", "connection_lost")
     return error(f"The source answered with an error: {_short(exc)}.", "query", "source_error")
-
-
-def is_network_error(exc: BaseException) -> bool:
-    """Whether a failure is the network's (worth a retry), not an answer."""
-    return isinstance(exc, SourceError) and exc.code in NETWORK_ERROR_CODES
 
 
 # -- reading -------------------------------------------------------------------
