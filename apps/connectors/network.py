@@ -63,7 +63,7 @@ def network_retrying(is_network_error: Callable[[BaseException], bool]) -> tenac
     """Retry a call while it fails with a network error, backing off."""
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(1, settings.SOURCES_RETRY_ATTEMPTS)),
-        wait=tenacity.wait_exponential_jitter(initial=0.5, max=settings.SOURCES_RETRY_WAIT_MAX_SECONDS),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=settings.SOURCES_RETRY_WAIT_MAX_SECONDS),
         retry=tenacity.retry_if_exception(is_network_error),
         reraise=True,
     )
