@@ -164,3 +164,9 @@ def test_query_check_refuses_anything_but_one_select(query, why):
 def test_query_check_accepts_selects():
     select_query_check("postgresql", "WITH a AS (SELECT 1 AS x) SELECT x FROM a UNION SELECT 2")
     select_query_check("mysql", "SELECT `STAT_CD`, COUNT(*) FROM t GROUP BY `STAT_CD`;")
+
+
+def test_tls_required_by_the_connection(pg_source):
+    outcome = adapter_for(_spec(pg_source, sslmode="require")).test()  # the local server has no TLS
+    assert (outcome.ok, outcome.stage) == (False, "tls"), outcome
+    assert "TLS" in outcome.message
