@@ -4,6 +4,7 @@ another client's connection a 404, viewers refused; test, discover and
 preview end to end against real PostgreSQL and MariaDB sources."""
 
 import json
+import logging
 import socket
 
 import pytest
@@ -173,7 +174,8 @@ def test_preview_errors_name_the_problem(pg_source, settings):
     assert write.status_code == 400 and write.json()["error"]["code"] == "invalid_query"
 
 
-def test_a_failed_test_answers_200_with_the_stage_and_no_password(pg_source):
+def test_a_failed_test_answers_200_with_the_stage_and_no_password(pg_source, caplog):
+    caplog.set_level(logging.DEBUG)
     api, client = api_for()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,3 +189,4 @@ def test_a_failed_test_answers_200_with_the_stage_and_no_password(pg_source):
     assert (stored.last_test_ok, stored.last_test_stage) == (False, "auth")
     api.patch(f"{URL}policy_admin/", {"settings": {**pg_source["settings"], "port": closed}}, format="json")
     assert api.post(f"{URL}policy_admin/test/").json()["stage"] == "connect"
+    assert "Not-the-pw-42" not in caplog.text
