@@ -309,6 +309,11 @@ def source_error(exc: BaseException, spec: ConnectionSpec) -> SourceError:
             "tls",
             "tls_failed",
         )
+    answered = (sqlstate is not None and not sqlstate.startswith("08")) or (
+        number is not None and not 2000 <= number < 3000
+    )
+    if answered:  # a server's error (MySQL's own client errors are 2000-2999): an answer, not the network
+        return error(f"The source answered with an error: {_short(exc)}.", "query", "source_error")
     if "timeout" in text or "timed out" in text:
         return error(
             f"No answer from {where} within {settings.SOURCES_CONNECT_TIMEOUT_SECONDS:g} s: a firewall may be "

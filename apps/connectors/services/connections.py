@@ -18,6 +18,7 @@ from apps.connectors.profiles import (
     profile_get,
     profile_spec,
     profile_view,
+    sql_destination_check,
 )
 from apps.connectors.types import ConnectionView, SourceObject, TestOutcome
 from apps.core.errors import AppError, Conflict
@@ -230,7 +231,9 @@ def connection_discover(*, client_id: int, code: str) -> list[SourceObject]:
     """The source's objects and columns, recorded as the client's data
     source definition of the same code (no secrets), and the time of it."""
     profile = profile_get(client_id=client_id, code=code)
-    objects = adapter_for(profile_spec(profile)).discover()
+    spec = profile_spec(profile)
+    sql_destination_check(spec)
+    objects = adapter_for(spec).discover()
     with transaction.atomic():
         data_source_record(
             client_id=client_id,
