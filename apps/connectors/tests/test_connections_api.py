@@ -190,3 +190,31 @@ def test_a_failed_test_answers_200_with_the_stage_and_no_password(pg_source, cap
     api.patch(f"{URL}policy_admin/", {"settings": {**pg_source["settings"], "port": closed}}, format="json")
     assert api.post(f"{URL}policy_admin/test/").json()["stage"] == "connect"
     assert "Not-the-pw-42" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [], "x", {"code": 5, "kind": "postgresql", "settings": {}}, {"code": "a", "kind": ["x"], "settings": {}},
+        {"code": "a", "kind": "postgresql", "settings": []}, {"code": "a", "kind": "mysql", "settings": "host"},
+        {"code": "a", "kind": "postgresql", "settings": {"host": "h", "database": "d"}, "credentials": "pw"},
+        {"code": "a", "kind": "postgresql", "settings": {"host": "h", "database": "d", "port": True}},
+        {"code": "a", "kind": "oracle", "settings": {"host": "h"}},
+        {"code": "a", "kind": "postgresql", "settings": {"host": "h", "database": "d", "schemas": "public"}},
+    ],
+)  # fmt: skip
+def test_hostile_bodies_answer_400(payload):
+    api, _ = api_for()
+    response = api.post(URL, payload, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("params", [{"object": "t", "limit": "abc"}, {"object": "t", "limit": "0"}, {"limit": "5"},
+                                    {"object": "t", "query": "SELECT 1"}, {"object": "x\x00y"},
+                                    {"query": "SELECT 1; DROP TABLE t"}])  # fmt: skip
+def test_hostile_previews_answer_400(pg_source, params):
+    api, _ = api_for()
+    assert api.post(URL, body(pg_source), format="json").status_code == 201
+    response = api.get(f"{URL}policy_admin/preview", params)
+    assert response.status_code == 400, response.content
