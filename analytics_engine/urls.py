@@ -27,8 +27,10 @@ urlpatterns = [
     path("api/v1/", include("apps.calculations.api.threshold_urls")),
     path("api/v1/", include("apps.calculations.api.row_policy_preview_urls")),
     path("api/v1/", include("apps.governance.api.urls")),
-    # sources/jobs/ before any sources/ include (the connections' routes)
+    # sources/jobs/ before the other sources/ routes (connections, their files)
     path("api/v1/", include("apps.ingestion.api.urls")),
+    path("api/v1/sources/", include("apps.connectors.api.urls")),
+    path("api/v1/sources/", include("apps.connectors.api.file_urls")),
     path("api/v1/", include("apps.messaging.api.urls")),
     path("api/v1/", include("apps.simulation.api.urls")),
     path("api/v1/", include("apps.streams.api.urls")),

@@ -20,6 +20,12 @@ class Adapter:
     def __init__(self, spec: ConnectionSpec) -> None:
         self.spec = spec
 
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any], credentials: dict[str, Any]) -> None:
+        """Refuse (AppError naming the field) settings or credentials this kind
+        cannot use; called before a connection is saved. Accepts anything by
+        default; adapters of a kind with rules override it."""
+
     def test(self) -> TestOutcome:
         raise NotImplementedError
 

@@ -8,17 +8,33 @@ SSCursor) read `batch_size` rows at a time, so memory stays flat whatever
 the source's size. Identifiers go through the dialect's quoting, values are
 bound; a query is one SELECT (sqlglot checks it) run read-only."""
 
+import datetime as dt
+import decimal
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+import sqlglot
 from django.conf import settings
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.pool import NullPool
+from sqlglot import exp
 
 from apps.connectors.adapters import adapter_register
 from apps.connectors.adapters.base import Adapter, ConnectionSpec
-from apps.connectors.types import Extraction, ExtractRequest, SourceColumn, SourceError
+from apps.connectors.network import destination_check
+from apps.connectors.types import (
+    Extraction,
+    ExtractRequest,
+    Preview,
+    SchemaChanged,
+    SourceColumn,
+    SourceError,
+    SourceObject,
+    TestOutcome,
+)
 
 # kind -> (SQLAlchemy driver name, default port)
 DRIVERS: dict[str, tuple[str, int]] = {
@@ -112,33 +128,397 @@ def extract_statement(request: ExtractRequest) -> sa.Select:
     return statement
 
 
-def _batches(engine: Engine, kind: str, statement: sa.Select, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+# SQLAlchemy's generic types -> the ontology's types, first match wins (a
+# Boolean before the Integer some dialects derive it from).
+# Anything else (TIME, INTERVAL, UUID, BYTEA, geometry, ...) reads as a string.
+TYPE_MAP: tuple[tuple[type[sa.types.TypeEngine], str], ...] = (
+    (sa.Boolean, "boolean"),
+    (sa.Integer, "integer"),  # SmallInteger, BigInteger, dialect INT/TINYINT/...
+    (sa.Numeric, "decimal"),  # DECIMAL, NUMERIC
+    (sa.Float, "decimal"),  # REAL, DOUBLE PRECISION (not a Numeric since SQLAlchemy 2.1)
+    (sa.DateTime, "timestamp"),  # TIMESTAMP, DATETIME, with or without time zone
+    (sa.Date, "date"),
+    (sa.JSON, "json"),  # JSON, JSONB
+    (sa.ARRAY, "json"),
+    (sa.String, "string"),  # VARCHAR, CHAR, TEXT, ENUM
+)
+
+
+def ontology_type(source_type: sa.types.TypeEngine) -> str:
+    for generic, ontology in TYPE_MAP:
+        if isinstance(source_type, generic):
+            return ontology
+    return "string"
+
+
+def select_query_check(kind: str, query: str) -> None:
+    """A job's or a preview's query must be ONE SELECT (a UNION or a WITH
+    of SELECTs included) in the source's dialect: no data change or DDL,
+    even inside a CTE, no `SELECT ... INTO`, no `FOR UPDATE`/`LOCK IN SHARE
+    MODE`. SourceError 400 `invalid_query` naming what is wrong."""
+
+    def refuse(why: str) -> SourceError:
+        return SourceError(f"The query {why}.", stage="query", code="invalid_query", details={"query": query})
+
+    if not isinstance(query, str) or not query.strip():
+        raise refuse("is empty")
+    try:
+        statements = [s for s in sqlglot.parse(query, read=SQLGLOT_DIALECTS.get(kind)) if s is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        raise refuse(f"could not be parsed: {str(exc).splitlines()[0][:200]}") from None
+    if len(statements) != 1:
+        raise refuse(f"must be one SELECT statement, not {len(statements)} statements")
+    (statement,) = statements
+    if not isinstance(statement, exp.Query):
+        raise refuse(f"must be a SELECT, not {statement.key.upper()}")
+    for node in statement.walk():
+        if isinstance(node, exp.DML | exp.DDL | exp.Command | exp.Set | exp.Drop | exp.Alter):
+            raise refuse(f"must only read: it contains {node.key.upper()}")
+        if isinstance(node, exp.Into):
+            raise refuse("must not SELECT ... INTO a table")
+        if isinstance(node, exp.Lock):
+            raise refuse("must not lock rows (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)")
+
+
+def json_ready(value: Any) -> Any:
+    """A source value as JSON: dates and times ISO, decimals as strings (no
+    float rounding), bytes as hex, UUIDs as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    return str(value)
+
+
+# -- what failed, in words a user can act on ---------------------------------
+
+_PG_AUTH = ("28P01", "28000")
+_PG_UNKNOWN_DATABASE = "3D000"
+_PG_PERMISSION = "42501"
+_PG_UNKNOWN_OBJECT = ("42P01", "3F000")
+_PG_UNKNOWN_COLUMN = "42703"
+_MYSQL_AUTH = (1045, 1698)
+_MYSQL_DB_DENIED = 1044
+_MYSQL_UNKNOWN_DATABASE = 1049
+_MYSQL_PERMISSION = (1142, 1143, 1227)
+_MYSQL_UNKNOWN_OBJECT = 1146
+_MYSQL_UNKNOWN_COLUMN = 1054
+_MYSQL_CANT_CONNECT = (2003, 2002)
+_MYSQL_UNKNOWN_HOST = 2005
+_MYSQL_LOST = (2006, 2013)
+_MYSQL_TLS = (2026, 3159)
+
+
+def _where(spec: ConnectionSpec) -> str:
+    return f"{spec.settings.get('host')}:{spec.settings.get('port') or DRIVERS[spec.kind][1]}"
+
+
+def _user(spec: ConnectionSpec) -> str:
+    return str(spec.credentials.get("username") or spec.settings.get("username") or "")
+
+
+def _database(spec: ConnectionSpec) -> str:
+    return str(spec.settings.get("database") or spec.settings.get("service_name") or "")
+
+
+def _scrub(text: str, spec: ConnectionSpec) -> str:
+    for key, secret in spec.credentials.items():
+        if key not in ("username", "user") and isinstance(secret, str) and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+# libpq reports a failed connection without its SQLSTATE (there is no result
+# to read it from): only the server's FATAL message, in English unless the
+# server's lc_messages says otherwise. These stand in for the codes there.
+_PG_CONNECT_MESSAGES = (
+    ("password authentication failed", "28P01"),
+    ("no pg_hba.conf entry", "28000"),
+    ('role "', "28000"),  # role "x" does not exist
+    ("permission denied for database", "42501"),
+    ("does not exist", "3D000"),  # database "x" does not exist
+)
+
+
+def _connect_sqlstate(kind: str, text: str) -> str | None:
+    if kind != "postgresql" or "fatal:" not in text:
+        return None
+    return next((code for needle, code in _PG_CONNECT_MESSAGES if needle in text), None)
+
+
+def source_error(exc: BaseException, spec: ConnectionSpec) -> SourceError:
+    """The SourceError for a driver's error: by SQLSTATE (psycopg) or MySQL
+    error number, by the message only where the driver gives no code (a
+    refused or timed-out connection, TLS). Never the password."""
+    if isinstance(exc, SourceError):
+        return exc
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).lower()
+    sqlstate = getattr(original, "sqlstate", None) or _connect_sqlstate(spec.kind, text)
+    number = original.args[0] if spec.kind == "mysql" and original.args and isinstance(original.args[0], int) else None
+    user, database, where = _user(spec), _database(spec), _where(spec)
+
+    def error(message: str, stage: str, code: str) -> SourceError:
+        return SourceError(_scrub(message, spec), stage=stage, code=code)
+
+    if sqlstate in _PG_AUTH or number in _MYSQL_AUTH:
+        return error(
+            f"Authentication failed for user {user!r}: check the user name and password.",
+            "auth",
+            "authentication_failed",
+        )
+    if sqlstate == _PG_UNKNOWN_DATABASE or number == _MYSQL_UNKNOWN_DATABASE:
+        return error(
+            f"The database {database!r} does not exist on {where}: check its name.", "connect", "unknown_database"
+        )
+    if number == _MYSQL_DB_DENIED or (sqlstate == _PG_PERMISSION and "database" in text and "connect" in text):
+        return error(
+            f"User {user!r} may not connect to the database {database!r}: ask its administrator to grant access "
+            "(CONNECT on PostgreSQL, privileges on the database on MySQL).",
+            "permission",
+            "permission_denied",
+        )
+    if sqlstate == _PG_PERMISSION or number in _MYSQL_PERMISSION:
+        return error(
+            f"User {user!r} may not read this: {_short(exc)}. Ask the database's administrator to grant SELECT.",
+            "permission",
+            "permission_denied",
+        )
+    if sqlstate in _PG_UNKNOWN_OBJECT or number == _MYSQL_UNKNOWN_OBJECT:
+        return error(f"The source has no such table or view: {_short(exc)}.", "query", "unknown_object")
+    if sqlstate == _PG_UNKNOWN_COLUMN or number == _MYSQL_UNKNOWN_COLUMN:
+        return error(f"The source has no such column: {_short(exc)}.", "query", "unknown_column")
+    if number == _MYSQL_UNKNOWN_HOST or "could not translate host name" in text or "name or service not known" in text:
+        return error(f"The host of {where} could not be found (DNS): check its spelling.", "dns", "host_not_found")
+    if number in _MYSQL_TLS or (sqlstate is None and ("ssl" in text or "tls" in text or "certificate" in text)):
+        return error(
+            f"The TLS handshake with {where} failed: {_short(exc)}. Check the connection's sslmode and the "
+            "server's certificate.",
+            "tls",
+            "tls_failed",
+        )
+    answered = (sqlstate is not None and not sqlstate.startswith("08")) or (
+        number is not None and not 2000 <= number < 3000
+    )
+    if answered:  # a server's error (MySQL's own client errors are 2000-2999): an answer, not the network
+        return error(f"The source answered with an error: {_short(exc)}.", "query", "source_error")
+    if "timeout" in text or "timed out" in text:
+        return error(
+            f"No answer from {where} within {settings.SOURCES_CONNECT_TIMEOUT_SECONDS:g} s: a firewall may be "
+            "dropping the connection, or the host is down.",
+            "connect",
+            "connection_timeout",
+        )
+    if number in _MYSQL_CANT_CONNECT or "connection refused" in text:
+        return error(
+            f"The connection to {where} was refused: nothing listens on that port (is the database running, is "
+            "the port right?).",
+            "connect",
+            "connection_refused",
+        )
+    if number in _MYSQL_LOST or (sqlstate or "").startswith("08") or (sqlstate is None and "connection" in text):
+        return error(f"The connection to {where} failed or was lost: {_short(exc)}.", "connect", "connection_lost")
+    return error(f"The source answered with an error: {_short(exc)}.", "query", "source_error")
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def _probe(conn: Connection, spec: ConnectionSpec, request: ExtractRequest) -> list[str]:
+    """The columns of the object or query, read before any row (LIMIT 0):
+    an unknown object answers here, and a column the request names that the
+    source no longer has fails as SchemaChanged naming it."""
+    probe = sa.select(sa.literal_column("*")).select_from(_selectable(request)).limit(0)
+    try:
+        keys = [str(k) for k in conn.execute(probe).keys()]  # noqa: SIM118  (a Result, not a dict)
+    except sa.exc.DBAPIError as exc:
+        if source_error(exc, spec).code == "unknown_object":
+            name = request.source_object or "the query"
+            raise SourceError(
+                f"The source has no table or view {name!r} (or this user cannot see it): discover the "
+                "connection again to see its objects.",
+                stage="query",
+                code="unknown_object",
+                details={"object": request.source_object},
+            ) from None
+        raise
+    named = (*request.columns, *([request.watermark_column] if request.watermark_column else ()))
+    missing = [c for c in dict.fromkeys(named) if c not in keys]
+    if missing:
+        where = repr(request.source_object) if request.source_object else "the query"
+        raise SchemaChanged(
+            f"The source {where} no longer has the column(s) {', '.join(map(repr, missing))}: it changed since it "
+            "was discovered; update the job's mapping or the source.",
+            stage="query",
+            code="schema_changed",
+            details={"columns": missing, "object": request.source_object},
+        )
+    return keys
+
+
+def _batches(engine: Engine, spec: ConnectionSpec, request: ExtractRequest, batch_size: int) -> Iterator[Any]:
+    """First the source's column names (probed), then batches of rows."""
     with engine.connect() as conn:
-        _read_only(conn, kind)
-        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(statement)
+        _read_only(conn, spec.kind)
+        yield _probe(conn, spec, request)
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(extract_statement(request))
         for partition in result.mappings().partitions(batch_size):
             yield [dict(row) for row in partition]
 
 
 @adapter_register("postgresql", "mysql", "mssql", "oracle")
 class SQLAdapter(Adapter):
-    def extract(self, request: ExtractRequest) -> Extraction:
-        engine = engine_for(self.spec)
-        statement = extract_statement(request)
-        batches = _batches(engine, self.spec.kind, statement, max(1, request.batch_size))
+    def _error(self, exc: BaseException) -> SourceError:
+        return source_error(exc, self.spec)
+
+    def _check_request(self, request: ExtractRequest) -> None:
+        if bool(request.source_object) == bool(request.source_query):
+            raise SourceError(
+                "Name either a source object (a table or view) or a query, not both or neither.",
+                code="invalid_source",
+            )
+        if request.source_query:
+            select_query_check(self.spec.kind, request.source_query)
+
+    def test(self) -> TestOutcome:
+        """Where reaching the source stops: DNS (and the destination rule),
+        the TCP connection, TLS, authentication, the database and its
+        permission, then a trivial query."""
+        settings_ = self.spec.settings
         try:
+            destination_check(
+                str(settings_.get("host") or ""), int(settings_.get("port") or DRIVERS[self.spec.kind][1])
+            )
+            engine = engine_for(self.spec)
+            try:
+                with engine.connect() as conn:
+                    _read_only(conn, self.spec.kind)
+                    conn.execute(sa.text("SELECT 1" if self.spec.kind != "oracle" else "SELECT 1 FROM DUAL")).scalar()
+                    version = conn.dialect.server_version_info or ()
+            finally:
+                engine.dispose()
+        except SourceError as exc:
+            return TestOutcome(ok=False, stage=exc.stage, message=exc.message)
+        except sa.exc.SQLAlchemyError as exc:
+            error = self._error(exc)
+            return TestOutcome(ok=False, stage=error.stage, message=error.message)
+        shown = ".".join(str(v) for v in version[:2])
+        label = DRIVERS_LABEL[self.spec.kind] + (f" {shown}" if shown else "")
+        return TestOutcome(
+            ok=True,
+            stage="query",
+            message=f"Connected to {label} at {_where(self.spec)}, "
+            f"database {_database(self.spec)!r}, as {_user(self.spec)!r}; a test query ran.",
+        )
+
+    def _schemas(self, inspector: Inspector) -> list[str | None]:
+        extra = [s for s in self.spec.settings.get("schemas") or [] if s != inspector.default_schema_name]
+        return [None, *extra]
+
+    def discover(self) -> list[SourceObject]:
+        """Tables and views of the default schema and of the settings'
+        `schemas`: columns (ontology type, source type, nullability) and
+        primary keys, read by SQLAlchemy's inspector."""
+        engine = engine_for(self.spec)
+        try:
+            with engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                objects: list[SourceObject] = []
+                for schema in self._schemas(inspector):
+                    objects.extend(self._objects(inspector, conn.dialect, schema))
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from None
+        finally:
+            engine.dispose()
+        return sorted(objects, key=lambda o: o.name)
+
+    def _objects(self, inspector: Inspector, dialect, schema: str | None) -> list[SourceObject]:
+        views = set(inspector.get_view_names(schema=schema))
+        names = [*inspector.get_table_names(schema=schema), *sorted(views)]
+        objects = []
+        for table in names:
+            try:
+                columns = inspector.get_columns(table, schema=schema)
+                keys = set((inspector.get_pk_constraint(table, schema=schema) or {}).get("constrained_columns") or ())
+            except sa.exc.NoSuchTableError:
+                continue  # dropped while we looked
+            objects.append(
+                SourceObject(
+                    name=f"{schema}.{table}" if schema else table,
+                    kind="view" if table in views else "table",
+                    columns=tuple(
+                        SourceColumn(
+                            name=str(c["name"]),
+                            type=ontology_type(c["type"]),
+                            nullable=bool(c.get("nullable", True)),
+                            primary_key=c["name"] in keys,
+                            source_type=_type_spelling(c["type"], dialect),
+                        )
+                        for c in columns
+                    ),
+                )
+            )
+        return objects
+
+    def preview(self, *, source_object: str = "", source_query: str = "", limit: int) -> Preview:
+        request = ExtractRequest(source_object=source_object, source_query=source_query, limit=limit, batch_size=limit)
+        extraction = self.extract(request)
+        try:
+            rows = [{k: json_ready(v) for k, v in row.items()} for batch in extraction.batches for row in batch]
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from None
+        finally:
+            extraction.close()
+        return Preview(columns=extraction.columns, rows=rows)
+
+    def extract(self, request: ExtractRequest) -> Extraction:
+        self._check_request(request)
+        engine = engine_for(self.spec)
+        batches = _batches(engine, self.spec, request, max(1, request.batch_size))
+        try:
+            keys = next(batches)
             first = next(batches, None)
         except sa.exc.SQLAlchemyError as exc:
+            batches.close()
             engine.dispose()
-            raise SourceError(f"Reading from the source failed: {_short(exc)}", stage="query") from None
+            raise self._error(exc) from None
+        except SourceError:
+            batches.close()
+            engine.dispose()
+            raise
 
         def stream() -> Iterator[list[dict[str, Any]]]:
             if first is not None:
                 yield first
-            yield from batches
+            try:
+                yield from batches
+            except sa.exc.SQLAlchemyError as exc:
+                raise self._error(exc) from None
 
-        columns = tuple(SourceColumn(name=str(k), type="string") for k in (first[0] if first else {}))
+        columns = tuple(SourceColumn(name=k, type="string") for k in keys)
         return Extraction(columns=columns, batches=stream(), closers=[engine.dispose, batches.close])
+
+
+DRIVERS_LABEL = {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB", "mssql": "SQL Server", "oracle": "Oracle"}
+
+
+def _type_spelling(source_type: sa.types.TypeEngine, dialect) -> str:
+    try:
+        return source_type.compile(dialect=dialect)
+    except Exception:  # a type the dialect cannot spell: its class name will do
+        return type(source_type).__name__
 
 
 def _short(exc: BaseException) -> str:

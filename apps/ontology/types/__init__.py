@@ -114,3 +114,16 @@ class IngestionCompletedV1(BaseModel):
     time_min: datetime | None
     time_max: datetime | None
     source: str
+
+
+@dataclass(frozen=True)
+class DataSourceView:
+    """A data source definition: what a connection's discovery recorded
+    (`settings["objects"]`) or what a user described; never a secret."""
+
+    code: str
+    name: str
+    kind: str
+    settings: dict
+    schedule: str
+    updated_at: datetime

@@ -1,0 +1,2 @@
+"""Reads of the connectors app, as dataclasses (apps.connectors.types):
+connection profiles, their discovered objects and previews (connections.py)."""
