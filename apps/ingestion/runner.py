@@ -15,8 +15,6 @@ sweep, marks it failed. Progress goes to the WebSocket channel
 `ingestion.<job code>` after every batch; the run row's counts are written
 only at the end (with the commit, or with the failure)."""
 
-import importlib
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -28,12 +26,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.connectors.services.extraction import records_extract
 from apps.connectors.types import Extraction, ExtractRequest
 from apps.core.advisory_locks import advisory_lock_try
-from apps.core.crypto import secret_decrypt
 from apps.core.errors import AppError
 from apps.core.realtime import realtime_publish
-from apps.core.secret_fields import secret_purpose
 from apps.ingestion.models import IngestionJob, IngestionRun
 from apps.ingestion.services.jobs import job_entity, job_mapper
 from apps.ontology.services.data_load import entity_rows_stream_load
@@ -56,21 +53,7 @@ def run_channel(job_code: str) -> str:
 
 
 def _extraction(job: IngestionJob, request: ExtractRequest) -> Extraction:
-    # replaced by connectors.services.extraction.records_extract at merge
-    adapters = importlib.import_module("apps.connectors.adapters")
-    base = importlib.import_module("apps.connectors.adapters.base")
-    profile = job.connection
-    purpose = secret_purpose(model="connectors.ConnectionProfile", field="credentials_encrypted")
-    credentials = (
-        json.loads(secret_decrypt(profile.credentials_encrypted, purpose=purpose))
-        if profile.credentials_encrypted
-        else {}
-    )
-    spec = base.ConnectionSpec(
-        kind=profile.kind, settings=dict(profile.settings or {}), credentials=credentials,
-        key=f"{profile.client_id}:{profile.code}",
-    )  # fmt: skip
-    return adapters.adapter_for(spec).extract(request)
+    return records_extract(client_id=job.client_id, connection_code=job.connection.code, request=request)
 
 
 def columns_read(job: IngestionJob) -> tuple[str, ...]:
@@ -237,6 +220,8 @@ def job_run(*, client_id: int, code: str, run_id: int | None = None) -> Ingestio
             _execute(job, run)
         except Exception as exc:
             message = failure_message(exc)
+            if run.rows_read and "nothing was loaded" not in message:
+                message = f"{message.rstrip('.')} (after {run.rows_read} rows read; nothing was loaded)."
             logger.warning("ingestion run %s of job %s failed: %s", run.pk, code, message)
             run.rows_written = run.rows_rejected = 0
             run.watermark_after = ""

@@ -309,7 +309,7 @@ def source_error(exc: BaseException, spec: ConnectionSpec) -> SourceError:
             "tls",
             "tls_failed",
         )
-    answered = (sqlstate is not None and not sqlstate.startswith("08")) or (
+    answered = (sqlstate is not None and not sqlstate.startswith(("08", "57P"))) or (
         number is not None and not 2000 <= number < 3000
     )
     if answered:  # a server's error (MySQL's own client errors are 2000-2999): an answer, not the network
@@ -328,7 +328,8 @@ def source_error(exc: BaseException, spec: ConnectionSpec) -> SourceError:
             "connect",
             "connection_refused",
         )
-    if number in _MYSQL_LOST or (sqlstate or "").startswith("08") or (sqlstate is None and "connection" in text):
+    # 57P01-57P03: the server ended the session (shut down, restarted, its backend terminated).
+    if number in _MYSQL_LOST or (sqlstate or "").startswith(("08", "57P")) or (sqlstate is None and "connection" in text):
         return error(f"The connection to {where} failed or was lost: {_short(exc)}.", "connect", "connection_lost")
     return error(f"The source answered with an error: {_short(exc)}.", "query", "source_error")
 

@@ -8,34 +8,32 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from apps.connectors.selectors.connections import connection_get, connection_objects
 from apps.connectors.types import SourceColumn
-from apps.core.errors import AppError, Conflict
+from apps.core.errors import AppError, Conflict, NotFound
 from apps.ingestion.mapping import Mapper
 from apps.ingestion.models import IngestionJob
 from apps.ingestion.schedules import periodic_task_delete, periodic_task_sync, schedule_validate
 from apps.ingestion.selectors.jobs import job_model, job_view
 from apps.ingestion.types import JobView
 from apps.ontology import selectors as ontology
-from apps.ontology.selectors.discovered_objects import discovered_object
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_BATCH_SIZE = 100_000
 
-# The connection a job reads. ingestion may not import connectors' models;
-# the job's foreign key names the model. Replaced by
-# connectors.selectors.connections.connection_get at merge.
-ConnectionProfile = IngestionJob._meta.get_field("connection").related_model
 
-
-def _connection(client_id: int, code: Any):
-    found = ConnectionProfile.objects.filter(client_id=client_id, code=str(code)).first() if code else None
-    if found is None:
-        raise AppError(
-            f"There is no connection {code!r}: create it under /api/v1/sources/connections/ first.",
-            code="unknown_connection",
-            details={"connection": code},
-        )
-    return found
+def _connection_id(client_id: int, code: Any) -> int:
+    """The id of the client's connection `code` (a reference in a job's body:
+    400 naming it when there is none)."""
+    try:
+        return connection_get(client_id=client_id, code=str(code)).id if code else None
+    except NotFound:
+        pass
+    raise AppError(
+        f"There is no connection {code!r}: create it under /api/v1/sources/connections/ first.",
+        code="unknown_connection",
+        details={"connection": code},
+    )
 
 
 def job_entity(client_id: int, code: Any):
@@ -50,10 +48,11 @@ def source_columns(job: IngestionJob) -> list[SourceColumn] | None:
     None when unknown (never discovered, or a query)."""
     if not job.source_object:
         return None
-    found = discovered_object(client_id=job.client_id, source=job.connection.code, name=job.source_object)
+    objects = connection_objects(client_id=job.client_id, code=job.connection.code)
+    found = next((o for o in objects if o.name == job.source_object), None)
     if found is None or not found.columns:
         return None
-    return [SourceColumn(name=c.name, type=c.type, nullable=c.nullable) for c in found.columns]
+    return list(found.columns)
 
 
 def job_mapper(job: IngestionJob, entity=None) -> Mapper:
@@ -65,7 +64,7 @@ def _apply(job: IngestionJob, fields: dict[str, Any]) -> None:
     if "name" in fields:
         job.name = fields["name"] or ""
     if "connection" in fields:
-        job.connection = _connection(job.client_id, fields["connection"])
+        job.connection_id = _connection_id(job.client_id, fields["connection"])
     if "object" in fields or "query" in fields:
         job.source_object = (fields.get("object") or "").strip()
         job.source_query = (fields.get("query") or "").strip()
