@@ -329,7 +329,8 @@ def source_error(exc: BaseException, spec: ConnectionSpec) -> SourceError:
             "connection_refused",
         )
     # 57P01-57P03: the server ended the session (shut down, restarted, its backend terminated).
-    if number in _MYSQL_LOST or (sqlstate or "").startswith(("08", "57P")) or (sqlstate is None and "connection" in text):
+    lost = number in _MYSQL_LOST or (sqlstate or "").startswith(("08", "57P"))
+    if lost or (sqlstate is None and "connection" in text):
         return error(f"The connection to {where} failed or was lost: {_short(exc)}.", "connect", "connection_lost")
     return error(f"The source answered with an error: {_short(exc)}.", "query", "source_error")
 
