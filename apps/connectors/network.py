@@ -14,6 +14,8 @@ breaker per connection.
   refused for SOURCES_BREAKER_RESET_SECONDS, then one trial decides."""
 
 import hashlib
+import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from functools import lru_cache
@@ -28,6 +30,43 @@ from apps.core.network_addresses import address_refusal
 
 # Never reachable, whatever SOURCES_ALLOW_PRIVATE_NETWORKS says.
 _ALWAYS_REFUSED = ("link-local", "multicast", "unspecified")
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def host_validate(host: object, *, field: str = "host") -> str:
+    """A connection's host as saved: a DNS name (IDNA allowed) or an IP
+    literal, nothing else (no spaces, control characters, ports, paths or
+    credentials); an IP literal must also pass the address rule. Resolution
+    is checked again at every use (destination_check)."""
+    if not isinstance(host, str) or not host.strip():
+        raise SourceError(f"settings.{field} is required: the server's name or address.", stage="dns",
+                          code="invalid_settings", details={"field": field})  # fmt: skip
+    text = host.strip()
+    literal = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        address = ipaddress.ip_address(literal)
+    except ValueError:
+        address = None
+    if address is not None:
+        refusal = address_refusal(str(address))
+        if refusal in _ALWAYS_REFUSED or (refusal and not settings.SOURCES_ALLOW_PRIVATE_NETWORKS):
+            raise SourceError(
+                f"settings.{field} {text!r} is a {refusal} address; sources on such addresses are refused.",
+                stage="connect", code="destination_refused", details={"field": field},
+            )  # fmt: skip
+        return str(address)
+    try:
+        ascii_name = text.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not ascii_name or len(ascii_name) > 253 or not all(_HOST_LABEL.match(label) for label in ascii_name.split(".")):
+        raise SourceError(
+            f"settings.{field} {text[:100]!r} is not a host name or an IP address (no scheme, port, path or spaces).",
+            stage="dns", code="invalid_settings", details={"field": field},
+        )  # fmt: skip
+    return text
 
 
 def destination_check(host: str, port: int) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.connectors.adapters import adapter_class_for, adapter_for
 from apps.connectors.models import ConnectionProfile
+from apps.connectors.network import host_validate
 from apps.connectors.profiles import (
     SQL_KINDS,
     credentials_decrypt,
@@ -85,9 +86,7 @@ def _sql_settings_check(kind: str, settings: dict[str, Any]) -> None:
             f"{', '.join(SQL_SETTINGS[kind])}.",
             keys=unknown,
         )
-    host = settings.get("host")
-    if not isinstance(host, str) or not host.strip():
-        raise _invalid("settings.host is required: the database server's name or address.", field="host")
+    host_validate(settings.get("host"))
     port = settings.get("port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise _invalid(f"settings.port must be a number from 1 to 65535, not {port!r}.", field="port")

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from apps.connectors.network import host_validate
 from apps.connectors.selectors.connections import connection_objects
 from apps.connectors.services.connections import connection_create, connection_discover, connection_update
 from apps.connectors.services.extraction import records_extract
@@ -79,8 +80,8 @@ def test_an_answer_does_not_open_the_breaker(pg_source, settings):
 
 
 def test_the_destination_rule_applies(pg_source, settings):
+    client_id = _connection(pg_source)  # saved while loopback is allowed, used after it no longer is
     settings.SOURCES_ALLOW_PRIVATE_NETWORKS = False
-    client_id = _connection(pg_source)
     with pytest.raises(SourceError) as caught:
         records_extract(client_id=client_id, connection_code="src", request=ExtractRequest(source_object="t"))
     assert caught.value.code == "destination_refused"
@@ -106,3 +107,20 @@ def test_update_keeps_credentials_unless_given(pg_source):
     )
     assert [row for batch in extraction.batches for row in batch] == [{"one": 1}]
     extraction.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "code"),
+    [("169.254.169.254", "destination_refused"), ("[fe80::1]", "destination_refused"),
+     ("db\r\nX: y", "invalid_settings"), ("db.example:5432", "invalid_settings"),
+     ("http://db.example", "invalid_settings"), ("-db", "invalid_settings")],
+)  # fmt: skip
+def test_a_host_is_checked_when_saved(host, code):
+    with pytest.raises(SourceError) as caught:
+        host_validate(host)
+    assert caught.value.code == code and caught.value.details["field"] == "host"
+
+
+def test_a_public_name_or_address_is_kept_as_given():
+    assert host_validate(" db.example.com ") == "db.example.com"
+    assert host_validate("8.8.8.8") == "8.8.8.8"
