@@ -23,3 +23,17 @@ def django_setup(**environ: str) -> None:
     import django
 
     django.setup()
+
+
+def die_with_parent() -> None:
+    """For `subprocess.Popen(preexec_fn=...)`: the child gets SIGTERM when the
+    bench process dies, even by SIGKILL (a test's timeout), so no worker or
+    server it started outlives it and takes the next run's tasks (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

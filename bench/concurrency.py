@@ -59,7 +59,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _bootstrap import django_setup
+from _bootstrap import die_with_parent, django_setup
 
 django_setup()
 
@@ -179,6 +179,7 @@ def servers_start(count: int, folder: Path, logs: Path) -> list[tuple[subprocess
                 [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "analytics_engine.asgi:application"],
                 cwd=ROOT,
                 env=env,
+                preexec_fn=die_with_parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from _bootstrap import ROOT, django_setup
+from _bootstrap import ROOT, die_with_parent, django_setup
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--updates", type=int, default=200, help="measured loads (and as many bare pushes)")
@@ -143,7 +143,7 @@ class Stack:
     def _start(self, name: str, command: list[str]) -> None:
         with (self.folder / f"{name}.log").open("wb") as log:
             self.processes[name] = subprocess.Popen(  # noqa: S603 (fixed command lines)
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
             )
 
     def start(self) -> None:
