@@ -149,7 +149,11 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
                             code="schema_changed",
                             details={"column": mark_column},
                         )
-                    last_mark[:] = [record[mark_column]]
+                    # The highest value read, not the last: REST and GraphQL sources do not
+                    # order by it, and a NULL (sorted last by SQL) must not reset it.
+                    mark = record[mark_column]
+                    if mark is not None and (not last_mark or mark > last_mark[0]):
+                        last_mark[:] = [mark]
                 mapped = mapper.apply(record)
                 if mapped.values is None or mapped.errors:
                     counts["unmapped"] += 1

@@ -316,6 +316,20 @@ def test_a_timestamp_watermark_moves_incrementally(source, entity, client_id, us
     assert (_run(client_id, user).rows_written, _watermark(client_id)) == (1, "2026-01-01T11:00:00.001000+00:00")
 
 
+def test_a_null_watermark_read_last_does_not_hold_the_watermark_back(source, entity, client_id, user):
+    """SQL sorts NULLs last: the watermark is the highest value read, so the
+    next run does not read (and load) the same rows again."""
+    source["execute"]('CREATE TABLE "EVENTS" ("POL_ID" text, "EFF_DT" date, "AT" timestamptz)')
+    source["execute"]("""INSERT INTO "EVENTS" VALUES ('E1', '2026-01-01', '2026-01-01 10:00:00+00'),
+                                                    ('E2', '2026-01-01', NULL)""")
+    mapping = {"fields": {"policy": {"source": "POL_ID"}, "effective": {"source": "EFF_DT"}}}
+    _job(client_id, user, object="EVENTS", mapping=mapping, incremental={"column": "AT"})
+    assert _run(client_id, user).rows_written == 2
+    assert _watermark(client_id) == "2026-01-01T10:00:00+00:00"
+    again = _run(client_id, user)
+    assert (again.status, again.rows_read, again.rows_written) == ("succeeded", 0, 0)
+
+
 def test_a_job_is_not_deleted_while_it_runs(source, entity, client_id, auth_client):
     auth_client.post(URL, job_body(), format="json")
     run = auth_client.post(URL + "policies/run").json()
