@@ -4,6 +4,7 @@ for each (a viewer gets 403), another client's job 404, errors next to the
 attribute they concern, a refused save keeps the form and saves nothing."""
 
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from apps.core.tests.factories import MembershipFactory
@@ -127,3 +128,32 @@ def test_another_clients_job_is_not_found(client, job, name):
     url = reverse(f"web:{name}", args=["policies"])
     answer = client.get(url) if name == "source_mapper" else client.post(url, BOUND, **HX)
     assert answer.status_code == 404
+
+
+def test_a_source_that_cannot_be_read_leaves_the_page_usable_and_says_why(console, job, pg_source):
+    pg_source["execute"]('DROP TABLE "POLICIES"')
+    page = console.get(reverse("web:source_mapper", args=["policies"]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="sample-error"' in html and "POLICIES" in html.split('data-testid="sample-error"')[1]
+    assert 'data-field="STAT_CD"' in html  # the fields of the last discovery
+
+
+def test_nested_fields_form_a_tree_by_their_dotted_paths():
+    from apps.connectors.types import SourceColumn
+    from apps.web.mapper_form import source_tree
+
+    names = ["id", "customer.id", "customer.address.city", "customer.name"]
+    tree = source_tree([SourceColumn(name, "string") for name in names])
+
+    def shape(nodes):
+        return [(n["label"], n["path"], shape(n["children"])) if n["children"] else n["path"] for n in nodes]
+
+    assert shape(tree) == [
+        "id",
+        ("customer", "customer", ["customer.id", ("address", "customer.address", ["customer.address.city"]),
+                                  "customer.name"]),
+    ]  # fmt: skip
+    html = render_to_string("web/mapper/_tree.html", {"nodes": tree})
+    group = html.split('<summary><span class="field-name">address</span></summary>')[1]
+    assert 'data-field="customer.address.city"' in group.split("</details>")[0]
