@@ -7,7 +7,7 @@ lower-case letters, digits and underscores):
                   and drop and the keyboard binding set)
     value.<a>     a constant (used when no source field is bound)
     default.<a>   the value when the source field is empty
-    format.<a>    a strptime pattern (date, timestamp), tz.<a> a time zone
+    format.<a>    strptime patterns separated by "|" (date, timestamp), tz.<a> a time zone
                   (timestamp), scale.<a> a factor (integer, decimal)
     norm.<a>      marks the normalisation inputs as shown: trim.<a>
                   (checkbox) and case.<a> (upper, lower, title or "")
@@ -25,6 +25,7 @@ from django.http import QueryDict
 TEMPORAL = ("date", "timestamp")
 NUMERIC = ("integer", "decimal")
 CASES = ("upper", "lower", "title")
+FORMAT_SEPARATOR = "|"  # several date patterns in one input, tried in order
 
 
 def _text(post: QueryDict, name: str) -> str:
@@ -43,8 +44,9 @@ def mapping_from_post(post: QueryDict, attributes) -> dict[str, Any]:
             sections["fields"][code] = {"value": constant}
         if default := _text(post, f"default.{code}"):
             sections["defaults"][code] = default
-        if attribute.data_type in TEMPORAL and (pattern := _text(post, f"format.{code}")):
-            sections["formats"][code] = pattern
+        if attribute.data_type in TEMPORAL and (text := _text(post, f"format.{code}")):
+            patterns = [p.strip() for p in text.split(FORMAT_SEPARATOR) if p.strip()]
+            sections["formats"][code] = patterns[0] if len(patterns) == 1 else patterns
         if attribute.data_type == "timestamp" and (zone := _text(post, f"tz.{code}")):
             sections["time_zones"][code] = zone
         if attribute.data_type in NUMERIC and (scale := _text(post, f"scale.{code}")):
@@ -110,11 +112,11 @@ class AttributeRow:
         return self.data_type == "string"
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, separator: str = ", ") -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(map(str, value))
+        return separator.join(map(str, value))
     return str(value)
 
 
@@ -148,7 +150,7 @@ def attribute_rows(entity, mapping: Any, report) -> list[AttributeRow]:
                 source=_shown(spec.get("source")),
                 constant=_shown(spec.get("value")),
                 default=_shown(section("defaults").get(code)),
-                format=_shown(section("formats").get(code)),
+                format=_shown(section("formats").get(code), separator=f" {FORMAT_SEPARATOR} "),
                 zone=_shown(section("time_zones").get(code)),
                 scale=_shown(section("scales").get(code)),
                 trim=norm.get("trim", True) is not False,

@@ -109,6 +109,9 @@ def test_options_are_written_only_where_they_apply(console, job):
     assert "&quot;case&quot;: &quot;upper&quot;" in html and "&quot;trim&quot;: false" in html
     assert "%Y-%m-%d" in html and "scales" not in html  # a string attribute takes no scale
     assert 'name="scale.' not in html and 'name="tz.' not in html  # no number nor timestamp attribute here
+    several = _post(console, "source_mapper_check", {**data, "format.snapshot_date": "%Y-%m-%d | %d/%m/%Y"}, **HX)
+    assert "[\n      &quot;%Y-%m-%d&quot;,\n      &quot;%d/%m/%Y&quot;\n    ]" in several.content.decode()
+    assert 'value="%Y-%m-%d | %d/%m/%Y"' in several.content.decode()  # shown as it was entered
 
 
 @pytest.mark.parametrize("name", ["source_mapper", "source_mapper_check", "source_mapper_dry_run"])
