@@ -91,3 +91,20 @@ class DryRun:
     rows_valid: int
     rows_rejected: int
     rows: list[DryRunRow]
+
+
+@dataclass(frozen=True)
+class MappingCheck:
+    """What the Data Mapper page needs to draw a job's mapping as edited:
+    the source fields (the last discovery, else a preview's columns), the
+    target entity, and the mapping validated over a sample of source rows.
+    `sample_error` says why no sample could be read (the report then has no
+    coverage nor unmapped values)."""
+
+    job: JobView
+    entity: Any  # apps.ontology.types.definitions.EntityView
+    source_columns: tuple[Any, ...]  # apps.connectors.types.SourceColumn
+    columns_discovered: bool
+    report: MappingReport
+    sample_size: int
+    sample_error: str = ""

@@ -95,15 +95,18 @@ def job_run_request(*, client_id: int, code: str, user, trigger: str = Ingestion
     return run_view(run, job_code=job.code)
 
 
-def job_dry_run(*, client_id: int, code: str, limit: int = 100, user=None) -> DryRun:
+def job_dry_run(*, client_id: int, code: str, limit: int = 100, user=None, mapping: dict | None = None) -> DryRun:
     """Read the job's first `limit` source records, map and validate them
     with the entity's real validator, and write nothing but a `dry_run` run
-    with its counts (no rows, no watermark, no event)."""
+    with its counts (no rows, no watermark, no event). `mapping` tries a
+    mapping not saved yet (the Data Mapper page's) instead of the job's."""
     high = settings.SOURCES_PREVIEW_MAX_ROWS
     if not isinstance(limit, int) or not 1 <= limit <= high:
         raise AppError(f"dry_run takes a number of rows from 1 to {high}.", code="invalid_limit",
                        details={"limit": limit, "max": high})  # fmt: skip
     job = job_model(client_id=client_id, code=code)
+    if mapping is not None:
+        job.mapping = mapping  # this dry run only: never saved from here
     entity = job_entity(client_id, job.entity_code)
     mapper = job_mapper(job, entity)
     request = ExtractRequest(
