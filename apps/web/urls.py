@@ -3,7 +3,17 @@ partials (names in the `web` namespace)."""
 
 from django.urls import path
 
-from apps.web import urls_access, urls_dashboard, urls_kpis, urls_objects, urls_ontology, urls_simulation, views
+from apps.web import (
+    urls_access,
+    urls_dashboard,
+    urls_kpis,
+    urls_mapper,
+    urls_objects,
+    urls_ontology,
+    urls_simulation,
+    urls_sources,
+    views,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -14,4 +24,6 @@ urlpatterns = [
     *urls_objects.urlpatterns,
     *urls_simulation.urlpatterns,
     *urls_access.urlpatterns,
+    *urls_sources.urlpatterns,
+    *urls_mapper.urlpatterns,
 ]
