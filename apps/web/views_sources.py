@@ -312,6 +312,11 @@ def source_job_new(request: HttpRequest, code: str) -> HttpResponse:
         context = _job_form_context(request, connection=connection.code, state=state, picked_columns=columns)
         return render(request, "web/sources/job_new.html", context)
     fields, state = forms.job_parse(request.POST, connection=code, creating=True)
+    picked = request.POST.getlist("columns")
+    if state.ok and not fields.get("mapping") and picked:
+        # No mapping written: map the picked columns named like the entity's attributes.
+        entity = next((e for e in _entities(client_id) if e.code == fields["entity"]), None)
+        fields["mapping"] = forms.mapping_suggest(entity, picked)
     if state.ok:
         try:
             view = job_services.job_create(client_id=client_id, user=request.user, fields=fields)
@@ -319,7 +324,7 @@ def source_job_new(request: HttpRequest, code: str) -> HttpResponse:
             _job_errors(state, exc)
         else:
             return _done(request, reverse("web:source_job", args=[view.code]), f"Job {view.code} created.")
-    context = _job_form_context(request, connection=connection.code, state=state)
+    context = _job_form_context(request, connection=connection.code, state=state, picked_columns=picked)
     return render(request, "web/sources/job_new.html", context, status=400)
 
 

@@ -75,7 +75,7 @@
       var input = document.querySelector("[data-schedule-input]");
       if (input) {
         input.value = preset.dataset.schedulePreset;
-        input.dispatchEvent(new Event("schedule-preset"));
+        if (window.htmx) window.htmx.trigger(input, "schedule-preset");
         input.focus();
       }
       return;
