@@ -207,7 +207,8 @@ def source_connection_test(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404(exc.message) from exc
     except AppError as exc:
         outcome = TestOutcome(ok=False, stage=(exc.details or {}).get("stage", "connect"), message=exc.message)
-    return render(request, "web/sources/_test_outcome.html", {"outcome": outcome})
+    connection = connection_selectors.connection_get(client_id=client_id, code=code)  # its new "last test"
+    return render(request, "web/sources/_test_outcome.html", {"outcome": outcome, "connection": connection})
 
 
 @require_POST

@@ -117,6 +117,7 @@ def test_test_answers_inline_with_the_stage_and_never_the_password(console, sour
     url = reverse("web:source_connection_test", args=["policy_db"])
     ok = _html(console.post(url, **HX))
     assert 'data-test-outcome="ok"' in ok
+    assert re.search(r'<span id="last-test" hx-swap-oob="true"><span class="pill ok">ok</span>', ok)
     wrong = "not-the-password-xyz"
     console.post(reverse("web:source_connection", args=["policy_db"]), _sql_form(source, password=wrong), **HX)
     failed = _html(console.post(url, **HX))
@@ -223,6 +224,7 @@ def test_run_history_is_newest_first_and_paginated(console, job, client_id):
     page = _html(console.get(reverse("web:source_job_runs", args=["policies"])))
     assert page.count("<tr data-run-id=") == 10 and "Page 1 of 2" in page
     assert "hx-trigger" not in page.split("<table")[0]  # nothing active: no polling
+    assert "<td>0.0 s</td>" not in page  # no start or end: no duration
     older = _html(console.get(reverse("web:source_job_runs", args=["policies"]), {"page": 2}))
     assert older.count("<tr data-run-id=") == 2
 
@@ -269,3 +271,15 @@ def test_another_clients_connection_and_job_answer_404(client, job):
         assert method(reverse(name, args=args)).status_code == 404, name
     assert client.post(reverse("web:source_connection_delete", args=["policy_db"])).status_code == 404
     assert ConnectionProfile.objects.filter(code="policy_db").exists()
+
+
+def test_a_runs_duration_reads_in_seconds_or_minutes():
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from apps.web.templatetags.sources import run_duration
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for seconds, text in ((0.42, "0.4 s"), (12, "12 s"), (185, "3 min 5 s")):
+        assert run_duration(SimpleNamespace(started_at=start, finished_at=start + timedelta(seconds=seconds))) == text
+    assert run_duration(SimpleNamespace(started_at=start, finished_at=None)) == ""
