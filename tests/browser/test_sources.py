@@ -9,6 +9,7 @@ reach "succeeded" with its row counts, pushed over the WebSocket. Then the
 page at 390 px wide, and no console errors throughout."""
 
 import json
+import re
 
 import pytest
 from rest_framework.test import APIClient
@@ -200,3 +201,34 @@ def test_connect_test_discover_preview_schedule_and_watch_a_run(signed_in_page, 
     assert narrow.evaluate("document.documentElement.scrollWidth") <= 390
     assert "succeeded" in narrow.locator("[data-job-runs]").inner_text()
     assert narrow.js_errors == []
+
+
+def test_without_a_websocket_the_job_page_polls_a_run_to_its_end(signed_in_page, asgi_server, worker, pg_source):
+    from apps.connectors.services.connections import connection_discover
+    from apps.ingestion.services.jobs import job_create
+    from apps.ingestion.tests.helpers import MAPPING, connection_make, policies_table, policy_entity
+
+    member = MembershipFactory(role="analyst", is_default=True, client__code="acme_poll")
+    policy_entity(member.client_id)
+    policies_table(pg_source, 4)
+    connection_make(member.client_id, pg_source)
+    connection_discover(client_id=member.client_id, code="policy_db")
+    fields = {"code": "policies", "connection": "policy_db", "object": "POLICIES", "entity": "policy_snapshot",
+              "mapping": MAPPING}  # fmt: skip
+    job_create(client_id=member.client_id, user=member.user, fields=fields)
+    url = asgi_server["url"]
+    page = signed_in_page(url, member.user, path="/sources/")
+    # Every socket to /ws/ is closed at once: the page must fall back to polling.
+    page.route_web_socket(re.compile(r"/ws/"), lambda socket: socket.close())
+    page.goto(url + "/sources/jobs/policies/")
+
+    worker.control.cancel_consumer("celery", reply=True, timeout=5)
+    page.get_by_role("button", name="Run now").click()
+    page.locator('tr[data-status="queued"]').wait_for()
+    with page.expect_request(lambda r: r.url.endswith("/sources/jobs/policies/runs/") and r.headers.get("hx-request")):
+        pass  # a poll while the run is queued: no socket follows it
+    assert page.locator("[data-job-runs] [data-live-indicator]").is_hidden()
+    worker.control.add_consumer("celery", reply=True, timeout=5)
+    done = page.locator('tr[data-status="succeeded"]')
+    done.wait_for(timeout=90_000)
+    assert done.locator("[data-rows-written]").inner_text() == "4"
