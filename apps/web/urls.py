@@ -11,6 +11,7 @@ from apps.web import (
     urls_objects,
     urls_ontology,
     urls_simulation,
+    urls_sources,
     views,
 )
 
@@ -23,5 +24,6 @@ urlpatterns = [
     *urls_objects.urlpatterns,
     *urls_simulation.urlpatterns,
     *urls_access.urlpatterns,
+    *urls_sources.urlpatterns,
     *urls_mapper.urlpatterns,
 ]

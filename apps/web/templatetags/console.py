@@ -29,6 +29,7 @@ SECTIONS: tuple[NavSection, ...] = (
     NavSection("Ontology", "web:ontology_studio", "ontology"),
     NavSection("Objects", "web:objects", "objects"),
     NavSection("Simulation", "web:simulation", "simulation"),
+    NavSection("Sources", "web:sources", "sources", permission="manage_sources"),
     NavSection("Access", "web:access", "access", permission="manage_access"),
     NavSection("API docs", "swagger-ui", "docs"),
     NavSection("Admin", "admin:index", "admin", staff_only=True),
