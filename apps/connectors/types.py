@@ -71,6 +71,9 @@ class ExtractRequest:
     watermark_after: Any = None
     batch_size: int = 10_000
     limit: int | None = None
+    # {column: ontology type} as the last discovery saw them: a column of the
+    # object retyped since fails the extraction as SchemaChanged (SQL sources).
+    expected_types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

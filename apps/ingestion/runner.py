@@ -32,7 +32,7 @@ from apps.core.advisory_locks import advisory_lock_try
 from apps.core.errors import AppError
 from apps.core.realtime import realtime_publish
 from apps.ingestion.models import IngestionJob, IngestionRun
-from apps.ingestion.services.jobs import job_entity, job_mapper
+from apps.ingestion.services.jobs import job_entity, job_mapper, source_columns
 from apps.ontology.services.data_load import entity_rows_stream_load
 
 logger = logging.getLogger(__name__)
@@ -123,13 +123,17 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
     entity = job_entity(job.client_id, job.entity_code)
     mapper = job_mapper(job, entity)
     mark_column = job.incremental_column
+    columns = columns_read(job)
+    discovered = {column.name: column.type for column in source_columns(job) or ()}
     request = ExtractRequest(
         source_object=job.source_object,
         source_query=job.source_query,
-        columns=columns_read(job),
+        columns=columns,
         watermark_column=mark_column,
         watermark_after=watermark_value(job.watermark) if mark_column else None,
         batch_size=job.batch_size,
+        # Only the columns the job reads (all of them when it reads all).
+        expected_types={n: t for n, t in discovered.items() if not columns or n in columns or n == mark_column},
     )
     extraction = _extraction(job, request)
     counts = {"read": 0, "unmapped": 0}

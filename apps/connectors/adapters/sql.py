@@ -367,7 +367,34 @@ def _probe(conn: Connection, spec: ConnectionSpec, request: ExtractRequest) -> l
             code="schema_changed",
             details={"columns": missing, "object": request.source_object},
         )
+    _retyped_check(conn, request)
     return keys
+
+
+def _retyped_check(conn: Connection, request: ExtractRequest) -> None:
+    """A column the request reads whose type is no longer the one discovery
+    recorded (a date become text, say) fails as SchemaChanged naming it,
+    before any row is read."""
+    if not request.expected_types or not request.source_object:
+        return
+    schema, _, table = request.source_object.rpartition(".")
+    now = {
+        column["name"]: ontology_type(column["type"]) for column in sa.inspect(conn).get_columns(table, schema or None)
+    }
+    retyped = {
+        name: (expected, now[name])
+        for name, expected in request.expected_types.items()
+        if name in now and now[name] != expected
+    }
+    if retyped:
+        described = ", ".join(f"{name!r} ({was} -> {is_})" for name, (was, is_) in retyped.items())
+        raise SchemaChanged(
+            f"The source {request.source_object!r} retyped column(s) {described} since it was discovered: discover "
+            "it again and check the job's mapping.",
+            stage="query",
+            code="schema_changed",
+            details={"retyped": {name: {"discovered": was, "now": is_} for name, (was, is_) in retyped.items()}},
+        )
 
 
 def _batches(engine: Engine, spec: ConnectionSpec, request: ExtractRequest, batch_size: int) -> Iterator[Any]:

@@ -89,6 +89,20 @@ def test_a_column_dropped_since_the_job_was_made_fails_naming_it(source, entity,
     assert _stored(entity) == [] and _watermark(client_id) == ""
 
 
+def test_a_column_retyped_since_discovery_fails_naming_it(source, entity, client_id, user):
+    from apps.connectors.services.connections import connection_discover
+
+    policies_table(source, 4)
+    connection_discover(client_id=client_id, code="policy_db")
+    _job(client_id, user)
+    source["execute"]('ALTER TABLE "POLICIES" ALTER COLUMN "EFF_DT" TYPE text')
+    run = _run(client_id, user)
+    assert run.status == "failed" and "'EFF_DT' (date -> string)" in run.error, run.error
+    assert _stored(entity) == [] and _watermark(client_id) == ""
+    source["execute"]('ALTER TABLE "POLICIES" ALTER COLUMN "EFF_DT" TYPE date USING "EFF_DT"::date')
+    assert _run(client_id, user).status == "succeeded"
+
+
 def test_the_source_going_away_mid_extraction_loads_nothing(source, entity, client_id, user):
     policies_table(source, 10)
     # The source's own backend ends itself on the 7th row: the first batches
