@@ -86,3 +86,4 @@ bench: migrate
 	@$(PY) bench/approx.py
 	@$(PY) bench/concurrency.py
 	@$(PY) bench/live.py
+	@$(PY) bench/sources.py --rows $${SOURCES_ROWS:-1000000}
