@@ -17,6 +17,9 @@ IDP_PORT ?= 8001
 export IDP_PORT
 run demo: export AE_DEV_IDP_ENABLED ?= true
 run demo: export AE_DEV_IDP_BASE_URL ?= http://127.0.0.1:$(IDP_PORT)
+# The demo's data source lives on this machine's MariaDB (a loopback address), which the
+# platform refuses by default (docs/sources.md, "Network"): allowed for `make run`/`make demo` only.
+run demo: export SOURCES_ALLOW_PRIVATE_NETWORKS ?= true
 
 .PHONY: run run-dev test setup setup-dev services-up services-down services-status migrate demo lint format bench
 
@@ -83,3 +86,4 @@ bench: migrate
 	@$(PY) bench/approx.py
 	@$(PY) bench/concurrency.py
 	@$(PY) bench/live.py
+	@$(PY) bench/sources.py --rows $${SOURCES_ROWS:-1000000}

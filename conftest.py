@@ -35,7 +35,7 @@ pytest_plugins = [
     "apps.messaging.tests.bus_fixtures",  # bus_prefix, isolated_handlers, make_worker, private_redis
     "apps.archival.tests.arch_fixtures",  # arch_lake, arch_table
     "apps.calculations.tests.live_fixtures",  # eager_celery, slack
-    "apps.connectors.tests.source_servers",  # pg_source, mariadb_source
+    "apps.connectors.tests.source_servers",  # pg_source, mariadb_source, demo_source_database
 ]
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +18,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 from psycopg import sql
+
+from apps.connectors.tests.source_servers import mariadb_database_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -74,9 +77,12 @@ def checkout_env(django_db_setup, django_db_blocker):
         # As in the test settings: no side work queued for a later test's worker.
         AE_ROLLUPS_AUTO="false",
         AE_LIVE_RECALCULATE="false",
+        # The demo's source database (demo_bootstrap -> sources_demo) under a name of its own, dropped after.
+        SOURCES_DEMO_DATABASE=f"demo_cmd_{uuid.uuid4().hex[:12]}",
     )
     yield env
     redis.Redis.from_url(redis_url).flushdb()
+    mariadb_database_drop(env["SOURCES_DEMO_DATABASE"])
 
 
 def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:

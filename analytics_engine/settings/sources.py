@@ -31,5 +31,7 @@ SOURCES_ALLOW_PRIVATE_NETWORKS = env.bool("SOURCES_ALLOW_PRIVATE_NETWORKS", defa
 SOURCES_LOCAL_MARIADB_URL = env(
     "AE_MARIADB_URL", default=f"mysql://ae:ae@127.0.0.1:{env.int('AE_PG_PORT', default=54329) - 21260}/"
 )
+# The demo's policy administration database on that MariaDB (`make run`: manage.py sources_demo).
+SOURCES_DEMO_DATABASE = env("SOURCES_DEMO_DATABASE", default="ae_demo_policy_admin")
 # A file uploaded to a file connection may be at most this large (bytes).
 SOURCES_UPLOAD_MAX_BYTES = env.int("SOURCES_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)

@@ -88,3 +88,28 @@ def mariadb_source() -> Iterator[dict]:
         with admin.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+@pytest.fixture
+def demo_source_database(settings) -> Iterator[str]:
+    """The demo's policy administration database (`sources_demo`) under a
+    name of its own on the local MariaDB, dropped after the
+    test, so a test never touches a `make run` demo's database."""
+    name = f"demo_{uuid.uuid4().hex[:12]}"
+    settings.SOURCES_DEMO_DATABASE = name
+    try:
+        yield name
+    finally:
+        mariadb_database_drop(name)
+
+
+def mariadb_database_drop(name: str) -> None:
+    server = mariadb_server()
+    admin = pymysql.connect(
+        host=server["host"], port=server["port"], user=server["user"], password=server["password"], autocommit=True
+    )
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        admin.close()

@@ -8,7 +8,7 @@ from apps.core.services import demo_bootstrap
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_bootstrap_creates_client_and_admin_once_and_resets_password(settings, capsys):
+def test_demo_bootstrap_creates_client_and_admin_once_and_resets_password(settings, capsys, demo_source_database):
     first = demo_bootstrap(admin_password="first-pass")
     assert (first.created_client, first.created_user) == (True, True)
     assert authenticate(username="admin", password="first-pass").is_superuser

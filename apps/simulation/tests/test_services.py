@@ -50,7 +50,7 @@ def test_demo_range_is_whole_months_up_to_today():
     assert services.demo_range(date(2026, 1, 1)) == (date(2025, 10, 1), date(2026, 1, 2))
 
 
-def test_make_runs_demo_bootstrap_loads_the_demo_once(api_client, capsys, settings):
+def test_make_runs_demo_bootstrap_loads_the_demo_once(api_client, capsys, settings, demo_source_database):
     from django.contrib.auth import get_user_model
 
     settings.AE_ADMIN_PASSWORD = "demo-pass"
@@ -58,6 +58,8 @@ def test_make_runs_demo_bootstrap_loads_the_demo_once(api_client, capsys, settin
     out = capsys.readouterr().out
     assert "demo data health_retention: loaded" in out
     assert "demo data sales_growth: loaded" in out
+    # ... and the demo's data source: a MariaDB policy system, its connection and a daily job (sources_demo).
+    assert f"demo source: MariaDB database '{demo_source_database}'" in out and "made: connection, job" in out, out
     runs = list(SimulationRun.objects.filter(client__code="demo").order_by("id"))
     assert [(r.scenario, r.status) for r in runs] == [("health_retention", "succeeded"), ("sales_growth", "succeeded")]
     assert runs[0].created_by.username == "admin"
@@ -75,6 +77,7 @@ def test_make_runs_demo_bootstrap_loads_the_demo_once(api_client, capsys, settin
     call_command("demo_bootstrap")
     out = capsys.readouterr().out
     assert "demo data health_retention: skipped" in out and "demo data sales_growth: skipped" in out
+    assert "rows already there" in out and "made: nothing new" in out, out
     assert SimulationRun.objects.filter(client__code="demo").count() == 2
 
     call_command("demo_bootstrap", "--no-data")

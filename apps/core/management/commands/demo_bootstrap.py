@@ -9,8 +9,8 @@ from apps.core.services import demo_bootstrap
 class Command(BaseCommand):
     help = (
         "Create the demo client and the demo admin user (password from AE_ADMIN_PASSWORD), then the "
-        "demo scenarios' data (simulation_demo), and (AE_DEV_IDP_ENABLED) the development sign-in provider "
-        "(idp_seed). Local demos only."
+        "demo scenarios' data (simulation_demo), the demo data source (sources_demo), and (AE_DEV_IDP_ENABLED) "
+        "the development sign-in provider (idp_seed). Local demos only."
     )
 
     def add_arguments(self, parser):
@@ -26,3 +26,7 @@ class Command(BaseCommand):
         # By name, not by import: the demo data generator sits layers above core.
         if not options["no_data"] and apps.is_installed("apps.simulation"):
             call_command("simulation_demo", client=result.client_code, user=result.username, stdout=self.stdout)
+        # A policy administration database on the local MariaDB, its connection and a daily job (after the
+        # scenarios: the job loads into their policy_snapshot).
+        if not options["no_data"] and apps.is_installed("apps.ingestion"):
+            call_command("sources_demo", client=result.client_code, user=result.username, stdout=self.stdout)
