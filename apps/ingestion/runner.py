@@ -17,6 +17,7 @@ only at the end (with the commit, or with the failure)."""
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -42,6 +43,10 @@ WORKER_LOST = "the worker stopped during the run; nothing was loaded"
 # A mapped record that cannot be stored goes to the validator as a row with
 # this key only: it rejects it at its own index; its errors are the mapping's.
 _UNMAPPED = "__unmapped__"
+
+
+# Progress of a run is published at most this often (and at its start and end).
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 def job_lock_key(job_id: int) -> str:
@@ -139,6 +144,7 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
     counts = {"read": 0, "unmapped": 0}
     unmapped_errors: dict[int, dict[str, str]] = {}
     last_mark: list[Any] = []
+    published = [float("-inf")]  # when progress was last published (the first batch's always is)
     max_reported = settings.AE_MAX_REPORTED_REJECTIONS
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -167,7 +173,10 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
                 else:
                     yield mapped.values
             run.rows_read = counts["read"]  # what the history shows should the run fail
-            progress_publish(run, job.code, read=counts["read"], written=0, rejected=counts["unmapped"])
+            now = time.monotonic()
+            if now - published[0] >= PROGRESS_INTERVAL_SECONDS:  # a page needs no more, and each costs a publish
+                published[0] = now
+                progress_publish(run, job.code, read=counts["read"], written=0, rejected=counts["unmapped"])
 
     try:
         with transaction.atomic():

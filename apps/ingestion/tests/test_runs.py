@@ -252,8 +252,19 @@ def test_progress_channels_are_the_clients_jobs_for_source_managers(source, enti
         ask("ingestion.policies", client=client_id + 100_000)
 
 
-def test_progress_is_published_every_batch(source, entity, client_id, user):
+@pytest.mark.parametrize(
+    ("interval", "reads"),
+    [(0, [0, 2, 4, 5, 5]),  # every batch
+     (3600, [0, 2, 5])],  # the start, the first batch, the end: no more often than the interval
+)  # fmt: skip
+def test_progress_is_published_per_batch_at_most_every_interval(
+    source, entity, client_id, user, monkeypatch, interval, reads
+):
     import asyncio
+
+    from apps.ingestion import runner
+
+    monkeypatch.setattr(runner, "PROGRESS_INTERVAL_SECONDS", interval)
 
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
@@ -275,7 +286,7 @@ def test_progress_is_published_every_batch(source, entity, client_id, user):
         return events
 
     events = async_to_sync(drain)()
-    assert [e["rows_read"] for e in events] == [0, 2, 4, 5, 5]
+    assert [e["rows_read"] for e in events] == reads
     assert events[-1] == {"run": run.pk, "status": "succeeded", "rows_read": 5, "rows_written": 5, "rows_rejected": 0}
 
 
