@@ -61,6 +61,8 @@ def console_paths(*, entity: str, metric: str, run_id: int, query: str = "") -> 
         "/objects/required/",
         "/simulation/",
         f"/simulation/runs/{run_id}/",
+        "/sources/",
+        *[f"/sources/connections/new/?kind={kind}" for kind in ("postgresql", "rest", "graphql", "file")],
         "/api/v1/docs/",
     ]
     if version_id:
