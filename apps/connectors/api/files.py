@@ -4,7 +4,8 @@
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -27,12 +28,16 @@ class UploadedFileSerializer(serializers.Serializer):
     size = serializers.IntegerField()
 
 
+CODE = OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH, description="the connection's code")
+
+
 class ConnectionFilesView(APIView):
     required_permissions = by_method(read=Permission.MANAGE_SOURCES, write=Permission.MANAGE_SOURCES)
     parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="sources_connection_files_upload",
+        parameters=[CODE],
         request={"multipart/form-data": FileUploadSerializer},
         responses={201: UploadedFileSerializer},
     )
