@@ -15,7 +15,15 @@ from django.conf import settings
 
 from apps.connectors.adapters import adapter_register
 from apps.connectors.adapters.base import Adapter
-from apps.connectors.adapters.records import batches_cut, columns_infer, flatten, json_loads, path_get, path_present
+from apps.connectors.adapters.records import (
+    columns_infer,
+    flatten,
+    json_loads,
+    paged_extraction,
+    path_get,
+    path_present,
+    records_sample,
+)
 from apps.connectors.http_client import SourceHttpClient, auth_validate, http_client, tls_validate, url_check
 from apps.connectors.types import (
     Extraction,
@@ -189,25 +197,10 @@ class GraphQLAdapter(Adapter):
             raise SourceError("GraphQL connections read their declared queries.", stage="query", code="no_queries")
         query = self._query(request.source_object)
         client = http_client(self.spec)
-        try:
-            batches = batches_cut(self.pages(client, query), request)
-            first = next(batches, None)
-        except BaseException:
-            client.close()
-            raise
-
-        def stream() -> Iterator[list[dict[str, Any]]]:
-            if first is not None:
-                yield first
-            yield from batches
-
-        return Extraction(columns=columns_infer(first or []), batches=stream(), closers=[client.close, batches.close])
+        return paged_extraction(self.pages(client, query), request, close=client.close)
 
     def _sample(self, client: SourceHttpClient, query: dict, limit: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for batch in batches_cut(self.pages(client, query), ExtractRequest(batch_size=limit, limit=limit)):
-            rows.extend(batch)
-        return rows
+        return records_sample(self.pages(client, query), limit)
 
     def discover(self) -> list[SourceObject]:
         objects = []

@@ -216,3 +216,33 @@ def json_loads(response_text: str, where: str) -> Any:
         raise SourceError(
             f"{where} answered with something that is not JSON.", stage="query", code="malformed_answer"
         ) from None
+
+
+def paged_extraction(pages: Iterator[dict[str, Any]], request: ExtractRequest, *, close: Callable[[], None]):
+    """The Extraction of records that arrive page by page (REST, GraphQL):
+    cut into the request's batches, the first batch read now (so a failing
+    source fails here, and its columns are known), the rest as iterated;
+    `close` (the HTTP client's) runs on failure here or at Extraction.close()."""
+    from apps.connectors.types import Extraction
+
+    try:
+        batches = batches_cut(pages, request)
+        first = next(batches, None)
+    except BaseException:
+        close()
+        raise
+
+    def stream() -> Iterator[list[dict[str, Any]]]:
+        if first is not None:
+            yield first
+        yield from batches
+
+    return Extraction(columns=columns_infer(first or []), batches=stream(), closers=[close, batches.close])
+
+
+def records_sample(pages: Iterator[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit` records of a paged source."""
+    rows: list[dict[str, Any]] = []
+    for batch in batches_cut(pages, ExtractRequest(batch_size=limit, limit=limit)):
+        rows.extend(batch)
+    return rows

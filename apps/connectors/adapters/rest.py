@@ -16,7 +16,15 @@ from django.conf import settings
 
 from apps.connectors.adapters import adapter_register
 from apps.connectors.adapters.base import Adapter
-from apps.connectors.adapters.records import batches_cut, columns_infer, flatten, json_loads, path_get, path_present
+from apps.connectors.adapters.records import (
+    columns_infer,
+    flatten,
+    json_loads,
+    paged_extraction,
+    path_get,
+    path_present,
+    records_sample,
+)
 from apps.connectors.http_client import SourceHttpClient, auth_validate, http_client, tls_validate, url_check
 from apps.connectors.types import Extraction, ExtractRequest, Preview, SourceError, SourceObject, TestOutcome
 from apps.core.errors import AppError
@@ -181,25 +189,10 @@ class RESTAdapter(Adapter):
         if request.source_query:
             raise SourceError("REST connections read endpoints, not SQL queries.", stage="query", code="no_queries")
         client = http_client(self.spec)
-        try:
-            batches = batches_cut(self.pages(client, endpoint, request), request)
-            first = next(batches, None)
-        except BaseException:
-            client.close()
-            raise
-
-        def stream() -> Iterator[list[dict[str, Any]]]:
-            if first is not None:
-                yield first
-            yield from batches
-
-        return Extraction(columns=columns_infer(first or []), batches=stream(), closers=[client.close, batches.close])
+        return paged_extraction(self.pages(client, endpoint, request), request, close=client.close)
 
     def _sample(self, client: SourceHttpClient, endpoint: dict, limit: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for batch in batches_cut(self.pages(client, endpoint), ExtractRequest(batch_size=limit, limit=limit)):
-            rows.extend(batch)
-        return rows
+        return records_sample(self.pages(client, endpoint), limit)
 
     def discover(self) -> list[SourceObject]:
         objects = []
