@@ -12,22 +12,19 @@ with the service's message next to the field it concerns (400/409), a
 successful POST redirects (HttpResponseClientRedirect for HTMX) with a
 message. Another client's object answers 404."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.calculations.selectors import row_policy_preview
 from apps.calculations.types import Granularity, MetricQuery
 from apps.core.access import Permission
-from apps.core.errors import AppError, NotFound
+from apps.core.errors import AppError
 from apps.core.selectors import client_password_login_enabled
 from apps.core.services import client_password_login_set
 from apps.governance import selectors as policy_selectors
@@ -43,7 +40,7 @@ from apps.identity.services import roles as role_services
 from apps.identity.services.sync_requests import directory_sync_request
 from apps.ontology import selectors as ontology_selectors
 from apps.web import access_forms as forms
-from apps.web.htmx import is_fragment
+from apps.web.htmx import done, is_fragment, read_or_404
 from apps.web.tenancy import client_required
 
 REFUSED = "Only members whose role may manage access use the access console"
@@ -55,18 +52,6 @@ RUNNING = ("queued", "running")
 
 def _client_id(request: HttpRequest) -> int:
     return request.console_client.client_id
-
-
-def _or_404(read: Callable, **kwargs):
-    try:
-        return read(**kwargs)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-
-
-def _done(request: HttpRequest, url: str, message: str) -> HttpResponse:
-    messages.success(request, message)
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _answer(request: HttpRequest, page: str, fragment: str, context: dict, status: int = 200) -> HttpResponse:
@@ -112,7 +97,7 @@ def access_member_role(request: HttpRequest, membership_id: int) -> HttpResponse
         )
     except AppError as exc:
         return _members_page(request, status=exc.status_code, row_error=(membership_id, exc.message))
-    return _done(request, reverse("web:access"), f"{member.username} now has the role {role}.")
+    return done(request, reverse("web:access"), f"{member.username} now has the role {role}.")
 
 
 # --- roles -----------------------------------------------------------------------------
@@ -147,7 +132,7 @@ def access_roles(request: HttpRequest) -> HttpResponse:
             form.errors = forms.errors_place(exc, forms.RoleForm.FIELDS)
             context = _roles_context(request, form=form)
             return _answer(request, "web/access/roles.html", "web/access/_role_form.html", context, exc.status_code)
-        return _done(request, reverse("web:access_roles"), f"Role {role.name} created.")
+        return done(request, reverse("web:access_roles"), f"Role {role.name} created.")
     return render(request, "web/access/roles.html", _roles_context(request))
 
 
@@ -156,7 +141,7 @@ def access_roles(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def access_role(request: HttpRequest, code: str) -> HttpResponse:
     """One role's name, description and permissions."""
-    role = _or_404(role_get, client_id=_client_id(request), code=code)
+    role = read_or_404(role_get, client_id=_client_id(request), code=code)
     form = forms.role_form_from(role)
     status = 200
     if request.method == "POST":
@@ -173,7 +158,7 @@ def access_role(request: HttpRequest, code: str) -> HttpResponse:
             form.errors = forms.errors_place(exc, forms.RoleForm.FIELDS)
             status = exc.status_code
         else:
-            return _done(request, reverse("web:access_roles"), f"Role {form.name or role.code} saved.")
+            return done(request, reverse("web:access_roles"), f"Role {form.name or role.code} saved.")
     context = {"tab": "roles", "role": role, "form": form, "permissions": forms.PERMISSIONS}
     return _answer(request, "web/access/role.html", "web/access/_role_form.html", context, status)
 
@@ -182,13 +167,13 @@ def access_role(request: HttpRequest, code: str) -> HttpResponse:
 @manages_access
 def access_role_delete(request: HttpRequest, code: str) -> HttpResponse:
     """Delete a custom role; a seeded role, or one members still hold, is refused (said on the page)."""
-    role = _or_404(role_get, client_id=_client_id(request), code=code)
+    role = read_or_404(role_get, client_id=_client_id(request), code=code)
     try:
         role_services.role_delete(client_id=_client_id(request), code=role.code)
     except AppError as exc:
         context = _roles_context(request, refusal=exc.message)
         return render(request, "web/access/roles.html", context, status=exc.status_code)
-    return _done(request, reverse("web:access_roles"), f"Role {role.name} deleted.")
+    return done(request, reverse("web:access_roles"), f"Role {role.name} deleted.")
 
 
 # --- role mappings, directory sync, audit ----------------------------------------------
@@ -240,7 +225,7 @@ def access_mappings(request: HttpRequest) -> HttpResponse:
                 form.errors = forms.errors_place(exc, forms.MappingForm.FIELDS)
                 status = exc.status_code
             else:
-                return _done(request, reverse("web:access_mappings"), "Role mapping added.")
+                return done(request, reverse("web:access_mappings"), "Role mapping added.")
         else:
             status = 400
         context = _mappings_context(request, form=form)
@@ -253,7 +238,7 @@ def access_mappings(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def access_mapping(request: HttpRequest, mapping_id: int) -> HttpResponse:
     client_id = _client_id(request)
-    mapping = _or_404(directory_selectors.role_mapping_get, client_id=client_id, mapping_id=mapping_id)
+    mapping = read_or_404(directory_selectors.role_mapping_get, client_id=client_id, mapping_id=mapping_id)
     form = forms.mapping_form_from(mapping)
     status = 200
     if request.method == "POST":
@@ -265,7 +250,7 @@ def access_mapping(request: HttpRequest, mapping_id: int) -> HttpResponse:
                 form.errors = forms.errors_place(exc, forms.MappingForm.FIELDS)
                 status = exc.status_code
             else:
-                return _done(request, reverse("web:access_mappings"), "Role mapping saved.")
+                return done(request, reverse("web:access_mappings"), "Role mapping saved.")
         else:
             status = 400
     context = {"tab": "mappings", "mapping": mapping, "form": form, **_mapping_options(client_id)}
@@ -275,9 +260,9 @@ def access_mapping(request: HttpRequest, mapping_id: int) -> HttpResponse:
 @require_POST
 @manages_access
 def access_mapping_delete(request: HttpRequest, mapping_id: int) -> HttpResponse:
-    mapping = _or_404(directory_selectors.role_mapping_get, client_id=_client_id(request), mapping_id=mapping_id)
+    mapping = read_or_404(directory_selectors.role_mapping_get, client_id=_client_id(request), mapping_id=mapping_id)
     mapping_services.role_mapping_delete(mapping=mapping)
-    return _done(
+    return done(
         request,
         reverse("web:access_mappings"),
         "Role mapping deleted; the roles it gave go at the next sync or sign-in.",
@@ -296,14 +281,14 @@ def access_sync_start(request: HttpRequest) -> HttpResponse:
     except AppError as exc:
         context = _mappings_context(request, sync_error=exc.message)
         return render(request, "web/access/mappings.html", context, status=exc.status_code)
-    return _done(request, reverse("web:access_mappings"), f"Directory sync of {run.provider.name} started.")
+    return done(request, reverse("web:access_mappings"), f"Directory sync of {run.provider.name} started.")
 
 
 @require_GET
 @manages_access
 def access_sync_run(request: HttpRequest, run_id: int) -> HttpResponse:
     """One run's row: the page polls it while the run is queued or running."""
-    run = _or_404(directory_selectors.sync_run_get, client_id=_client_id(request), run_id=run_id)
+    run = read_or_404(directory_selectors.sync_run_get, client_id=_client_id(request), run_id=run_id)
     return render(request, "web/access/_sync_run.html", {"run": run, "running": RUNNING})
 
 
@@ -347,7 +332,7 @@ def access_policies(request: HttpRequest) -> HttpResponse:
             return _answer(
                 request, "web/access/policies.html", "web/access/_policy_form.html", context, exc.status_code
             )
-        return _done(request, reverse("web:access_policies"), f"Row policy {policy.name} added.")
+        return done(request, reverse("web:access_policies"), f"Row policy {policy.name} added.")
     return render(request, "web/access/policies.html", _policies_context(request))
 
 
@@ -356,7 +341,7 @@ def access_policies(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def access_policy(request: HttpRequest, policy_id: int) -> HttpResponse:
     client_id = _client_id(request)
-    policy = _or_404(policy_selectors.row_policy_get, client_id=client_id, policy_id=policy_id)
+    policy = read_or_404(policy_selectors.row_policy_get, client_id=client_id, policy_id=policy_id)
     form = forms.policy_form_from(policy)
     status = 200
     if request.method == "POST":
@@ -367,7 +352,7 @@ def access_policy(request: HttpRequest, policy_id: int) -> HttpResponse:
             form.errors = forms.errors_place(exc, forms.PolicyForm.FIELDS)
             status = exc.status_code
         else:
-            return _done(request, reverse("web:access_policies"), f"Row policy {form.name} saved.")
+            return done(request, reverse("web:access_policies"), f"Row policy {form.name} saved.")
     context = {"tab": "policies", "policy": policy, "form": form, **_policy_options(client_id)}
     return _answer(request, "web/access/policy.html", "web/access/_policy_form.html", context, status)
 
@@ -376,9 +361,9 @@ def access_policy(request: HttpRequest, policy_id: int) -> HttpResponse:
 @manages_access
 def access_policy_delete(request: HttpRequest, policy_id: int) -> HttpResponse:
     client_id = _client_id(request)
-    policy = _or_404(policy_selectors.row_policy_get, client_id=client_id, policy_id=policy_id)
+    policy = read_or_404(policy_selectors.row_policy_get, client_id=client_id, policy_id=policy_id)
     policy_services.row_policy_delete(client_id=client_id, policy_id=policy.id)
-    return _done(request, reverse("web:access_policies"), f"Row policy {policy.name} deleted.")
+    return done(request, reverse("web:access_policies"), f"Row policy {policy.name} deleted.")
 
 
 def _day(raw: str, name: str) -> datetime | None:
@@ -473,7 +458,7 @@ def _provider_save(request: HttpRequest, provider=None) -> HttpResponse:
         form.errors = forms.errors_place(exc, forms.ProviderForm.FIELDS)
         context = _provider_form_context(provider, form)
         return _answer(request, "web/access/provider.html", "web/access/_provider_form.html", context, exc.status_code)
-    return _done(request, reverse("web:access_providers"), f"Identity provider {saved.name} saved.")
+    return done(request, reverse("web:access_providers"), f"Identity provider {saved.name} saved.")
 
 
 @require_http_methods(["GET", "POST"])
@@ -490,7 +475,7 @@ def access_provider_new(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def access_provider(request: HttpRequest, provider_id: int) -> HttpResponse:
     """Edit a provider. Its client secret is never rendered: blank keeps it."""
-    provider = _or_404(provider_get, client_id=_client_id(request), provider_id=provider_id)
+    provider = read_or_404(provider_get, client_id=_client_id(request), provider_id=provider_id)
     if request.method == "POST":
         return _provider_save(request, provider)
     context = _provider_form_context(provider, forms.provider_form_from(provider))
@@ -501,7 +486,7 @@ def access_provider(request: HttpRequest, provider_id: int) -> HttpResponse:
 @manages_access
 def access_provider_enabled(request: HttpRequest, provider_id: int) -> HttpResponse:
     """Enable or disable a provider (`enabled` = on/off)."""
-    provider = _or_404(provider_get, client_id=_client_id(request), provider_id=provider_id)
+    provider = read_or_404(provider_get, client_id=_client_id(request), provider_id=provider_id)
     enabled = request.POST.get("enabled") == "on"
     try:
         provider_services.identity_provider_update(provider=provider, is_enabled=enabled)
@@ -509,15 +494,15 @@ def access_provider_enabled(request: HttpRequest, provider_id: int) -> HttpRespo
         context = _providers_context(request, refusal=exc.message)
         return render(request, "web/access/providers.html", context, status=exc.status_code)
     state = "enabled" if enabled else "disabled"
-    return _done(request, reverse("web:access_providers"), f"Identity provider {provider.name} {state}.")
+    return done(request, reverse("web:access_providers"), f"Identity provider {provider.name} {state}.")
 
 
 @require_POST
 @manages_access
 def access_provider_delete(request: HttpRequest, provider_id: int) -> HttpResponse:
-    provider = _or_404(provider_get, client_id=_client_id(request), provider_id=provider_id)
+    provider = read_or_404(provider_get, client_id=_client_id(request), provider_id=provider_id)
     provider_services.identity_provider_delete(provider=provider)
-    return _done(request, reverse("web:access_providers"), f"Identity provider {provider.name} deleted.")
+    return done(request, reverse("web:access_providers"), f"Identity provider {provider.name} deleted.")
 
 
 @require_POST
@@ -526,4 +511,4 @@ def access_password_login(request: HttpRequest) -> HttpResponse:
     """Switch password sign-in on or off for the client's members."""
     enabled = client_password_login_set(client_id=_client_id(request), enabled=request.POST.get("enabled") == "on")
     state = "on" if enabled else "off: members sign in through the identity provider"
-    return _done(request, reverse("web:access_providers"), f"Password sign-in is {state}.")
+    return done(request, reverse("web:access_providers"), f"Password sign-in is {state}.")

@@ -9,7 +9,6 @@ does. Every page and partial needs `manage_sources`; another client's job
 answers 404."""
 
 import json
-from collections.abc import Callable
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,6 +26,7 @@ from apps.ingestion.services.jobs import job_update
 from apps.ingestion.services.runs import job_dry_run
 from apps.ontology import selectors as ontology_selectors
 from apps.web import mapper_form as forms
+from apps.web.htmx import read_or_404
 from apps.web.tenancy import client_required
 
 REFUSED = "Only members whose role may manage sources use the Data Mapper"
@@ -34,22 +34,15 @@ manages_sources = client_required(read=Permission.MANAGE_SOURCES, write=Permissi
 DRY_RUN_ROWS = 100
 
 
-def _or_404(read: Callable, **kwargs):
-    try:
-        return read(**kwargs)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-
-
 def _posted_mapping(request: HttpRequest, code: str) -> dict:
     client_id = request.console_client.client_id
-    job = _or_404(job_get, client_id=client_id, code=code)
-    entity = _or_404(ontology_selectors.entity, client_id=client_id, code=job.entity)
+    job = read_or_404(job_get, client_id=client_id, code=code)
+    entity = read_or_404(ontology_selectors.entity, client_id=client_id, code=job.entity)
     return forms.mapping_from_post(request.POST, entity.attributes)
 
 
 def _context(request: HttpRequest, code: str, mapping: dict | None = None, **extra) -> dict:
-    check = _or_404(job_mapping_check, client_id=request.console_client.client_id, code=code, mapping=mapping)
+    check = read_or_404(job_mapping_check, client_id=request.console_client.client_id, code=code, mapping=mapping)
     mapping = check.job.mapping if mapping is None else mapping
     codes = {a.code for a in check.entity.attributes}
     return {

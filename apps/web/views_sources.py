@@ -10,7 +10,6 @@ valid; a refused form comes back with the service's message next to the
 field it concerns. Another client's connection or job answers 404."""
 
 import json
-from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -19,7 +18,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.connectors.selectors import connections as connection_selectors
 from apps.connectors.services import connections as connection_services
@@ -32,7 +30,7 @@ from apps.ingestion.services import jobs as job_services
 from apps.ingestion.services import runs as run_services
 from apps.ontology import selectors as ontology_selectors
 from apps.web import source_forms as forms
-from apps.web.htmx import is_fragment
+from apps.web.htmx import done, is_fragment, read_or_404
 from apps.web.tenancy import client_required
 
 REFUSED = "Only members whose role may manage data sources use the Data Source page"
@@ -43,18 +41,6 @@ ACTIVE = ("queued", "running")
 
 def _client_id(request: HttpRequest) -> int:
     return request.console_client.client_id
-
-
-def _or_404(read: Callable, **kwargs):
-    try:
-        return read(**kwargs)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-
-
-def _done(request: HttpRequest, url: str, message: str) -> HttpResponse:
-    messages.success(request, message)
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _entities(client_id: int) -> list:
@@ -123,7 +109,7 @@ def source_connection_new(request: HttpRequest) -> HttpResponse:
                                                           upload=upload)  # fmt: skip
                 except AppError as exc:
                     message = f"Connection {view.code} added, but the file was refused: {exc.message}"
-            return _done(request, reverse("web:source_connection", args=[view.code]), message)
+            return done(request, reverse("web:source_connection", args=[view.code]), message)
     context = _connection_form_context(request, kind=kind, state=state)
     template = "web/sources/_connection_form.html" if is_fragment(request) else "web/sources/connection_new.html"
     return render(request, template, context, status=400)
@@ -151,7 +137,7 @@ def source_connection(request: HttpRequest, code: str) -> HttpResponse:
     """One connection: its form (secrets write-only), test, discovery,
     preview and its jobs; POST saves the form."""
     client_id = _client_id(request)
-    view = _or_404(connection_selectors.connection_get, client_id=client_id, code=code)
+    view = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     if request.method == "GET":
         return _connection_page(request, view)
     fields, state = forms.connection_parse(request.POST, kind=view.kind, creating=False)
@@ -171,7 +157,7 @@ def source_connection(request: HttpRequest, code: str) -> HttpResponse:
                 except AppError as exc:
                     state.errors["upload"] = exc.message
             if state.ok:
-                return _done(request, reverse("web:source_connection", args=[code]), f"Connection {code} saved.")
+                return done(request, reverse("web:source_connection", args=[code]), f"Connection {code} saved.")
     return _connection_page(request, view, state=state, status=400)
 
 
@@ -180,7 +166,7 @@ def source_connection(request: HttpRequest, code: str) -> HttpResponse:
 def source_connection_delete(request: HttpRequest, code: str) -> HttpResponse:
     """GET asks for confirmation; POST deletes (refused while a job reads it)."""
     client_id = _client_id(request)
-    view = _or_404(connection_selectors.connection_get, client_id=client_id, code=code)
+    view = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     refusal = ""
     if request.method == "POST":
         try:
@@ -190,7 +176,7 @@ def source_connection_delete(request: HttpRequest, code: str) -> HttpResponse:
         except AppError as exc:
             refusal = exc.message
         else:
-            return _done(request, reverse("web:sources"), f"Connection {code} deleted.")
+            return done(request, reverse("web:sources"), f"Connection {code} deleted.")
     return render(request, "web/sources/connection_delete.html", {"connection": view, "refusal": refusal},
                   status=409 if refusal else 200)  # fmt: skip
 
@@ -200,7 +186,7 @@ def source_connection_delete(request: HttpRequest, code: str) -> HttpResponse:
 def source_connection_test(request: HttpRequest, code: str) -> HttpResponse:
     """Try the saved connection; answers the outcome (stage and message)."""
     client_id = _client_id(request)
-    _or_404(connection_selectors.connection_get, client_id=client_id, code=code)
+    read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     try:
         outcome = connection_services.connection_test(client_id=client_id, code=code)
     except NotFound as exc:
@@ -216,7 +202,7 @@ def source_connection_test(request: HttpRequest, code: str) -> HttpResponse:
 def source_connection_discover(request: HttpRequest, code: str) -> HttpResponse:
     """Discover the source's objects and columns (recorded for the jobs)."""
     client_id = _client_id(request)
-    view = _or_404(connection_selectors.connection_get, client_id=client_id, code=code)
+    view = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     context = {"connection": view, "preview_limits": forms.PREVIEW_LIMITS}
     try:
         context["objects"] = connection_services.connection_discover(client_id=client_id, code=code)
@@ -234,7 +220,7 @@ def source_connection_discover(request: HttpRequest, code: str) -> HttpResponse:
 def source_connection_preview(request: HttpRequest, code: str) -> HttpResponse:
     """Live sample rows of one object (?object=, ?limit= 20 or 100)."""
     client_id = _client_id(request)
-    _or_404(connection_selectors.connection_get, client_id=client_id, code=code)
+    read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     source_object = (request.GET.get("object") or "").strip()
     try:
         limit = int(request.GET.get("limit") or forms.PREVIEW_LIMITS[0])
@@ -296,7 +282,7 @@ def source_job_new(request: HttpRequest, code: str) -> HttpResponse:
     """A job of connection `code`; GET ?object=&columns= comes prefilled
     from the discovery (a mapping of the columns named like attributes)."""
     client_id = _client_id(request)
-    connection = _or_404(connection_selectors.connection_get, client_id=client_id, code=code)
+    connection = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     if request.method == "GET":
         source_object = (request.GET.get("object") or "").strip()
         columns = request.GET.getlist("columns")
@@ -324,7 +310,7 @@ def source_job_new(request: HttpRequest, code: str) -> HttpResponse:
         except AppError as exc:
             _job_errors(state, exc)
         else:
-            return _done(request, reverse("web:source_job", args=[view.code]), f"Job {view.code} created.")
+            return done(request, reverse("web:source_job", args=[view.code]), f"Job {view.code} created.")
     context = _job_form_context(request, connection=connection.code, state=state, picked_columns=picked)
     return render(request, "web/sources/job_new.html", context, status=400)
 
@@ -349,7 +335,7 @@ def _job_page(request, job, *, state=None, status: int = 200, **extra) -> HttpRe
 def source_job(request: HttpRequest, code: str) -> HttpResponse:
     """One job: its form, its run history (live), Run now."""
     client_id = _client_id(request)
-    job = _or_404(job_selectors.job_get, client_id=client_id, code=code)
+    job = read_or_404(job_selectors.job_get, client_id=client_id, code=code)
     if request.method == "GET":
         return _job_page(request, job)
     fields, state = forms.job_parse(request.POST, connection=job.connection, creating=False)
@@ -362,7 +348,7 @@ def source_job(request: HttpRequest, code: str) -> HttpResponse:
         except AppError as exc:
             _job_errors(state, exc)
         else:
-            return _done(request, reverse("web:source_job", args=[code]), f"Job {code} saved.")
+            return done(request, reverse("web:source_job", args=[code]), f"Job {code} saved.")
     return _job_page(request, job, state=state, status=400)
 
 
@@ -371,7 +357,7 @@ def source_job(request: HttpRequest, code: str) -> HttpResponse:
 def source_job_enabled(request: HttpRequest, code: str) -> HttpResponse:
     """Switch the job's schedule on or off."""
     client_id = _client_id(request)
-    _or_404(job_selectors.job_get, client_id=client_id, code=code)
+    read_or_404(job_selectors.job_get, client_id=client_id, code=code)
     enabled = request.POST.get("enabled") == "on"
     try:
         job_services.job_update(client_id=client_id, code=code, fields={"enabled": enabled}, partial=True)
@@ -380,7 +366,7 @@ def source_job_enabled(request: HttpRequest, code: str) -> HttpResponse:
     except AppError as exc:
         messages.error(request, exc.message)
         return redirect("web:source_job", code=code)
-    return _done(request, reverse("web:source_job", args=[code]),
+    return done(request, reverse("web:source_job", args=[code]),
                  f"Job {code} {'enabled' if enabled else 'disabled'}.")  # fmt: skip
 
 
@@ -414,7 +400,7 @@ def _runs_context(request: HttpRequest, code: str) -> dict:
 @manages_sources
 def source_job_runs(request: HttpRequest, code: str) -> HttpResponse:
     """The job's runs, newest first, a page at a time (polled while one is active)."""
-    context = _or_404(_runs_context, request=request, code=code)
+    context = read_or_404(_runs_context, request=request, code=code)
     return render(request, "web/sources/_runs.html", context)
 
 
@@ -423,7 +409,7 @@ def source_job_runs(request: HttpRequest, code: str) -> HttpResponse:
 def source_job_run(request: HttpRequest, code: str) -> HttpResponse:
     """Run the job now; refused (409) while one of its runs is queued or running."""
     client_id = _client_id(request)
-    _or_404(job_selectors.job_get, client_id=client_id, code=code)
+    read_or_404(job_selectors.job_get, client_id=client_id, code=code)
     refusal, status = "", 200
     try:
         run_services.job_run_request(client_id=client_id, code=code, user=request.user)
