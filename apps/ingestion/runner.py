@@ -32,8 +32,9 @@ from apps.connectors.types import Extraction, ExtractRequest
 from apps.core.advisory_locks import advisory_lock_try
 from apps.core.errors import AppError
 from apps.core.realtime import realtime_publish
+from apps.ingestion.mapping import Mapper
 from apps.ingestion.models import IngestionJob, IngestionRun
-from apps.ingestion.services.jobs import job_entity, job_mapper, source_columns
+from apps.ingestion.services.jobs import job_entity, source_columns
 from apps.ontology.services.data_load import entity_rows_stream_load
 
 logger = logging.getLogger(__name__)
@@ -126,10 +127,11 @@ def run_fail(run: IngestionRun, message: str) -> None:
 
 def _execute(job: IngestionJob, run: IngestionRun) -> None:
     entity = job_entity(job.client_id, job.entity_code)
-    mapper = job_mapper(job, entity)
+    discovered_columns = source_columns(job)  # read once: the mapper's check and the retype check
+    mapper = Mapper.build(entity=entity, mapping=job.mapping or {}, source_columns=discovered_columns)
     mark_column = job.incremental_column
     columns = columns_read(job)
-    discovered = {column.name: column.type for column in source_columns(job) or ()}
+    discovered = {column.name: column.type for column in discovered_columns or ()}
     request = ExtractRequest(
         source_object=job.source_object,
         source_query=job.source_query,
