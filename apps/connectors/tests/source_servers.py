@@ -16,6 +16,8 @@ import pymysql
 import pytest
 from django.conf import settings
 
+from apps.core.tests.waiting import wait_until
+
 
 def _pg_admin() -> psycopg.Connection:
     db = settings.DATABASES["default"]
@@ -50,8 +52,19 @@ def pg_source() -> Iterator[dict]:
         }
     finally:
         conn.close()
-        with _pg_admin() as admin:
+        wait_until(lambda: _pg_drop(name), what=f"database {name} to be dropped", timeout=15)
+
+
+def _pg_drop(name: str) -> bool:
+    """Drop the database; False while a server process of another role (the
+    TimescaleDB launcher's scheduler looks into every new database for a few
+    milliseconds) is connected to it: WITH (FORCE) may not end those."""
+    with _pg_admin() as admin:
+        try:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            return False
+    return True
 
 
 def mariadb_server() -> dict:
