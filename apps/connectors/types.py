@@ -74,16 +74,39 @@ class ExtractRequest:
     # {column: ontology type} as the last discovery saw them: a column of the
     # object retyped since fails the extraction as SchemaChanged (SQL sources).
     expected_types: dict[str, str] = field(default_factory=dict)
+    # SQL sources: batches as RecordBatch (names + tuples, no dict per row) instead of lists of dicts.
+    as_tuples: bool = False
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """A batch of records as a SQL source gives them: the field names, and one
+    tuple per record in their order (an ingestion run reads them column by
+    column; `records()` makes the dicts other batches are)."""
+
+    fields: tuple[str, ...]
+    rows: list[tuple]
+
+    def records(self) -> list[dict[str, Any]]:
+        fields = self.fields
+        return [dict(zip(fields, row, strict=True)) for row in self.rows]
+
+    def columns(self) -> dict[str, tuple]:
+        """{field: its values}, in record order."""
+        if not self.rows:
+            return {name: () for name in self.fields}
+        return dict(zip(self.fields, zip(*self.rows, strict=True), strict=True))
 
 
 @dataclass
 class Extraction:
-    """Batches of records (dicts keyed by source column) as they stream from
-    the source, and the columns the source reported. Iterate `batches` once;
+    """Batches of records (lists of dicts keyed by source column, or
+    RecordBatch when the request asks `as_tuples` of a SQL source) as they
+    stream from the source, and the columns the source reported. Iterate `batches` once;
     close() releases the cursor or HTTP session if the consumer stops early."""
 
     columns: tuple[SourceColumn, ...]
-    batches: Iterator[list[dict[str, Any]]]
+    batches: Iterator["list[dict[str, Any]] | RecordBatch"]
     closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
     lock the job (session advisory lock, held for the whole run)
     -> mark the run running (committed: the history shows it at once)
-    -> extract in batches -> map each record -> validate -> one binary COPY,
+    -> extract in batches -> map each batch column by column (record by
+       record when a record cannot be mapped, to name why) -> validate -> one binary COPY,
        all inside ONE transaction that also saves the new watermark and the
        run's counts: the rows and the watermark commit together or not at all.
 
@@ -18,7 +19,7 @@ only at the end (with the commit, or with the failure)."""
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,14 +29,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.connectors.services.extraction import records_extract
-from apps.connectors.types import Extraction, ExtractRequest
+from apps.connectors.types import Extraction, ExtractRequest, RecordBatch
 from apps.core.advisory_locks import advisory_lock_try
 from apps.core.errors import AppError
 from apps.core.realtime import realtime_publish
 from apps.ingestion.mapping import Mapper
 from apps.ingestion.models import IngestionJob, IngestionRun
 from apps.ingestion.services.jobs import job_entity, source_columns
-from apps.ontology.services.data_load import entity_rows_stream_load
+from apps.ontology.services.data_load import entity_batches_stream_load
+from apps.ontology.types.loads import ColumnBatch
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,21 @@ def columns_read(job: IngestionJob) -> tuple[str, ...]:
     if job.incremental_column:
         names.append(job.incremental_column)
     return tuple(dict.fromkeys(str(n) for n in names))
+
+
+def batch_columns(
+    batch: RecordBatch | list[Any], fields: Sequence[str], mark_column: str
+) -> tuple[dict[str, Sequence[Any]] | None, int]:
+    """A batch of source records by field, and its size. None when it must
+    go record by record: a record that is not an object, or one without the
+    incremental column (which fails the run, naming it)."""
+    if isinstance(batch, RecordBatch):
+        if mark_column and mark_column not in batch.fields:
+            return None, len(batch.rows)
+        return batch.columns(), len(batch.rows)
+    if not set(map(type, batch)) <= {dict} or (mark_column and not all(mark_column in r for r in batch)):
+        return None, len(batch)
+    return {name: [record.get(name) for record in batch] for name in fields}, len(batch)
 
 
 def watermark_text(value: Any) -> str:
@@ -141,6 +158,7 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
         batch_size=job.batch_size,
         # Only the columns the job reads (all of them when it reads all).
         expected_types={n: t for n, t in discovered.items() if not columns or n in columns or n == mark_column},
+        as_tuples=True,
     )
     extraction = _extraction(job, request)
     counts = {"read": 0, "unmapped": 0}
@@ -148,32 +166,51 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
     last_mark: list[Any] = []
     published = [float("-inf")]  # when progress was last published (the first batch's always is)
     max_reported = settings.AE_MAX_REPORTED_REJECTIONS
+    fields = tuple(dict.fromkeys((*mapper.source_fields, *((mark_column,) if mark_column else ()))))
 
-    def rows() -> Iterator[dict[str, Any]]:
+    def mark_raise(marks: Iterable[Any]) -> None:
+        # The highest value read, not the last: REST and GraphQL sources do not
+        # order by it, and a NULL (sorted last by SQL) must not reset it.
+        present = [mark for mark in marks if mark is not None]
+        if present:
+            top = max(present)
+            if not last_mark or top > last_mark[0]:
+                last_mark[:] = [top]
+
+    def records_mapped(records: list[Any], start: int) -> Iterator[dict[str, Any]]:
+        """Record by record: each mapped row, or a row the validator rejects
+        at its index with the mapping's reasons."""
+        for index, record in enumerate(records, start):
+            if mark_column:
+                if mark_column not in record:
+                    raise AppError(
+                        f"The source no longer has the incremental column {mark_column!r}.",
+                        code="schema_changed",
+                        details={"column": mark_column},
+                    )
+                mark_raise((record[mark_column],))
+            mapped = mapper.apply(record)
+            if mapped.values is None or mapped.errors:
+                counts["unmapped"] += 1
+                if len(unmapped_errors) < max_reported:
+                    unmapped_errors[index] = dict(mapped.errors) or {"": "the record could not be mapped"}
+                yield {_UNMAPPED: index}
+            else:
+                yield mapped.values
+
+    def batches() -> Iterator[ColumnBatch | list[dict[str, Any]]]:
         for batch in extraction.batches:
-            for record in batch:
-                index = counts["read"]
-                counts["read"] += 1
+            start = counts["read"]
+            columns, size = batch_columns(batch, fields, mark_column)
+            counts["read"] += size
+            mapped = mapper.apply_columns(columns, size) if columns is not None else None
+            if mapped is not None:
                 if mark_column:
-                    if mark_column not in record:
-                        raise AppError(
-                            f"The source no longer has the incremental column {mark_column!r}.",
-                            code="schema_changed",
-                            details={"column": mark_column},
-                        )
-                    # The highest value read, not the last: REST and GraphQL sources do not
-                    # order by it, and a NULL (sorted last by SQL) must not reset it.
-                    mark = record[mark_column]
-                    if mark is not None and (not last_mark or mark > last_mark[0]):
-                        last_mark[:] = [mark]
-                mapped = mapper.apply(record)
-                if mapped.values is None or mapped.errors:
-                    counts["unmapped"] += 1
-                    if len(unmapped_errors) < max_reported:
-                        unmapped_errors[index] = dict(mapped.errors) or {"": "the record could not be mapped"}
-                    yield {_UNMAPPED: index}
-                else:
-                    yield mapped.values
+                    mark_raise(columns[mark_column])
+                yield ColumnBatch(mapped, size)
+            else:  # some record cannot be mapped (or is not a record): record by record, to name it
+                records = batch.records() if isinstance(batch, RecordBatch) else batch
+                yield list(records_mapped(records, start))
             run.rows_read = counts["read"]  # what the history shows should the run fail
             now = time.monotonic()
             if now - published[0] >= PROGRESS_INTERVAL_SECONDS:  # a page needs no more, and each costs a publish
@@ -182,7 +219,9 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
 
     try:
         with transaction.atomic():
-            result = entity_rows_stream_load(entity=entity, rows=rows(), source="ingestion", user=run.requested_by)
+            result = entity_batches_stream_load(
+                entity=entity, batches=batches(), source="ingestion", user=run.requested_by
+            )
             rejections = [
                 {"row": entry["row"], "errors": unmapped_errors.get(entry["row"], entry["errors"])}
                 for entry in result.rejected

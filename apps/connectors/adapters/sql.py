@@ -8,6 +8,7 @@ SSCursor) read `batch_size` rows at a time, so memory stays flat whatever
 the source's size. Identifiers go through the dialect's quoting, values are
 bound; a query is one SELECT (sqlglot checks it) run read-only."""
 
+import contextlib
 import datetime as dt
 import decimal
 import uuid
@@ -29,6 +30,7 @@ from apps.connectors.types import (
     Extraction,
     ExtractRequest,
     Preview,
+    RecordBatch,
     SchemaChanged,
     SourceColumn,
     SourceError,
@@ -397,14 +399,45 @@ def _retyped_check(conn: Connection, request: ExtractRequest) -> None:
         )
 
 
+def _stream_cursor(conn: Connection, kind: str) -> Any:
+    """A DBAPI cursor of the connection that streams: psycopg's named
+    (server-side) cursor, PyMySQL's SSCursor; other drivers stream through
+    fetchmany. Rows come as plain tuples, without SQLAlchemy's Row objects
+    (measured at 2-5x the driver's own cost per row; docs/benchmarks.md)."""
+    raw = conn.connection.driver_connection
+    if kind == "postgresql":
+        return raw.cursor(name=f"ae_extract_{uuid.uuid4().hex[:12]}")
+    if kind == "mysql":
+        import pymysql.cursors
+
+        return raw.cursor(pymysql.cursors.SSCursor)
+    return raw.cursor()
+
+
 def _batches(engine: Engine, spec: ConnectionSpec, request: ExtractRequest, batch_size: int) -> Iterator[Any]:
-    """First the source's column names (probed), then batches of rows."""
+    """First the source's column names (probed), then batches of rows: the
+    statement is compiled by the dialect (quoting, the bound watermark) and
+    run on the driver's own streaming cursor, in the read-only transaction."""
     with engine.connect() as conn:
         _read_only(conn, spec.kind)
         yield _probe(conn, spec, request)
-        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(extract_statement(request))
-        for partition in result.mappings().partitions(batch_size):
-            yield [dict(row) for row in partition]
+        compiled = extract_statement(request).compile(dialect=conn.dialect)
+        params = compiled.params
+        if compiled.positional:
+            params = tuple(params[name] for name in compiled.positiontup or ())
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        cursor = _stream_cursor(conn, spec.kind)
+        try:
+            cursor.execute(str(compiled), params)
+            fields = tuple(str(column[0]) for column in cursor.description)
+            while rows := cursor.fetchmany(batch_size):
+                batch = RecordBatch(fields, rows)
+                yield batch if request.as_tuples else batch.records()
+        except dbapi_error as exc:  # as SQLAlchemy would have raised it: source_error reads it
+            raise sa.exc.DBAPIError.instance(str(compiled), params, exc, dbapi_error) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
 
 @adapter_register("postgresql", "mysql", "mssql", "oracle")

@@ -133,18 +133,18 @@ def date_converter(formats: Sequence[str]) -> Converter:
         kind = type(value)
         if kind is str:
             if parse is not None:
-                return parse(value).date().isoformat()
+                return parse(value).date()
             try:
-                return fromisoformat(value).isoformat()
+                return fromisoformat(value)
             except ValueError:
                 try:
-                    return datetime.fromisoformat(value).date().isoformat()
+                    return datetime.fromisoformat(value).date()
                 except ValueError:
                     raise Bad(f"expected an ISO 8601 date (YYYY-MM-DD) or a format, got {shown(value)}") from None
         if kind is date:
-            return value.isoformat()
+            return value
         if isinstance(value, datetime):
-            return value.date().isoformat()
+            return value.date()
         if kind is int and parse is not None:  # 20260115 from a numeric column, with format %Y%m%d
             return convert(str(value))
         raise Bad(f"expected a date, got {shown(value)}")
@@ -179,11 +179,11 @@ def timestamp_converter(formats: Sequence[str], zone_name: str | None) -> Conver
     localize = _localizer(zone_name)
     fromisoformat = datetime.fromisoformat
 
-    def finish(moment: datetime) -> str:
+    def finish(moment: datetime) -> datetime:
         try:
             if moment.tzinfo is None:
-                return localize(moment).isoformat()
-            return moment.astimezone(UTC).isoformat()
+                return localize(moment)
+            return moment.astimezone(UTC)
         except OverflowError:  # 9999-12-31 23:00 at UTC-5 is in the year 10000
             raise Bad(f"out of range for a timestamp in UTC: {moment.isoformat(sep=' ')}") from None
 

@@ -61,6 +61,21 @@ class Mapper:
         """The source fields the mapping reads, each once, in attribute order."""
         return tuple(dict.fromkeys(self.sources.values()))
 
+    def apply_columns(self, columns: Mapping[str, Sequence[Any]], size: int) -> dict[str, Sequence[Any]] | None:
+        """A batch of `size` source records given by field ({field: values};
+        a field it lacks is empty in every record) as the entity's columns
+        ({attribute: values}), or None when some record cannot be mapped:
+        the caller then applies the mapper record by record, which names the
+        problems. The same values as `apply` on each record (columns.py)."""
+        nulls = (None,) * size
+        mapped: dict[str, Sequence[Any]] = {attribute: [value] * size for attribute, value in self.constants.items()}
+        for step in self.steps:
+            column = step.column(columns.get(step.source, nulls))
+            if column is None:
+                return None
+            mapped[step.attribute] = column
+        return mapped
+
     def apply(self, record: Mapping[str, Any]) -> MappedRow:
         """One source record as a row of the entity, or the reasons it cannot
         be one, by attribute. Never raises for a bad record."""

@@ -15,6 +15,7 @@ from typing import Any
 from apps.connectors.types import SourceColumn
 from apps.core.close_matches import close_matches
 from apps.ingestion.mapping import dates, values
+from apps.ingestion.mapping.columns import ColumnConvert, column_converter
 from apps.ingestion.mapping.values import Bad, shown
 from apps.ingestion.types import MappingIssue, MappingReport
 from apps.ontology.types.definitions import AttributeView, EntityView
@@ -42,7 +43,9 @@ _COMPATIBLE = {
 class Step:
     attribute: str
     source: str
-    convert: Callable[[Any], Any]  # source value -> JSON-ready value; raises Bad
+    convert: Callable[[Any], Any]  # source value -> the attribute's value; raises Bad
+    # a column of source values -> [convert(v) for v in it], or None when one fails (columns.py)
+    column: ColumnConvert | None = None
     # attributes with allowed values: the normalised source value when neither mapped nor allowed, else None
     unmatched: Callable[[Any], str | None] | None = None
 
@@ -253,6 +256,8 @@ def _step(
     default: Any,
     trim: bool,
     case: Callable[[str], str] | None,
+    scaled: bool = False,
+    zone_name: str | None = None,
 ) -> Step:
     """The closure of one attribute: null/blank -> default; strings trimmed and
     cased; the value map (with the allowed values themselves); the type."""
@@ -343,7 +348,10 @@ def _step(
                 return None
             return raw if type(raw) is str else shown(raw)
 
-    return Step(attribute=attribute.code, source=source, convert=convert_one, unmatched=unmatched)
+    column = column_converter(
+        convert_one, attribute=attribute, mapped=table is not None, scaled=scaled, zone_name=zone_name
+    )
+    return Step(attribute=attribute.code, source=source, convert=convert_one, column=column, unmatched=unmatched)
 
 
 def _unused_warn(plan: Plan, code: str, sections: Mapping[str, Mapping[str, Any]]) -> None:
@@ -464,6 +472,8 @@ def mapping_compile(*, entity: EntityView, mapping: Any, source_columns: Sequenc
                     default=default,
                     trim=trim,
                     case=case,
+                    scaled=scale is not None,
+                    zone_name=zone,
                 )
             )
     return plan

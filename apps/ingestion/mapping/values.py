@@ -1,8 +1,9 @@
 """Values: normalisation of source strings, value-map keys, and the
 converters of the non-temporal ontology types (dates.py has the temporal
 ones). A converter takes a source value that is not null or blank and
-returns it JSON-ready for the entity's row validator (str, int, bool, or the
-value itself for json), or raises `Bad` with a reason a person can act on."""
+returns it as the entity's row validator takes it (str, int, bool, an exact
+Decimal, a date, an aware datetime in UTC, or the value itself for json), or
+raises `Bad` with a reason a person can act on."""
 
 import json
 import math
@@ -151,15 +152,15 @@ def integer_converter(scale: Decimal | None) -> Converter:
 
 
 def decimal_converter(scale: Decimal | None) -> Converter:
-    """Numbers leave as text (`"12.50"`), which keeps their precision through
-    JSON and which the row validator reads exactly; whole ints stay ints."""
+    """Numbers leave as exact Decimals (`Decimal("12.50")`, every digit
+    kept); whole ints stay ints."""
     if scale is not None:
         multiply = _EXACT.multiply
 
         def convert_scaled(value):
             if type(value) is bool:
                 raise Bad(f"expected a number, got {shown(value)}")
-            return str(multiply(as_decimal(value), scale))
+            return multiply(as_decimal(value), scale)
 
         return convert_scaled
 
@@ -169,7 +170,7 @@ def decimal_converter(scale: Decimal | None) -> Converter:
             return value
         if kind is bool:
             raise Bad(f"expected a number, got {shown(value)}")
-        return str(as_decimal(value))
+        return as_decimal(value)
 
     return convert
 

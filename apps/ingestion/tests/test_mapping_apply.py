@@ -1,5 +1,7 @@
-"""Mapper.apply: one source record -> one row of the entity (JSON-ready) or
-the reasons by attribute; never an exception for a bad record."""
+"""Mapper.apply: one source record -> one row of the entity (typed: dates,
+aware UTC datetimes, exact Decimals) or the reasons by attribute; never an
+exception for a bad record. `_value` shows dates, moments and numbers as
+ISO / exact text so the expectations read as the stored values."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -22,11 +24,28 @@ def _one(attribute: str, spec: dict | None = None, **sections) -> Mapper:
     return Mapper.build(entity=ALL_TYPES, mapping=mapping)
 
 
+def _text(value):
+    if isinstance(value, datetime):
+        assert value.tzinfo is UTC, value  # moments leave in UTC
+        return value.isoformat()
+    if isinstance(value, date | Decimal):
+        return str(value) if isinstance(value, Decimal) else value.isoformat()
+    return value
+
+
 def _value(mapper: Mapper, raw, attribute: str | None = None):
     attribute = attribute or next(iter(mapper.sources))
     mapped = mapper.apply({"v": raw})
     assert mapped.errors == {}, mapped.errors
-    return mapped.values[attribute]
+    return _text(mapped.values[attribute])
+
+
+def test_values_leave_typed_as_the_validator_and_copy_take_them():
+    assert type(_one("day").apply({"v": "2026-01-15"}).values["day"]) is date
+    assert _one("observed_at").apply({"v": "2026-01-15T09:30:00+01:00"}).values["observed_at"] == datetime(
+        2026, 1, 15, 8, 30, tzinfo=UTC
+    )
+    assert _one("amount").apply({"v": "12.50"}).values["amount"].as_tuple() == Decimal("12.50").as_tuple()
 
 
 def _error(mapper: Mapper, raw) -> str:
@@ -49,28 +68,28 @@ def test_lifecycle_1_policy_records_map_onto_policy_snapshot():
     assert [mapper.apply(r) for r in records] == [
         MappedRow(
             values={
-                "snapshot_date": "2026-03-01",
+                "snapshot_date": date(2026, 3, 1),
                 "policy_id": "P-1",
                 "status": "Active",
-                "start_date": "2026-01-15",
+                "start_date": date(2026, 1, 15),
                 "member_id": "7",
             }
         ),
         MappedRow(
             values={
-                "snapshot_date": "2026-03-01",
+                "snapshot_date": date(2026, 3, 1),
                 "policy_id": "P-2",
                 "status": "Terminated",
-                "start_date": "2025-12-31",
+                "start_date": date(2025, 12, 31),
                 "member_id": None,
             }
         ),
         MappedRow(
             values={
-                "snapshot_date": "2026-03-01",
+                "snapshot_date": date(2026, 3, 1),
                 "policy_id": "P-3",
                 "status": "Active",
-                "start_date": "2026-02-01",
+                "start_date": date(2026, 2, 1),
                 "member_id": "8",
             }
         ),

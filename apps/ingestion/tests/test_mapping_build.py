@@ -1,6 +1,8 @@
 """Mapper.build checks the mapping against the entity before any run: a
 400 `invalid_mapping` whose details name every attribute at fault."""
 
+from datetime import date
+
 import pytest
 
 from apps.connectors.types import SourceColumn
@@ -181,7 +183,7 @@ def test_required_attributes_and_the_time_attribute_must_be_mapped_or_defaulted(
     }
     mapper = Mapper.build(entity=POLICY_SNAPSHOT, mapping=mapping)
     assert mapper.apply({"STAT_CD": "active"}).values == {
-        "snapshot_date": "2026-01-01",
+        "snapshot_date": date(2026, 1, 1),
         "policy_id": "?",
         "status": "Active",
     }

@@ -398,6 +398,8 @@ def _date_json(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS) -> C
             return read(value)
         if value is None:
             return _null(rule)
+        if type(value) is date:  # an ingestion job's mapper hands dates over typed (JSON never makes one)
+            return value
         raise _Invalid(f"Expected an ISO 8601 date string (YYYY-MM-DD), got {_shown(value)}.")
 
     return convert
@@ -412,6 +414,8 @@ def _timestamp_json(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS)
                 return read(value)
             if value is None:
                 return _null(rule)
+            if type(value) is datetime:
+                return _naive_utc(value)
             raise _Invalid(f"Expected a timestamp string, got {_shown(value)}.")
 
         return convert_read
@@ -426,6 +430,8 @@ def _timestamp_json(rule: AttributeRule, options: LoadOptions = DEFAULT_OPTIONS)
             return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
         if value is None:
             return _null(rule)
+        if type(value) is datetime:  # an ingestion job's mapper hands moments over typed (JSON never makes one)
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         raise _Invalid(f"Expected an ISO 8601 timestamp string (2026-01-31T09:30:00Z), got {_shown(value)}.")
 
     return convert

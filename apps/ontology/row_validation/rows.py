@@ -7,6 +7,7 @@ from typing import Any
 
 from apps.core.errors import AppError
 from apps.ontology.models import DataType, EntityDefinition
+from apps.ontology.row_validation.columns import column_check
 from apps.ontology.row_validation.converters import (
     ROW_ERROR_KEY,
     AttributeRule,
@@ -17,6 +18,7 @@ from apps.ontology.row_validation.converters import (
     json_converter,
 )
 from apps.ontology.row_validation.options import DEFAULT_OPTIONS, LoadOptions, invalid_parameter
+from apps.ontology.types.loads import ColumnBatch
 
 # --- Validation of a whole load ---------------------------------------------
 
@@ -102,6 +104,9 @@ class RowValidator:
         self._json_row = _row_converter(
             self._json, [f"get({code!r})" for code in self.codes], parameter="row", prelude="get = row.get"
         )
+        self._column_checks = tuple(
+            column_check(rule, convert) for rule, convert in zip(self.rules, self._json, strict=True)
+        )
 
     @classmethod
     def for_entity(cls, entity: EntityDefinition, options: LoadOptions = DEFAULT_OPTIONS) -> "RowValidator":
@@ -156,29 +161,76 @@ class RowValidator:
         run.rows = self._json_iter(rows, run)
         return run
 
+    def batches(
+        self, batches: Iterable[ColumnBatch | Sequence[Mapping[str, Any]]], *, max_reported: int = 1000
+    ) -> ValidationRun:
+        """Validate rows that come in batches (an ingestion job's), lazily:
+        each batch a list of row objects or a `ColumnBatch`, whose columns are
+        checked whole (columns.py) and which goes row by row only when a
+        column cannot be vouched for. Row indexes count across batches."""
+        run = ValidationRun(
+            columns=self.codes,
+            data_types=[rule.data_type for rule in self.rules],
+            max_reported=max_reported,
+        )
+        run.rows = self._batches_iter(batches, run)
+        return run
+
     def _json_iter(self, rows: Iterable[Mapping[str, Any]], run: ValidationRun) -> Iterator[tuple]:
+        return self._batches_iter((rows,), run)
+
+    def _columns_checked(self, batch: ColumnBatch) -> list[Sequence[Any]] | None:
+        """The batch's stored columns in `codes` order, or None (row by row)."""
+        if self._renames or not batch.columns.keys() <= self._known:
+            return None
+        nulls = (None,) * batch.size
+        stored = []
+        for code, check in zip(self.codes, self._column_checks, strict=True):
+            column = check(batch.columns.get(code, nulls))
+            if column is None:
+                return None
+            stored.append(column)
+        return stored
+
+    def _batches_iter(self, batches: Iterable[Any], run: ValidationRun) -> Iterator[tuple]:
         convert_row, known = self._json_row, self._known
         time_index = self.codes.index(self.time_attribute) if self.time_attribute else None
         earliest, latest = self._time_sentinels()
-        accepted = 0
-        if self._renames:
-            rows = map(self._renamed, rows)  # the default path pays nothing for map
-        for index, row in enumerate(rows):
-            try:
-                if not row.keys() <= known:
-                    raise _Invalid
-                values = convert_row(row)
-            except (_Invalid, AttributeError):
-                run.reject(index, self.json_row_errors(row))
-                continue
-            if time_index is not None:
-                moment = values[time_index]
-                if moment < earliest:
-                    earliest = moment
-                if moment > latest:
-                    latest = moment
-            accepted += 1
-            yield values
+        accepted = index = 0
+        for batch in batches:
+            if type(batch) is ColumnBatch:
+                stored = self._columns_checked(batch) if batch.size else []
+                if stored is not None:
+                    if batch.size:
+                        if time_index is not None:
+                            moments = [m for m in stored[time_index] if m is not None]
+                            if moments:
+                                earliest, latest = min(earliest, min(moments)), max(latest, max(moments))
+                        yield from zip(*stored, strict=True)
+                    accepted += batch.size
+                    index += batch.size
+                    continue
+                batch = batch.rows()
+            if self._renames:
+                batch = map(self._renamed, batch)  # the default path pays nothing for map
+            for row in batch:
+                try:
+                    if not row.keys() <= known:
+                        raise _Invalid
+                    values = convert_row(row)
+                except (_Invalid, AttributeError):
+                    run.reject(index, self.json_row_errors(row))
+                    index += 1
+                    continue
+                index += 1
+                if time_index is not None:
+                    moment = values[time_index]
+                    if moment < earliest:
+                        earliest = moment
+                    if moment > latest:
+                        latest = moment
+                accepted += 1
+                yield values
         run.accepted = accepted
         if accepted and time_index is not None:
             run.time_range_set(earliest, latest)

@@ -35,6 +35,7 @@ from apps.ontology.row_validation import (
     too_many_rows,
 )
 from apps.ontology.types.definitions import EntityView
+from apps.ontology.types.loads import ColumnBatch
 from apps.warehouse.selectors import table_columns
 from apps.warehouse.services.copy import copy_types, rows_copy
 
@@ -152,21 +153,23 @@ def entity_rows_load(
     return _run_load(entity=entity, run=run, source=source, user=user)
 
 
-def entity_rows_stream_load(
+def entity_batches_stream_load(
     *,
     entity: EntityDefinition | EntityView,
-    rows: Iterable[Mapping[str, Any]],
+    batches: Iterable[ColumnBatch | Sequence[Mapping[str, Any]]],
     source: str = "ingestion",
     user=None,
 ) -> LoadResult:
-    """Load rows that stream in (an ingestion job's mapped records): the same
-    validator, table check, single COPY and `ingestion.completed` event as
-    `entity_rows_load`, without its AE_MAX_LOAD_ROWS cap and without ever
-    holding the rows: each is validated and sent as the iterable yields it,
-    so memory stays flat whatever the source's size. Call it inside the
-    caller's transaction to commit more (a job's watermark) with the rows."""
+    """Load rows that stream in batches (an ingestion job's mapped records):
+    the same validator, table check, single COPY and `ingestion.completed`
+    event as `entity_rows_load`, without its AE_MAX_LOAD_ROWS cap and without
+    ever holding more than a batch: each is validated and sent as the
+    iterable yields it, so memory stays flat whatever the source's size. A
+    batch is a list of row objects or a `ColumnBatch` (checked column by
+    column; apps/ontology/types/loads.py). Call it inside the caller's
+    transaction to commit more (a job's watermark) with the rows."""
     entity = definition_model(entity)
-    run = RowValidator.for_entity(entity, DEFAULT_OPTIONS).json_rows(rows, max_reported=_max_reported())
+    run = RowValidator.for_entity(entity, DEFAULT_OPTIONS).batches(batches, max_reported=_max_reported())
     return _run_load(entity=entity, run=run, source=source, user=user)
 
 

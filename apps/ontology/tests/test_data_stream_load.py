@@ -8,7 +8,7 @@ from psycopg import sql
 
 from apps.core.tests.factories import ClientFactory
 from apps.ontology.models import DataLoad
-from apps.ontology.services.data_load import entity_rows_check, entity_rows_stream_load
+from apps.ontology.services.data_load import entity_batches_stream_load, entity_rows_check
 from apps.ontology.services.entities import AttributeInput, EntityInput, entity_create
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_rows_flow_through_without_the_cap_and_are_never_held(policy, settings):
         yield {"effective": "not a date", "policy": "P99"}
 
     generator = rows()
-    result = entity_rows_stream_load(entity=policy, rows=generator, user=None)
+    result = entity_batches_stream_load(entity=policy, batches=[generator], user=None)
     assert result.inserted == 12 and result.rejected_count == 1
     assert result.rejected[0]["row"] == 12 and "effective" in result.rejected[0]["errors"]
     assert _count(policy) == 12
@@ -62,7 +62,7 @@ def test_a_failure_part_way_leaves_nothing(policy):
         raise ConnectionError("the source went away")
 
     with pytest.raises(ConnectionError):
-        entity_rows_stream_load(entity=policy, rows=rows())
+        entity_batches_stream_load(entity=policy, batches=[rows()])
     assert _count(policy) == 0
     assert not DataLoad.objects.filter(entity=policy).exists()
 
