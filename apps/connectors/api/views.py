@@ -142,4 +142,6 @@ class ConnectionViewSet(viewsets.GenericViewSet):
             source_query=request.query_params.get("query", ""),
             limit=int(raw_limit),
         )
-        return Response(s.PreviewSerializer({"columns": [c.name for c in preview.columns], "rows": preview.rows}).data)
+        columns = [c.name for c in preview.columns]
+        types = {c.name: c.type for c in preview.columns}
+        return Response(s.PreviewSerializer({"columns": columns, "types": types, "rows": preview.rows}).data)

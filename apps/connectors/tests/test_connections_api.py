@@ -156,10 +156,13 @@ def test_test_discover_preview_end_to_end(source):
     assert preview.status_code == 200, preview.content
     assert preview.json() == {
         "columns": ["pol_id", "stat_cd", "premium", "eff_dt"],
+        "types": {"pol_id": "integer", "stat_cd": "string", "premium": "decimal", "eff_dt": "date"},
         "rows": [{"pol_id": 1, "stat_cd": "A", "premium": "10.50", "eff_dt": "2026-01-02"}],
     }
-    query = api.get(f"{URL}policy_admin/preview", {"query": "SELECT stat_cd FROM policies WHERE pol_id = 2"})
-    assert query.json()["rows"] == [{"stat_cd": "T"}]
+    query = api.get(f"{URL}policy_admin/preview",
+                    {"query": "SELECT stat_cd, premium * 2 AS twice FROM policies WHERE pol_id = 2"})  # fmt: skip
+    assert query.json()["rows"] == [{"stat_cd": "T", "twice": "14.50"}]
+    assert query.json()["types"] == {"stat_cd": "string", "twice": "decimal"}
 
 
 def test_preview_errors_name_the_problem(pg_source, settings):

@@ -152,6 +152,8 @@ def test_preview_shows_live_rows_with_the_limit(console, source):
     url = reverse("web:source_connection_preview", args=["policy_db"])
     page = _html(console.get(url, {"object": "POLICIES", "limit": "20"}, **HX))
     assert "3 rows of <code>POLICIES</code>" in page and "<td>P1</td>" in page and "data-preview-grid" in page
+    headed = re.findall(r'<th scope="col">(\w+)<span class="muted col-type"> (\w+)</span>', page)
+    assert headed == [("POL_ID", "string"), ("EFF_DT", "date"), ("STAT_CD", "string"), ("PREM", "decimal")]
     bad = console.get(url, {"object": "POLICIES", "limit": "5000"}, **HX)
     assert bad.status_code == 400 and "over the cap" in _html(bad)
     missing = console.get(url, {"object": "NOPE", "limit": "20"}, **HX)
