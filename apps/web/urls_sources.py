@@ -1,6 +1,6 @@
 """Routes of the Data Source page (`/sources/`): connections with their
 test, discovery and preview; jobs with their schedule check, run history
-and Run now. The Data Mapper page's routes are in urls_mapper.py."""
+and Run now, and their deletion. The Data Mapper page's routes are in urls_mapper.py."""
 
 from django.urls import path
 
@@ -20,4 +20,5 @@ urlpatterns: list = [
     path("sources/jobs/<str:code>/enabled/", v.source_job_enabled, name="source_job_enabled"),
     path("sources/jobs/<str:code>/run/", v.source_job_run, name="source_job_run"),
     path("sources/jobs/<str:code>/runs/", v.source_job_runs, name="source_job_runs"),
+    path("sources/jobs/<str:code>/delete/", v.source_job_delete, name="source_job_delete"),
 ]

@@ -425,3 +425,27 @@ def source_job_run(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("web:source_job", code=code)
     context = {**_runs_context(request, code), "run_refusal": refusal}
     return render(request, "web/sources/_runs.html", context, status=status)
+
+
+# --- deleting a job --------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@manages_sources
+def source_job_delete(request: HttpRequest, code: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes the job, its schedule and its
+    run history (refused, 409 naming the run, while a run is queued or
+    running), then goes back to its connection."""
+    client_id = _client_id(request)
+    job = read_or_404(job_selectors.job_get, client_id=client_id, code=code)
+    refusal, status = "", 200
+    if request.method == "POST":
+        try:
+            job_services.job_delete(client_id=client_id, code=code)
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        except AppError as exc:
+            refusal, status = exc.message, exc.status_code
+        else:
+            return done(request, reverse("web:source_connection", args=[job.connection]), f"Job {code} deleted.")
+    return render(request, "web/sources/job_delete.html", {"job": job, "refusal": refusal}, status=status)

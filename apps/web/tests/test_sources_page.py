@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from apps.connectors.models import ConnectionProfile
 from apps.core.tests.factories import ClientFactory, MembershipFactory
-from apps.ingestion.models import IngestionRun
+from apps.ingestion.models import IngestionJob, IngestionRun
 from apps.ingestion.services.jobs import job_create
 from apps.ingestion.services.runs import job_run_request
 from apps.ingestion.tests.helpers import MAPPING, connection_make, job_body, policies_table, policy_entity
@@ -245,7 +245,7 @@ ALL_GETS = [
     ("web:sources", []), ("web:source_connection_new", []), ("web:source_connection", ["policy_db"]),
     ("web:source_connection_delete", ["policy_db"]), ("web:source_connection_preview", ["policy_db"]),
     ("web:source_job_new", ["policy_db"]), ("web:source_schedule", []), ("web:source_job", ["policies"]),
-    ("web:source_job_runs", ["policies"]),
+    ("web:source_job_runs", ["policies"]), ("web:source_job_delete", ["policies"]),
 ]  # fmt: skip
 ALL_POSTS = [
     ("web:source_connection_test", ["policy_db"]), ("web:source_connection_discover", ["policy_db"]),
@@ -285,3 +285,64 @@ def test_a_runs_duration_reads_in_seconds_or_minutes():
     for seconds, text in ((0.42, "0.4 s"), (12, "12 s"), (185, "3 min 5 s")):
         assert run_duration(SimpleNamespace(started_at=start, finished_at=start + timedelta(seconds=seconds))) == text
     assert run_duration(SimpleNamespace(started_at=start, finished_at=None)) == ""
+
+
+# --- deleting a job (and then its connection) ------------------------------------------
+
+
+def test_a_job_is_deleted_after_a_confirmation_and_then_its_connection_may_be(console, job, client_id):
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.ingestion.schedules import periodic_task_name
+    from apps.ingestion.services.jobs import job_update
+
+    job_update(client_id=client_id, code="policies", fields={"schedule": "0 2 * * *"}, partial=True)
+    scheduled = PeriodicTask.objects.filter(name=periodic_task_name(client_id, "policies"))
+    assert scheduled.exists()
+    job_page = _html(console.get(reverse("web:source_job", args=["policies"])))
+    url = reverse("web:source_job_delete", args=["policies"])
+    assert f'href="{url}"' in job_page  # the job page's Delete…
+    connection_url = reverse("web:source_connection_delete", args=["policy_db"])
+    refused = console.post(connection_url)
+    assert refused.status_code == 409 and "used by ingestion job(s) 'policies'" in _html(refused)
+
+    confirm = _html(console.get(url))
+    assert "Delete the job policies?" in confirm and "run history are deleted" in confirm
+    assert IngestionJob.objects.filter(code="policies").exists()  # asking deletes nothing
+    answer = console.post(url, **HX)
+    assert answer.status_code == 200 and answer["HX-Redirect"] == reverse("web:source_connection", args=["policy_db"])
+    assert not IngestionJob.objects.filter(code="policies").exists()
+    assert not scheduled.exists()
+    assert "Job policies deleted." in _html(console.get(reverse("web:source_connection", args=["policy_db"])))
+
+    assert console.post(connection_url).status_code == 302  # no job reads it now
+    assert not ConnectionProfile.objects.filter(code="policy_db").exists()
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_a_job_with_a_run_queued_or_running_is_not_deleted_and_the_page_names_the_run(console, job, client_id,
+                                                                                       status):  # fmt: skip
+    from django.db import connections
+
+    from apps.core.advisory_locks import advisory_lock_try
+    from apps.ingestion.runner import job_lock_key
+
+    run = IngestionRun.objects.create(client_id=client_id, job_id=job.id, status=status)
+    worker = connections.create_connection("default")  # a live worker holds the job's lock while it runs
+    try:
+        with advisory_lock_try(job_lock_key(job.id), db=worker) as held:
+            assert held
+            refused = console.post(reverse("web:source_job_delete", args=["policies"]))
+    finally:
+        worker.close()
+    assert refused.status_code == 409
+    assert f"Job 'policies' is running (run {run.pk}, {status}); delete it once the run has ended." in _html(refused)
+    assert "data-delete-refusal" in _html(refused)
+    assert IngestionJob.objects.filter(code="policies").exists()
+
+
+def test_another_clients_job_is_not_deleted(client, job):
+    stranger = MembershipFactory(client=ClientFactory(code="other"), is_default=True, role="admin")
+    client.force_login(stranger.user)
+    assert client.post(reverse("web:source_job_delete", args=["policies"])).status_code == 404
+    assert IngestionJob.objects.filter(code="policies").exists()
