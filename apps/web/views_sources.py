@@ -449,3 +449,36 @@ def source_job_delete(request: HttpRequest, code: str) -> HttpResponse:
         else:
             return done(request, reverse("web:source_connection", args=[job.connection]), f"Job {code} deleted.")
     return render(request, "web/sources/job_delete.html", {"job": job, "refusal": refusal}, status=status)
+
+
+# --- testing the form's settings before saving them ------------------------------------
+
+
+@require_POST
+@manages_sources
+def source_connection_try(request: HttpRequest, code: str = "") -> HttpResponse:
+    """ "Test these settings": the connection form as it would be saved,
+    tried without saving anything (not even the outcome), through the same
+    checks, destination rules and adapter test as a saved connection. On a
+    saved connection's form (`code`) a secret left blank is the stored one.
+    Answers the outcome (stage and message, no secret) or, 400, what in the
+    form is not valid."""
+    client_id = _client_id(request)
+    if code:
+        kind = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code).kind
+    else:
+        kind = request.POST.get("kind") if request.POST.get("kind") in forms.KIND_LABELS else "postgresql"
+        code = (request.POST.get("code") or "").strip()  # a file connection's folder
+    fields, state = forms.connection_parse(request.POST, kind=kind, creating=False)
+    outcome = None
+    if state.ok:
+        try:
+            outcome = connection_services.connection_settings_test(client_id=client_id, fields=fields, code=code)
+        except AppError as exc:
+            state.errors[forms.connection_error_field(exc)] = exc.message
+    if outcome is None:
+        field, message = next(iter(state.errors.items()))
+        where = f"{field}: " if field else ""
+        outcome = TestOutcome(ok=False, stage="settings", message=f"The settings are not valid ({where}{message})")
+        return render(request, "web/sources/_test_outcome.html", {"outcome": outcome, "tried": True}, status=400)
+    return render(request, "web/sources/_test_outcome.html", {"outcome": outcome, "tried": True})

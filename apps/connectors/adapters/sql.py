@@ -311,6 +311,8 @@ _PG_CONNECT_MESSAGES = (
 
 
 def _connect_sqlstate(kind: str, text: str) -> str | None:
+    if kind == "postgresql" and "no password supplied" in text:  # libpq's own: the server asked for one
+        return "28P01"
     if kind != "postgresql" or "fatal:" not in text:
         return None
     return next((code for needle, code in _PG_CONNECT_MESSAGES if needle in text), None)

@@ -25,6 +25,15 @@ class ConnectionUpdateSerializer(ConnectionInputSerializer):
     code = serializers.CharField(max_length=100, required=False, help_text="may be given; cannot change")
 
 
+class ConnectionTestSettingsSerializer(ConnectionInputSerializer):
+    code = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="optional; a saved connection of the same kind lends its credentials when none are given",
+    )
+
+
 class ConnectionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()

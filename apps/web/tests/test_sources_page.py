@@ -125,6 +125,35 @@ def test_test_answers_inline_with_the_stage_and_never_the_password(console, sour
     assert "Authentication failed" in failed and wrong not in failed
 
 
+def test_the_forms_settings_are_tested_before_saving_wrong_password_then_right(console, pg_source):
+    assert "data-try-button" in _html(console.get(reverse("web:source_connection_new")))
+    url = reverse("web:source_connection_try_new")
+    wrong = "not-the-password-xyz"
+    failed = _html(console.post(url, _sql_form(pg_source, password=wrong), **HX))
+    assert 'data-test-outcome="failed"' in failed and 'data-stage="auth"' in failed
+    assert "Authentication failed" in failed and wrong not in failed and "nothing was saved" in failed
+    assert 'id="last-test"' not in failed  # no saved connection's "last test" to update
+    ok = _html(console.post(url, _sql_form(pg_source), **HX))
+    assert 'data-test-outcome="ok"' in ok
+    assert not ConnectionProfile.objects.exists()  # nothing saved
+    invalid = console.post(url, _sql_form(pg_source, host=""), **HX)
+    assert invalid.status_code == 400 and "Not tried" in _html(invalid)
+    assert "settings.host is required" in _html(invalid)
+
+
+def test_a_saved_connections_form_is_tried_with_its_stored_secret_and_left_unsaved(console, source):
+    page = _html(console.get(reverse("web:source_connection", args=["policy_db"])))
+    url = reverse("web:source_connection_try", args=["policy_db"])
+    assert f'hx-post="{url}"' in page
+    kept = _html(console.post(url, _sql_form(source, name="Renamed", password=""), **HX))
+    assert 'data-test-outcome="ok"' in kept  # the blank password is the stored one
+    wrong = _html(console.post(url, _sql_form(source, password="typed-but-wrong"), **HX))
+    assert 'data-stage="auth"' in wrong and "typed-but-wrong" not in wrong
+    profile = ConnectionProfile.objects.get(code="policy_db")
+    assert (profile.name, profile.last_tested_at) == ("policy_db", None)
+    assert 'data-test-outcome="ok"' in _html(console.post(reverse("web:source_connection_test", args=["policy_db"])))
+
+
 def test_delete_asks_first_and_refuses_while_a_job_reads_it(console, job):
     url = reverse("web:source_connection_delete", args=["policy_db"])
     assert "Delete policy_db" in _html(console.get(url))
@@ -250,6 +279,7 @@ ALL_GETS = [
 ALL_POSTS = [
     ("web:source_connection_test", ["policy_db"]), ("web:source_connection_discover", ["policy_db"]),
     ("web:source_job_run", ["policies"]), ("web:source_job_enabled", ["policies"]),
+    ("web:source_connection_try", ["policy_db"]), ("web:source_connection_try_new", []),
 ]  # fmt: skip
 
 
