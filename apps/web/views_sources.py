@@ -457,8 +457,8 @@ def source_job_delete(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @manages_sources
 def source_connection_try(request: HttpRequest, code: str = "") -> HttpResponse:
-    """ "Test these settings": the connection form as it would be saved,
-    tried without saving anything (not even the outcome), through the same
+    """The connection form tried by "Test these settings" as it would be
+    saved, without saving anything (not even the outcome), through the same
     checks, destination rules and adapter test as a saved connection. On a
     saved connection's form (`code`) a secret left blank is the stored one.
     Answers the outcome (stage and message, no secret) or, 400, what in the
