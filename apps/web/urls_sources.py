@@ -1,6 +1,7 @@
 """Routes of the Data Source page (`/sources/`): connections with their
-test, discovery and preview; jobs with their schedule check, run history
-and Run now. The Data Mapper page's routes are in urls_mapper.py."""
+test (of the saved settings, or "try" of the form's before saving),
+discovery and preview; jobs with their schedule check, run history, Run now
+and deletion. The Data Mapper page's routes are in urls_mapper.py."""
 
 from django.urls import path
 
@@ -20,4 +21,7 @@ urlpatterns: list = [
     path("sources/jobs/<str:code>/enabled/", v.source_job_enabled, name="source_job_enabled"),
     path("sources/jobs/<str:code>/run/", v.source_job_run, name="source_job_run"),
     path("sources/jobs/<str:code>/runs/", v.source_job_runs, name="source_job_runs"),
+    path("sources/jobs/<str:code>/delete/", v.source_job_delete, name="source_job_delete"),
+    path("sources/connections/new/try/", v.source_connection_try, name="source_connection_try_new"),
+    path("sources/connections/<str:code>/try/", v.source_connection_try, name="source_connection_try"),
 ]

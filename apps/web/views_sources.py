@@ -425,3 +425,60 @@ def source_job_run(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("web:source_job", code=code)
     context = {**_runs_context(request, code), "run_refusal": refusal}
     return render(request, "web/sources/_runs.html", context, status=status)
+
+
+# --- deleting a job --------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@manages_sources
+def source_job_delete(request: HttpRequest, code: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes the job, its schedule and its
+    run history (refused, 409 naming the run, while a run is queued or
+    running), then goes back to its connection."""
+    client_id = _client_id(request)
+    job = read_or_404(job_selectors.job_get, client_id=client_id, code=code)
+    refusal, status = "", 200
+    if request.method == "POST":
+        try:
+            job_services.job_delete(client_id=client_id, code=code)
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        except AppError as exc:
+            refusal, status = exc.message, exc.status_code
+        else:
+            return done(request, reverse("web:source_connection", args=[job.connection]), f"Job {code} deleted.")
+    return render(request, "web/sources/job_delete.html", {"job": job, "refusal": refusal}, status=status)
+
+
+# --- testing the form's settings before saving them ------------------------------------
+
+
+@require_POST
+@manages_sources
+def source_connection_try(request: HttpRequest, code: str = "") -> HttpResponse:
+    """The connection form tried by "Test these settings" as it would be
+    saved, without saving anything (not even the outcome), through the same
+    checks, destination rules and adapter test as a saved connection. On a
+    saved connection's form (`code`) a secret left blank is the stored one.
+    Answers the outcome (stage and message, no secret) or, 400, what in the
+    form is not valid."""
+    client_id = _client_id(request)
+    if code:
+        kind = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code).kind
+    else:
+        kind = request.POST.get("kind") if request.POST.get("kind") in forms.KIND_LABELS else "postgresql"
+        code = (request.POST.get("code") or "").strip()  # a file connection's folder
+    fields, state = forms.connection_parse(request.POST, kind=kind, creating=False)
+    outcome = None
+    if state.ok:
+        try:
+            outcome = connection_services.connection_settings_test(client_id=client_id, fields=fields, code=code)
+        except AppError as exc:
+            state.errors[forms.connection_error_field(exc)] = exc.message
+    if outcome is None:
+        field, message = next(iter(state.errors.items()))
+        where = f"{field}: " if field else ""
+        outcome = TestOutcome(ok=False, stage="settings", message=f"The settings are not valid ({where}{message})")
+        return render(request, "web/sources/_test_outcome.html", {"outcome": outcome, "tried": True}, status=400)
+    return render(request, "web/sources/_test_outcome.html", {"outcome": outcome, "tried": True})

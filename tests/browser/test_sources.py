@@ -2,7 +2,8 @@
 Chromium against daphne and a real Celery worker, on a real PostgreSQL
 source database holding a table of policies: add a PostgreSQL connection
 with the keyboard only, test it with a wrong password (the authentication
-message shows, never the password) then the right one, discover, preview
+message shows, never the password), try the right one before saving ("Test
+these settings") then save and test it, discover, preview
 rows, create a job onto an entity (made through the API) with the "Daily at
 02:00" preset (its words and next runs show), run it now and watch the run
 reach "succeeded" with its row counts, pushed over the WebSocket. Then the
@@ -126,8 +127,14 @@ def test_connect_test_discover_preview_schedule_and_watch_a_run(signed_in_page, 
     assert WRONG not in page.content()
     assert page.locator("#f-password").input_value() == ""
 
-    # The right password (the rest of the form kept), saved; the test is ok.
+    # The right password tried before saving ("Test these settings"): ok, nothing saved yet.
     page.fill("#f-password", password)
+    page.get_by_role("button", name="Test these settings").click()
+    page.locator('#try-outcome [data-test-outcome="ok"]').wait_for()
+    assert "nothing was saved" in page.locator("#try-outcome").inner_text()
+    assert "failed: auth" in page.locator("#last-test").inner_text()  # the saved connection's last test
+
+    # The right password (the rest of the form kept), saved; the test is ok.
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()
     page.get_by_role("button", name="Test the connection").click()

@@ -219,7 +219,11 @@ class GraphQLAdapter(Adapter):
         query = self._query(source_object)
         with http_client(self.spec) as client:
             rows = self._sample(client, query, max(1, min(limit, settings.SOURCES_PREVIEW_MAX_ROWS)))
-        return Preview(columns=columns_infer(rows), rows=rows)
+            # Typed as discovery types them: by introspection when the schema
+            # answers and the query can be followed, else from the records.
+            schema = self._schema(client)
+        columns = self._typed_columns(schema, query) if schema else None
+        return Preview(columns=columns or columns_infer(rows), rows=rows)
 
     def test(self) -> TestOutcome:
         try:

@@ -146,11 +146,69 @@ TYPE_MAP: tuple[tuple[type[sa.types.TypeEngine], str], ...] = (
 )
 
 
-def ontology_type(source_type: sa.types.TypeEngine) -> str:
+def ontology_type(source_type: sa.types.TypeEngine | type[sa.types.TypeEngine]) -> str:
+    """The ontology type of a SQLAlchemy type (an instance, as the inspector
+    reflects it, or a class, as a dialect's `ischema_names` holds it)."""
+    kind = source_type if isinstance(source_type, type) else type(source_type)
     for generic, ontology in TYPE_MAP:
-        if isinstance(source_type, generic):
+        if issubclass(kind, generic):
             return ontology
     return "string"
+
+
+# MySQL's wire type codes (pymysql.constants.FIELD_TYPE) -> the name the
+# dialect's `ischema_names` knows the type by. BOOLEAN is TINYINT(1) there and
+# MariaDB's JSON a LONGTEXT, so both read as the inspector reflects them.
+_MYSQL_TYPE_CODES = {
+    0: "decimal", 1: "tinyint", 2: "smallint", 3: "int", 4: "float", 5: "double", 7: "timestamp", 8: "bigint",
+    9: "mediumint", 10: "date", 11: "time", 12: "datetime", 13: "year", 14: "date", 15: "varchar", 16: "bit",
+    245: "json", 246: "decimal", 247: "enum", 248: "set", 249: "tinyblob", 250: "mediumblob", 251: "longblob",
+    252: "blob", 253: "varchar", 254: "char",
+}  # fmt: skip
+# Drivers that describe a column by the Python type of its values (pyodbc).
+_PYTHON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (decimal.Decimal, "decimal"),
+    (float, "decimal"),
+    (dt.datetime, "timestamp"),
+    (dt.date, "date"),
+)
+# python-oracledb's DbType names.
+_ORACLE_TYPES = {
+    "DB_TYPE_NUMBER": "decimal", "DB_TYPE_BINARY_INTEGER": "integer", "DB_TYPE_BINARY_FLOAT": "decimal",
+    "DB_TYPE_BINARY_DOUBLE": "decimal", "DB_TYPE_DATE": "timestamp", "DB_TYPE_TIMESTAMP": "timestamp",
+    "DB_TYPE_TIMESTAMP_TZ": "timestamp", "DB_TYPE_TIMESTAMP_LTZ": "timestamp", "DB_TYPE_BOOLEAN": "boolean",
+    "DB_TYPE_JSON": "json",
+}  # fmt: skip
+
+
+def _type_code_type(type_code: Any, cursor: Any, dialect) -> str:
+    if isinstance(type_code, type):  # pyodbc
+        return next((t for python, t in _PYTHON_TYPES if issubclass(type_code, python)), "string")
+    if dialect.name == "postgresql" and isinstance(type_code, int):  # psycopg: the type's OID
+        adapters = getattr(cursor, "adapters", None)
+        info = adapters.types.get(type_code) if adapters is not None else None
+        if info is None:
+            return "string"  # a type of the database's own (an enum, a composite): text
+        if info.oid != type_code:  # registered under its array's OID
+            return "json"
+        generic = dialect.ischema_names.get(info.regtype)
+        return ontology_type(generic) if generic is not None else "string"
+    if dialect.name in ("mysql", "mariadb") and isinstance(type_code, int):
+        generic = dialect.ischema_names.get(_MYSQL_TYPE_CODES.get(type_code, ""))
+        return ontology_type(generic) if generic is not None else "string"
+    return _ORACLE_TYPES.get(str(getattr(type_code, "name", "")), "string")
+
+
+def description_types(cursor: Any, dialect) -> list[str]:
+    """The ontology type of each column of an executed DB-API cursor, from
+    its `description`'s type codes (PostgreSQL OIDs, MySQL field types,
+    pyodbc's Python types, oracledb's DbTypes) through the dialect's
+    `ischema_names` and `ontology_type`, so a table previews with the types
+    its discovery gives, and a query with those of its result. A type the
+    driver does not say is "string"."""
+    return [_type_code_type(column[1], cursor, dialect) for column in cursor.description or ()]
 
 
 def select_query_check(kind: str, query: str) -> None:
@@ -255,6 +313,8 @@ _PG_CONNECT_MESSAGES = (
 
 
 def _connect_sqlstate(kind: str, text: str) -> str | None:
+    if kind == "postgresql" and "no password supplied" in text:  # libpq's own: the server asked for one
+        return "28P01"
     if kind != "postgresql" or "fatal:" not in text:
         return None
     return next((code for needle, code in _PG_CONNECT_MESSAGES if needle in text), None)
@@ -535,15 +595,25 @@ class SQLAdapter(Adapter):
         return objects
 
     def preview(self, *, source_object: str = "", source_query: str = "", limit: int) -> Preview:
+        """The first `limit` rows, JSON-ready, and the columns typed from the
+        result's description (`description_types`)."""
         request = ExtractRequest(source_object=source_object, source_query=source_query, limit=limit, batch_size=limit)
-        extraction = self.extract(request)
+        self._check_request(request)
+        engine = engine_for(self.spec)
         try:
-            rows = [{k: json_ready(v) for k, v in row.items()} for batch in extraction.batches for row in batch]
+            with engine.connect() as conn:
+                _read_only(conn, self.spec.kind)
+                _probe(conn, self.spec, request)  # an unknown object named in words
+                result = conn.execute(extract_statement(request))
+                types = description_types(result.cursor, conn.dialect)
+                keys = [str(k) for k in result.keys()]  # noqa: SIM118  (a Result, not a dict)
+                rows = [{k: json_ready(v) for k, v in row.items()} for row in result.mappings()]
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
         finally:
-            extraction.close()
-        return Preview(columns=extraction.columns, rows=rows)
+            engine.dispose()
+        columns = tuple(SourceColumn(name=k, type=t) for k, t in zip(keys, types, strict=False))
+        return Preview(columns=columns, rows=rows)
 
     def extract(self, request: ExtractRequest) -> Extraction:
         self._check_request(request)

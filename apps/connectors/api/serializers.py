@@ -4,6 +4,8 @@ credentials are write-only: answers say `credentials_set`."""
 
 from rest_framework import serializers
 
+from apps.connectors.types import ONTOLOGY_TYPES
+
 
 class ConnectionInputSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=100, help_text="lower snake case, unique in the client; fixed")
@@ -21,6 +23,15 @@ class ConnectionInputSerializer(serializers.Serializer):
 
 class ConnectionUpdateSerializer(ConnectionInputSerializer):
     code = serializers.CharField(max_length=100, required=False, help_text="may be given; cannot change")
+
+
+class ConnectionTestSettingsSerializer(ConnectionInputSerializer):
+    code = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="optional; a saved connection of the same kind lends its credentials when none are given",
+    )
 
 
 class ConnectionOutputSerializer(serializers.Serializer):
@@ -66,4 +77,10 @@ class DiscoverySerializer(serializers.Serializer):
 
 class PreviewSerializer(serializers.Serializer):
     columns = serializers.ListField(child=serializers.CharField(), help_text="the column names, in source order")
+    types = serializers.DictField(
+        child=serializers.ChoiceField(choices=ONTOLOGY_TYPES),
+        required=False,
+        help_text="each column's ontology type, as discovery gives it (SQL: from the result's column types; "
+        "REST, GraphQL, files: inferred as discovery infers them)",
+    )
     rows = serializers.ListField(child=serializers.DictField(), help_text="values JSON-ready: dates ISO, decimals text")

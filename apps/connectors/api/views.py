@@ -18,6 +18,7 @@ from apps.connectors.services.connections import (
     connection_create,
     connection_delete,
     connection_discover,
+    connection_settings_test,
     connection_test,
     connection_update,
 )
@@ -112,6 +113,45 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         outcome = connection_test(client_id=self.client_id, code=code)
         return Response(s.TestOutcomeSerializer(asdict(outcome)).data)
 
+    @extend_schema(
+        operation_id="sources_connections_test_settings",
+        request=s.ConnectionTestSettingsSerializer,
+        responses=s.TestOutcomeSerializer,
+    )
+    @action(detail=False, methods=["post"], url_path="test", url_name="test-settings")
+    def test_settings(self, request: Request) -> Response:
+        """Try settings before saving them: the body of a create (`code`
+        optional, need not exist), nothing saved, the outcome answered as a
+        saved connection's test answers it; settings that are not valid are a
+        400 naming the field, as on create."""
+        serializer = s.ConnectionTestSettingsSerializer(data=_body(request))
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        outcome = connection_settings_test(client_id=self.client_id, fields=fields, code=fields.get("code") or "")
+        return Response(s.TestOutcomeSerializer(asdict(outcome)).data)
+
+    # `connections/test` is the route above: a connection whose code is "test"
+    # is still read, changed and deleted there.
+    @extend_schema(exclude=True)
+    @test_settings.mapping.get
+    def test_named_retrieve(self, request: Request) -> Response:
+        return self.retrieve(request, "test")
+
+    @extend_schema(exclude=True)
+    @test_settings.mapping.put
+    def test_named_update(self, request: Request) -> Response:
+        return self.update(request, "test")
+
+    @extend_schema(exclude=True)
+    @test_settings.mapping.patch
+    def test_named_partial_update(self, request: Request) -> Response:
+        return self.partial_update(request, "test")
+
+    @extend_schema(exclude=True)
+    @test_settings.mapping.delete
+    def test_named_destroy(self, request: Request) -> Response:
+        return self.destroy(request, "test")
+
     @extend_schema(operation_id="sources_connections_discover", responses=s.DiscoverySerializer)
     @action(detail=True, methods=["get"])
     def discover(self, request: Request, code: str) -> Response:
@@ -142,4 +182,6 @@ class ConnectionViewSet(viewsets.GenericViewSet):
             source_query=request.query_params.get("query", ""),
             limit=int(raw_limit),
         )
-        return Response(s.PreviewSerializer({"columns": [c.name for c in preview.columns], "rows": preview.rows}).data)
+        columns = [c.name for c in preview.columns]
+        types = {c.name: c.type for c in preview.columns}
+        return Response(s.PreviewSerializer({"columns": columns, "types": types, "rows": preview.rows}).data)

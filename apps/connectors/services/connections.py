@@ -3,6 +3,8 @@
 here, the others by their adapter's `validate_settings`); credentials are
 one JSON object of strings, stored encrypted and never returned."""
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -10,6 +12,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from apps.connectors.adapters import adapter_class_for, adapter_for
+from apps.connectors.adapters.base import ConnectionSpec
 from apps.connectors.models import ConnectionProfile
 from apps.connectors.network import host_validate
 from apps.connectors.profiles import (
@@ -196,6 +199,37 @@ def connection_test(*, client_id: int, code: str) -> TestOutcome:
         updated_at=timezone.now(),
     )
     return outcome
+
+
+def connection_settings_test(*, client_id: int, fields: dict[str, Any], code: str = "") -> TestOutcome:
+    """Try settings that are not saved (the form before Save, `POST
+    .../connections/test`): `kind`, `settings` and `credentials` checked as
+    connection_create checks them (AppError 400 naming the field), then the
+    adapter's test with its destination and network rules. Nothing is stored,
+    not even the outcome. Credentials left out are those of the saved
+    connection `code` of the same kind, as an update keeps them (none when
+    there is no such connection); `code` need not exist."""
+    kind = _kind_check(fields.get("kind"))
+    if "credentials" in fields:
+        credentials = _credentials_check(fields.get("credentials") or {})
+    else:
+        saved = ConnectionProfile.objects.filter(client_id=client_id, code=code, kind=kind).first() if code else None
+        credentials = credentials_decrypt(saved) if saved is not None else {}
+    settings = settings_validate(kind, fields.get("settings") or {}, credentials)
+    spec = ConnectionSpec(
+        kind=kind, settings=settings, credentials=credentials, key=_unsaved_key(client_id, kind, settings, code)
+    )
+    return adapter_for(spec).test()
+
+
+def _unsaved_key(client_id: int, kind: str, settings: dict[str, Any], code: str) -> str:
+    """The circuit breaker's key of an unsaved test: its own per settings, so
+    failures while a form is being fixed never open the saved connection's
+    breaker (a file connection's key names its folder: the code's)."""
+    if kind == "file":
+        return f"{client_id}:{code}" if code else ""
+    digest = hashlib.sha256(json.dumps([kind, settings], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{client_id}:unsaved-{digest}"
 
 
 def _data_source_kind(kind: str) -> str:

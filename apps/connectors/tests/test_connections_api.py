@@ -156,10 +156,13 @@ def test_test_discover_preview_end_to_end(source):
     assert preview.status_code == 200, preview.content
     assert preview.json() == {
         "columns": ["pol_id", "stat_cd", "premium", "eff_dt"],
+        "types": {"pol_id": "integer", "stat_cd": "string", "premium": "decimal", "eff_dt": "date"},
         "rows": [{"pol_id": 1, "stat_cd": "A", "premium": "10.50", "eff_dt": "2026-01-02"}],
     }
-    query = api.get(f"{URL}policy_admin/preview", {"query": "SELECT stat_cd FROM policies WHERE pol_id = 2"})
-    assert query.json()["rows"] == [{"stat_cd": "T"}]
+    query = api.get(f"{URL}policy_admin/preview",
+                    {"query": "SELECT stat_cd, premium * 2 AS twice FROM policies WHERE pol_id = 2"})  # fmt: skip
+    assert query.json()["rows"] == [{"stat_cd": "T", "twice": "14.50"}]
+    assert query.json()["types"] == {"stat_cd": "string", "twice": "decimal"}
 
 
 def test_preview_errors_name_the_problem(pg_source, settings):
@@ -218,3 +221,64 @@ def test_hostile_previews_answer_400(pg_source, params):
     assert api.post(URL, body(pg_source), format="json").status_code == 201
     response = api.get(f"{URL}policy_admin/preview", params)
     assert response.status_code == 400, response.content
+
+
+# --- testing settings before saving them ------------------------------------------------
+
+
+def test_settings_are_tested_before_saving_a_wrong_password_then_the_right_one(source, caplog):
+    caplog.set_level(logging.DEBUG)
+    api, client = api_for()
+    wrong = "not-the-password-42"
+    tried = api.post(f"{URL}test", body(source, credentials={**source["credentials"], "password": wrong}),
+                     format="json")  # fmt: skip
+    assert tried.status_code == 200, tried.content
+    assert (tried.json()["ok"], tried.json()["stage"]) == (False, "auth")
+    assert "Authentication failed" in tried.json()["message"] and wrong not in tried.content.decode()
+    assert wrong not in caplog.text
+    right = api.post(f"{URL}test/", body(source), format="json")
+    assert right.status_code == 200 and right.json()["ok"] is True and right.json()["stage"] == "query"
+    assert set(right.json()) == {"ok", "stage", "message"}
+    assert not ConnectionProfile.objects.filter(client=client).exists()  # nothing saved, not even the outcome
+
+
+def test_testing_settings_checks_them_as_create_does_with_the_destination_rule(pg_source):
+    api, client = api_for()
+    unknown = api.post(f"{URL}test", body(pg_source, settings={**pg_source["settings"], "hots": "x"}), format="json")
+    assert unknown.status_code == 400 and "'hots'" in unknown.json()["error"]["message"]
+    no_kind = api.post(f"{URL}test", {"settings": {}}, format="json")
+    assert no_kind.status_code == 400 and "kind" in no_kind.json()["error"]["details"]
+    metadata = api.post(f"{URL}test", body(pg_source, settings={**pg_source["settings"], "host": "169.254.169.254"}),
+                        format="json")  # fmt: skip
+    assert metadata.status_code == 400 and "169.254.169.254" in metadata.json()["error"]["message"]
+    # No code needed, and a code that exists is not taken: nothing is created or changed.
+    assert api.post(f"{URL}test", {k: v for k, v in body(pg_source).items() if k != "code"},
+                    format="json").json()["ok"] is True  # fmt: skip
+    assert not ConnectionProfile.objects.filter(client=client).exists()
+
+
+def test_testing_settings_without_credentials_uses_the_saved_connections(pg_source):
+    api, client = api_for()
+    assert api.post(URL, body(pg_source), format="json").status_code == 201
+    before = ConnectionProfile.objects.get(client=client, code="policy_admin")
+    changed = {
+        "code": "policy_admin",
+        "kind": "postgresql",
+        "settings": {**pg_source["settings"], "sslmode": "disable"},
+    }
+    tried = api.post(f"{URL}test", changed, format="json")
+    assert tried.json()["ok"] is True, tried.json()
+    without = api.post(f"{URL}test", {**changed, "code": "another"}, format="json")
+    assert (without.json()["ok"], without.json()["stage"]) == (False, "auth")  # no saved one lends its password
+    after = ConnectionProfile.objects.get(client=client, code="policy_admin")
+    assert (after.settings, after.last_tested_at) == (before.settings, None)
+
+
+def test_a_connection_whose_code_is_test_is_still_read_changed_and_deleted():
+    api, _ = api_for()
+    assert api.post(URL, body(PG, code="test"), format="json").status_code == 201
+    assert api.get(f"{URL}test").json()["code"] == "test"
+    assert api.patch(f"{URL}test/", {"name": "Renamed"}, format="json").json()["name"] == "Renamed"
+    assert api.post(f"{URL}test/test").status_code == 200  # its own test (db.example does not resolve)
+    assert api.delete(f"{URL}test").status_code == 204
+    assert api.get(f"{URL}test").status_code == 404

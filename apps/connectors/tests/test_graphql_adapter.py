@@ -68,6 +68,22 @@ def test_introspection_types_the_selected_node_fields(gql):
     assert any("__schema" in q["query"] for q in gql.queries)
 
 
+def test_preview_types_its_columns_as_discovery_does(gql):
+    adapter = adapter_for(_spec(gql))
+    (query,) = adapter.discover()
+    preview = adapter.preview(source_object="policies", limit=2)
+    assert {c.name: c.type for c in preview.columns} == {c.name: c.type for c in query.columns}
+    assert len(preview.rows) == 2
+    records = list(gql.records)
+    gql.records.clear()  # no record to infer from: the schema still types every column
+    empty = adapter.preview(source_object="policies", limit=2)
+    assert empty.rows == [] and {c.name: c.type for c in empty.columns} == {c.name: c.type for c in query.columns}
+    gql.records.extend(records)
+    gql.introspection = False  # no schema: inferred from the records, as discovery infers them
+    inferred = {c.name: c.type for c in adapter.preview(source_object="policies", limit=2).columns}
+    assert inferred["id"] == "integer" and inferred["startDate"] == "date"
+
+
 def test_without_introspection_discovery_samples_records(gql):
     gql.introspection = False
     (query,) = adapter_for(_spec(gql)).discover()

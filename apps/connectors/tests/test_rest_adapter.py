@@ -85,6 +85,8 @@ def test_discovery_samples_and_types_the_records(rest):
         "updated_at": "timestamp", "customer.id": "string", "customer.address.city": "string", "tags": "json",
     }  # fmt: skip
     assert columns["customer.address.city"].nullable and not columns["id"].nullable
+    preview = adapter_for(_spec(rest, [PAGINATIONS["cursor"]])).preview(source_object="p", limit=25)
+    assert {c.name: c.type for c in preview.columns} == {n: c.type for n, c in columns.items()}
 
 
 def test_incremental_keeps_only_records_after_the_watermark_compared_as_timestamps(rest):

@@ -3,16 +3,19 @@ MariaDB sources: each failure named at its stage in words a user can act on
 (never the password), columns typed for the ontology, queries refused
 unless they are one SELECT."""
 
+import datetime as dt
+import decimal
 import logging
 import socket
 import uuid
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
 from apps.connectors.adapters import adapter_for
 from apps.connectors.adapters.base import ConnectionSpec
-from apps.connectors.adapters.sql import select_query_check
+from apps.connectors.adapters.sql import description_types, select_query_check
 from apps.connectors.types import ExtractRequest, SchemaChanged, SourceError
 
 
@@ -131,6 +134,61 @@ def test_preview_rows_are_json_ready_and_limited(pg_source):
     ]
     query = adapter_for(_spec(pg_source)).preview(source_query="SELECT id FROM p WHERE id > 4", limit=10)
     assert query.rows == [{"id": 5}]
+
+
+# One column of each ontology type as each server spells it. MariaDB has no
+# boolean or JSON type of its own (BOOLEAN is TINYINT(1), JSON a LONGTEXT):
+# discovery and preview both read them as integer and string.
+TYPED_TABLES = {
+    "postgresql": "CREATE TABLE typed (i int, big bigint, n numeric(9,2), d date, ts timestamptz, f boolean, "
+    "v varchar(20), j json, jb jsonb, arr int[])",
+    "mysql": "CREATE TABLE typed (i int, big bigint, n decimal(9,2), d date, ts timestamp NULL, f boolean, "
+    "v varchar(20), j json, dt datetime, r double)",
+}
+TYPED_ROWS = {
+    "postgresql": "INSERT INTO typed VALUES (1, 2, 3.50, '2026-01-02', '2026-01-02 10:00Z', true, 'x', '{\"a\": 1}', "
+    "'{\"b\": 2}', '{1,2}')",
+    "mysql": "INSERT INTO typed VALUES (1, 2, 3.50, '2026-01-02', '2026-01-02 10:00', true, 'x', '{\"a\": 1}', "
+    "'2026-01-02 11:00', 1.5)",
+}
+EXPECTED_TYPES = {
+    "postgresql": {"i": "integer", "big": "integer", "n": "decimal", "d": "date", "ts": "timestamp", "f": "boolean",
+                   "v": "string", "j": "json", "jb": "json", "arr": "json"},
+    "mysql": {"i": "integer", "big": "integer", "n": "decimal", "d": "date", "ts": "timestamp", "f": "integer",
+              "v": "string", "j": "string", "dt": "timestamp", "r": "decimal"},
+}  # fmt: skip
+
+
+def test_preview_types_each_column_as_discovery_does_by_table_and_by_query(source):
+    source["execute"](TYPED_TABLES[source["kind"]])
+    source["execute"](TYPED_ROWS[source["kind"]])
+    adapter = adapter_for(_spec(source))
+    expected = EXPECTED_TYPES[source["kind"]]
+    (discovered,) = adapter.discover()
+    assert {c.name: c.type for c in discovered.columns} == expected
+
+    by_table = adapter.preview(source_object="typed", limit=5)
+    assert {c.name: c.type for c in by_table.columns} == expected
+    assert [c.name for c in by_table.columns] == list(expected) and len(by_table.rows) == 1
+
+    query = "SELECT i * 2 AS twice, n + 1 AS more, d, ts, f, v, j, 'lit' AS lit FROM typed WHERE 1 = 0"
+    by_query = adapter.preview(source_query=query, limit=5)
+    assert by_query.rows == []  # typed from the result's description, not from values
+    assert {c.name: c.type for c in by_query.columns} == {
+        "twice": "integer", "more": "decimal", "d": "date", "ts": "timestamp", "f": expected["f"], "v": "string",
+        "j": expected["j"], "lit": "string",
+    }  # fmt: skip
+
+
+def test_description_types_of_drivers_without_a_server_here():
+    """pyodbc describes a column by its values' Python type, oracledb by a DbType."""
+    pyodbc_cursor = SimpleNamespace(description=[("a", int), ("b", decimal.Decimal), ("c", dt.datetime),
+                                                 ("d", dt.date), ("e", bool), ("f", str)])  # fmt: skip
+    assert description_types(pyodbc_cursor, SimpleNamespace(name="mssql")) == [
+        "integer", "decimal", "timestamp", "date", "boolean", "string"]  # fmt: skip
+    oracle_cursor = SimpleNamespace(description=[("a", SimpleNamespace(name="DB_TYPE_NUMBER")),
+                                                 ("b", SimpleNamespace(name="DB_TYPE_VARCHAR"))])  # fmt: skip
+    assert description_types(oracle_cursor, SimpleNamespace(name="oracle")) == ["decimal", "string"]
 
 
 def test_unknown_object_and_dropped_column(mariadb_source):

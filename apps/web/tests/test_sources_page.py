@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from apps.connectors.models import ConnectionProfile
 from apps.core.tests.factories import ClientFactory, MembershipFactory
-from apps.ingestion.models import IngestionRun
+from apps.ingestion.models import IngestionJob, IngestionRun
 from apps.ingestion.services.jobs import job_create
 from apps.ingestion.services.runs import job_run_request
 from apps.ingestion.tests.helpers import MAPPING, connection_make, job_body, policies_table, policy_entity
@@ -125,6 +125,35 @@ def test_test_answers_inline_with_the_stage_and_never_the_password(console, sour
     assert "Authentication failed" in failed and wrong not in failed
 
 
+def test_the_forms_settings_are_tested_before_saving_wrong_password_then_right(console, pg_source):
+    assert "data-try-button" in _html(console.get(reverse("web:source_connection_new")))
+    url = reverse("web:source_connection_try_new")
+    wrong = "not-the-password-xyz"
+    failed = _html(console.post(url, _sql_form(pg_source, password=wrong), **HX))
+    assert 'data-test-outcome="failed"' in failed and 'data-stage="auth"' in failed
+    assert "Authentication failed" in failed and wrong not in failed and "nothing was saved" in failed
+    assert 'id="last-test"' not in failed  # no saved connection's "last test" to update
+    ok = _html(console.post(url, _sql_form(pg_source), **HX))
+    assert 'data-test-outcome="ok"' in ok
+    assert not ConnectionProfile.objects.exists()  # nothing saved
+    invalid = console.post(url, _sql_form(pg_source, host=""), **HX)
+    assert invalid.status_code == 400 and "Not tried" in _html(invalid)
+    assert "settings.host is required" in _html(invalid)
+
+
+def test_a_saved_connections_form_is_tried_with_its_stored_secret_and_left_unsaved(console, source):
+    page = _html(console.get(reverse("web:source_connection", args=["policy_db"])))
+    url = reverse("web:source_connection_try", args=["policy_db"])
+    assert f'hx-post="{url}"' in page
+    kept = _html(console.post(url, _sql_form(source, name="Renamed", password=""), **HX))
+    assert 'data-test-outcome="ok"' in kept  # the blank password is the stored one
+    wrong = _html(console.post(url, _sql_form(source, password="typed-but-wrong"), **HX))
+    assert 'data-stage="auth"' in wrong and "typed-but-wrong" not in wrong
+    profile = ConnectionProfile.objects.get(code="policy_db")
+    assert (profile.name, profile.last_tested_at) == ("policy_db", None)
+    assert 'data-test-outcome="ok"' in _html(console.post(reverse("web:source_connection_test", args=["policy_db"])))
+
+
 def test_delete_asks_first_and_refuses_while_a_job_reads_it(console, job):
     url = reverse("web:source_connection_delete", args=["policy_db"])
     assert "Delete policy_db" in _html(console.get(url))
@@ -152,6 +181,8 @@ def test_preview_shows_live_rows_with_the_limit(console, source):
     url = reverse("web:source_connection_preview", args=["policy_db"])
     page = _html(console.get(url, {"object": "POLICIES", "limit": "20"}, **HX))
     assert "3 rows of <code>POLICIES</code>" in page and "<td>P1</td>" in page and "data-preview-grid" in page
+    headed = re.findall(r'<th scope="col">(\w+)<span class="muted col-type"> (\w+)</span>', page)
+    assert headed == [("POL_ID", "string"), ("EFF_DT", "date"), ("STAT_CD", "string"), ("PREM", "decimal")]
     bad = console.get(url, {"object": "POLICIES", "limit": "5000"}, **HX)
     assert bad.status_code == 400 and "over the cap" in _html(bad)
     missing = console.get(url, {"object": "NOPE", "limit": "20"}, **HX)
@@ -243,11 +274,12 @@ ALL_GETS = [
     ("web:sources", []), ("web:source_connection_new", []), ("web:source_connection", ["policy_db"]),
     ("web:source_connection_delete", ["policy_db"]), ("web:source_connection_preview", ["policy_db"]),
     ("web:source_job_new", ["policy_db"]), ("web:source_schedule", []), ("web:source_job", ["policies"]),
-    ("web:source_job_runs", ["policies"]),
+    ("web:source_job_runs", ["policies"]), ("web:source_job_delete", ["policies"]),
 ]  # fmt: skip
 ALL_POSTS = [
     ("web:source_connection_test", ["policy_db"]), ("web:source_connection_discover", ["policy_db"]),
     ("web:source_job_run", ["policies"]), ("web:source_job_enabled", ["policies"]),
+    ("web:source_connection_try", ["policy_db"]), ("web:source_connection_try_new", []),
 ]  # fmt: skip
 
 
@@ -283,3 +315,64 @@ def test_a_runs_duration_reads_in_seconds_or_minutes():
     for seconds, text in ((0.42, "0.4 s"), (12, "12 s"), (185, "3 min 5 s")):
         assert run_duration(SimpleNamespace(started_at=start, finished_at=start + timedelta(seconds=seconds))) == text
     assert run_duration(SimpleNamespace(started_at=start, finished_at=None)) == ""
+
+
+# --- deleting a job (and then its connection) ------------------------------------------
+
+
+def test_a_job_is_deleted_after_a_confirmation_and_then_its_connection_may_be(console, job, client_id):
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.ingestion.schedules import periodic_task_name
+    from apps.ingestion.services.jobs import job_update
+
+    job_update(client_id=client_id, code="policies", fields={"schedule": "0 2 * * *"}, partial=True)
+    scheduled = PeriodicTask.objects.filter(name=periodic_task_name(client_id, "policies"))
+    assert scheduled.exists()
+    job_page = _html(console.get(reverse("web:source_job", args=["policies"])))
+    url = reverse("web:source_job_delete", args=["policies"])
+    assert f'href="{url}"' in job_page  # the job page's Delete…
+    connection_url = reverse("web:source_connection_delete", args=["policy_db"])
+    refused = console.post(connection_url)
+    assert refused.status_code == 409 and "used by ingestion job(s) 'policies'" in _html(refused)
+
+    confirm = _html(console.get(url))
+    assert "Delete the job policies?" in confirm and "run history are deleted" in confirm
+    assert IngestionJob.objects.filter(code="policies").exists()  # asking deletes nothing
+    answer = console.post(url, **HX)
+    assert answer.status_code == 200 and answer["HX-Redirect"] == reverse("web:source_connection", args=["policy_db"])
+    assert not IngestionJob.objects.filter(code="policies").exists()
+    assert not scheduled.exists()
+    assert "Job policies deleted." in _html(console.get(reverse("web:source_connection", args=["policy_db"])))
+
+    assert console.post(connection_url).status_code == 302  # no job reads it now
+    assert not ConnectionProfile.objects.filter(code="policy_db").exists()
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_a_job_with_a_run_queued_or_running_is_not_deleted_and_the_page_names_the_run(console, job, client_id,
+                                                                                       status):  # fmt: skip
+    from django.db import connections
+
+    from apps.core.advisory_locks import advisory_lock_try
+    from apps.ingestion.runner import job_lock_key
+
+    run = IngestionRun.objects.create(client_id=client_id, job_id=job.id, status=status)
+    worker = connections.create_connection("default")  # a live worker holds the job's lock while it runs
+    try:
+        with advisory_lock_try(job_lock_key(job.id), db=worker) as held:
+            assert held
+            refused = console.post(reverse("web:source_job_delete", args=["policies"]))
+    finally:
+        worker.close()
+    assert refused.status_code == 409
+    assert f"Job 'policies' is running (run {run.pk}, {status}); delete it once the run has ended." in _html(refused)
+    assert "data-delete-refusal" in _html(refused)
+    assert IngestionJob.objects.filter(code="policies").exists()
+
+
+def test_another_clients_job_is_not_deleted(client, job):
+    stranger = MembershipFactory(client=ClientFactory(code="other"), is_default=True, role="admin")
+    client.force_login(stranger.user)
+    assert client.post(reverse("web:source_job_delete", args=["policies"])).status_code == 404
+    assert IngestionJob.objects.filter(code="policies").exists()
