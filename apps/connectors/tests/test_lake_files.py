@@ -18,6 +18,7 @@ from apps.connectors.adapters import adapter_for
 from apps.connectors.models import ConnectionProfile
 from apps.connectors.profiles import profile_spec
 from apps.connectors.types import ExtractRequest, SourceError
+from apps.core.errors import AppError
 from apps.core.lakehouse import lakehouse_from_settings
 from apps.core.tests.adls_standin import AdlsStandIn
 from apps.core.tests.factories import MembershipFactory
@@ -130,7 +131,7 @@ def test_csv_xlsx_and_parquet_in_a_lake_folder_are_tested_discovered_previewed_a
 
     from apps.connectors.services.uploads import connection_file_store
 
-    with pytest.raises(Exception, match="reads its files from a lakehouse folder"):
+    with pytest.raises(AppError, match="reads its files from a lakehouse folder"):
         connection_file_store(client_id=client.id, code="claims", upload=SimpleUploadedFile("a.csv", b"x\n1\n"))
 
 
