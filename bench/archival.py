@@ -170,7 +170,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-archival-"))
     settings.LAKEHOUSE_TARGETS = {
         **settings.LAKEHOUSE_TARGETS,
-        "bench": {"BACKEND": "apps.archival.lakehouse.local.LocalLakehouse", "ROOT": str(folder / "lake")},
+        "bench": {"BACKEND": "apps.core.lakehouse.local.LocalLakehouse", "ROOT": str(folder / "lake")},
     }
     settings.MESSAGING_KEY_PREFIX = f"ae-bench-{uuid.uuid4().hex[:8]}:"
     try:

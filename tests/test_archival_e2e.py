@@ -37,7 +37,7 @@ def _count(before=None) -> int:
 
 def test_old_chunks_are_archived_confirmed_and_dropped_newer_ones_stay(settings, tmp_path):
     settings.LAKEHOUSE_TARGETS = {
-        "default": {"BACKEND": "apps.archival.lakehouse.local.LocalLakehouse", "ROOT": str(tmp_path)}
+        "default": {"BACKEND": "apps.core.lakehouse.local.LocalLakehouse", "ROOT": str(tmp_path)}
     }
     hypertable_create(
         table=TABLE,

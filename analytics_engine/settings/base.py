@@ -506,10 +506,10 @@ MESSAGING_OUTBOX_RETENTION_SECONDS = env.int("MESSAGING_OUTBOX_RETENTION_SECONDS
 ARCHIVAL_BATCH_ROWS = env.int("ARCHIVAL_BATCH_ROWS", default=100_000)
 ARCHIVAL_MAX_ATTEMPTS = env.int("ARCHIVAL_MAX_ATTEMPTS", default=0)
 
-# --- Lakehouse (archival targets; docs/archival.md) ------------------------------
+# --- Lakehouse (archival targets, file connections' lake folders; docs/lakehouse.md) -
 LAKEHOUSE_ROOT = env.path("LAKEHOUSE_ROOT", default=BASE_DIR / "var" / "lakehouse")
 LAKEHOUSE_TARGETS = {
-    "default": {"BACKEND": "apps.archival.lakehouse.local.LocalLakehouse", "ROOT": str(LAKEHOUSE_ROOT)},
+    "default": {"BACKEND": "apps.core.lakehouse.local.LocalLakehouse", "ROOT": str(LAKEHOUSE_ROOT)},
 }
 
 # --- Lakehouse backends (docs/lakehouse.md) ----------------------------------------
@@ -528,7 +528,7 @@ if LAKEHOUSE_BACKEND == "adls":
     if not LAKEHOUSE_ADLS_ACCOUNT_URL:
         raise ImproperlyConfigured("LAKEHOUSE_BACKEND=adls needs LAKEHOUSE_ADLS_ACCOUNT_URL")
     LAKEHOUSE_TARGETS["default"] = {
-        "BACKEND": "apps.archival.lakehouse.adls.AdlsLakehouse",
+        "BACKEND": "apps.core.lakehouse.adls.AdlsLakehouse",
         "ACCOUNT_URL": LAKEHOUSE_ADLS_ACCOUNT_URL,
         "FILE_SYSTEM": LAKEHOUSE_ADLS_FILE_SYSTEM,
         **({"ACCOUNT_KEY": LAKEHOUSE_ADLS_ACCOUNT_KEY} if LAKEHOUSE_ADLS_ACCOUNT_KEY else {"CREDENTIAL": "default"}),

@@ -24,5 +24,13 @@ class CoreConfig(AppConfig):
         if not isinstance(trace.get_tracer_provider(), TracerProvider):
             tracing_configure()
 
+        from apps.core.health import health_check_register
+        from apps.core.lakehouse.checks import lakehouse_check, lakehouse_check_enabled
+
+        # /health probes the lakehouse (archival's targets, file connections'
+        # location "lake") only while a remote (ADLS) target is configured
+        # (asked at every probe); the local folder needs no probe.
+        health_check_register("lakehouse", lakehouse_check, enabled=lakehouse_check_enabled)
+
         from apps.core import checks  # noqa: F401  (registers the system checks)
         from apps.core.api import schema  # noqa: F401  (registers the OpenAPI extensions)

@@ -18,7 +18,7 @@ KIND_LABELS = {
     "oracle": "Oracle",
     "rest": "REST API",
     "graphql": "GraphQL API",
-    "file": "File (upload)",
+    "file": "File (upload or lakehouse)",
 }
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433, "oracle": 1521}
 SSL_MODES = ("", "disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -88,7 +88,7 @@ def connection_values(post, *, kind: str | None = None) -> dict[str, Any]:
     values = {name: _text(post, name) for name in (
         "code", "name", "kind", "host", "port", "database", "username", "sslmode", "base_url", "endpoint",
         "auth_type", "auth_header", "auth_query_param", "auth_token_url", "auth_scope", "endpoints", "queries",
-        "auth_username", "delimiter",
+        "auth_username", "delimiter", "location", "folder", "target",
     )}  # fmt: skip
     if kind:
         values["kind"] = kind
@@ -119,6 +119,9 @@ def connection_values_from(view) -> dict[str, Any]:
         "queries": json.dumps(s.get("queries") or [], indent=2) if view.kind == "graphql" else "",
         "auth_username": "",
         "delimiter": s.get("delimiter", ""),
+        "location": s.get("location", "upload") if view.kind == "file" else "",
+        "folder": s.get("folder", ""),
+        "target": s.get("target", ""),
     }
 
 
@@ -193,7 +196,11 @@ def connection_parse(post, *, kind: str, creating: bool) -> tuple[dict[str, Any]
         else:
             settings["queries"] = _json_list(values["queries"], "queries", state.errors)
     elif kind == "file":
-        settings["location"] = "upload"
+        settings["location"] = values["location"] or "upload"
+        if settings["location"] == "lake":
+            settings["folder"] = values["folder"]
+            if values["target"]:
+                settings["target"] = values["target"]
         if values["delimiter"]:
             settings["delimiter"] = values["delimiter"]
     fields["settings"] = settings

@@ -28,7 +28,6 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from psycopg import sql
 
-from apps.archival.lakehouse import Lakehouse, lakehouse_from_settings
 from apps.archival.metrics import (
     ARCHIVAL_BYTES,
     ARCHIVAL_CHUNKS,
@@ -46,6 +45,7 @@ from apps.archival.services.parquet import (
     rows_to_table,
 )
 from apps.core.errors import AppError
+from apps.core.lakehouse import Lakehouse, lakehouse_from_settings
 from apps.messaging.services import publish_message
 from apps.warehouse.selectors import hypertable_get, table_columns
 from apps.warehouse.types import (

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 from django.db import connection, transaction
 from psycopg import sql
 
-from apps.archival.lakehouse import lakehouse_from_settings
 from apps.core.errors import AppError, Conflict, NotFound
+from apps.core.lakehouse import lakehouse_from_settings
 from apps.warehouse.selectors import ColumnInfo, hypertable_get, table_columns
 from apps.warehouse.services.copy import rows_copy
 

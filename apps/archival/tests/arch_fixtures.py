@@ -16,7 +16,7 @@ from apps.warehouse.services.copy import rows_copy
 from apps.warehouse.types import ARCHIVAL_CONFIRMATIONS_TOPIC, ArchivalEvent, ChunkRef
 
 SCHEMA = "analytics_data"
-LOCAL_BACKEND = "apps.archival.lakehouse.local.LocalLakehouse"
+LOCAL_BACKEND = "apps.core.lakehouse.local.LocalLakehouse"
 COLUMNS = [
     ColumnSpec("observed_at", "timestamp", nullable=False),
     ColumnSpec("policy_code", "string", nullable=False),

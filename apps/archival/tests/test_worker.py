@@ -195,14 +195,14 @@ def test_a_stopped_adls_lakehouse_fails_the_job_and_confirms_nothing(
     """The ADLS backend through the real SDK, its stand-in stopped: the
     archival event is retried, the job ends FAILED with the error, nothing is
     confirmed, so the warehouse drops nothing."""
-    from apps.archival.tests.adls_standin import AdlsStandIn
+    from apps.core.tests.adls_standin import AdlsStandIn
 
     standin = AdlsStandIn().start()
     account_url, account_key = standin.account_url, standin.account_key
     standin.stop()
     settings.LAKEHOUSE_TARGETS = {
         "default": {
-            "BACKEND": "apps.archival.lakehouse.adls.AdlsLakehouse",
+            "BACKEND": "apps.core.lakehouse.adls.AdlsLakehouse",
             "ACCOUNT_URL": account_url,
             "FILE_SYSTEM": "lake",
             "ACCOUNT_KEY": account_key,

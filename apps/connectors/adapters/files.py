@@ -1,19 +1,27 @@
 """File sources (docs/sources.md, "Files"): CSV, Excel (.xlsx) and Parquet
-files uploaded to the connection, each file an object of it. Every format is
-read batch by batch: csv's reader, openpyxl in read-only mode, pyarrow's
-ParquetFile.iter_batches, so memory stays flat whatever the file's size.
+files, each file an object of the connection. Every format is read batch by
+batch from a binary file object, whatever its origin: csv's reader, openpyxl
+in read-only mode, pyarrow's ParquetFile.iter_batches, so memory stays flat
+whatever the file's size.
 
-Uploads live in Django's default storage under
-`sources/<client id>/<connection code>/` (the connection's key is
-"<client id>:<code>"). `location: "lake"` (a lakehouse path) is not built
-yet: validation refuses it, naming it."""
+Where the files are (`settings.location`):
+- "upload" (default): uploaded through the API, in Django's default storage
+  under `sources/<client id>/<connection code>/` (the connection's key is
+  "<client id>:<code>").
+- "lake": a folder of a lakehouse target (apps.core.lakehouse), under the
+  client's own root `sources/<client id>/<settings.folder>/`; read with the
+  lakehouse's `open_read` (a remote file is downloaded chunk by chunk into a
+  spooled temporary file). A folder can never name a path outside the
+  client's root."""
 
 import csv
 import io
+import posixpath
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import Any, BinaryIO
 
 import openpyxl
 import pyarrow as pa
@@ -34,13 +42,142 @@ from apps.connectors.types import (
     TestOutcome,
 )
 from apps.core.errors import AppError
+from apps.core.lakehouse import Lakehouse, LakehouseError, lakehouse_from_settings
 
 EXTENSIONS = (".csv", ".xlsx", ".parquet")
-LOCATIONS = ("upload",)
+LOCATIONS = ("upload", "lake")
+LAKE_FOLDER_MAX = 255
 
 
 def upload_folder(client_id: int | str, code: str) -> str:
     return f"sources/{client_id}/{code}/"
+
+
+def lake_client_root(client_id: int | str) -> str:
+    """The client's own root in every lakehouse target; its file
+    connections' folders are under it."""
+    return f"sources/{client_id}"
+
+
+def _folder_refuse(why: str) -> AppError:
+    return AppError(f"settings.folder {why}.", code="invalid_settings", details={"field": "folder"})
+
+
+def lake_folder_clean(folder: Any) -> str:
+    """`folder` as a path relative to the client's lakehouse root ("claims"
+    or "claims/2026"); AppError naming settings.folder for anything that
+    could leave that root or is not a plain relative path: absolute, `..`
+    or `.` parts, empty parts, backslashes, NUL or other control characters."""
+    if not isinstance(folder, str) or not folder.strip("/"):
+        raise _folder_refuse('is required with location "lake": the folder of the files, under sources/<client>/')
+    if len(folder) > LAKE_FOLDER_MAX:
+        raise _folder_refuse(f"is at most {LAKE_FOLDER_MAX} characters")
+    if "\x00" in folder or any(ord(ch) < 32 or ord(ch) == 127 for ch in folder):
+        raise _folder_refuse("must not contain NUL or control characters")
+    if "\\" in folder:
+        raise _folder_refuse('uses "/" between folders, never a backslash')
+    if folder.startswith("/"):
+        raise _folder_refuse("is relative to the client's lakehouse root, not an absolute path")
+    parts = folder.rstrip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise _folder_refuse('must not contain "..", "." or empty parts: it stays inside the client\'s root')
+    if any(part != part.strip() for part in parts):
+        raise _folder_refuse("parts must not start or end with a space")
+    cleaned = "/".join(parts)
+    if not posixpath.normpath(f"root/{cleaned}").startswith("root/"):  # never, after the rules above: a second lock
+        raise _folder_refuse("leads out of the client's lakehouse root")
+    return cleaned
+
+
+def lake_folder_path(client_id: int | str, folder: Any) -> str:
+    """The folder's lakehouse path, checked to stay under the client's root."""
+    root = lake_client_root(client_id)
+    path = posixpath.normpath(f"{root}/{lake_folder_clean(folder)}")
+    if not path.startswith(root + "/"):
+        raise _folder_refuse("leads out of the client's lakehouse root")
+    return path
+
+
+# --- Where a connection's files are: names, and each one opened as a binary file ---
+
+
+class _Uploads:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def names(self) -> list[str]:
+        try:
+            _, names = default_storage.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        except OSError:
+            raise SourceError("The connection's file folder cannot be read.", stage="permission",
+                              code="files_unreadable") from None  # fmt: skip
+        return sorted(n for n in names if n.lower().endswith(EXTENSIONS))
+
+    def open(self, name: str) -> BinaryIO:
+        return default_storage.open(self.folder + name, "rb")
+
+    def found(self, names: list[str]) -> str:
+        if not names:
+            return "The folder is readable; no file uploaded yet."
+        return f"{len(names)} file(s): {', '.join(names[:10])}."
+
+
+class _LakeFolder:
+    def __init__(self, client_id: str, settings_: dict) -> None:
+        self.target = str(settings_.get("target") or "default")
+        self.root = lake_client_root(client_id)
+        try:
+            self.path = lake_folder_path(client_id, settings_.get("folder"))
+        except AppError as exc:
+            raise SourceError(exc.message, stage="permission", code="invalid_settings") from None
+        self._lake: Lakehouse | None = None
+
+    def _inside(self, lake: Lakehouse, path: str) -> str:
+        """`path`, once the backend has resolved it (a symbolic link of the
+        local backend) still under the client's root; SourceError if not."""
+        if not lake.real_path(path).startswith(self.root + "/"):
+            raise SourceError(f"{path} leads out of the client's lakehouse root {self.root}/.", stage="permission",
+                              code="outside_client_root")  # fmt: skip
+        return path
+
+    @contextmanager
+    def _lakehouse(self):
+        """The target's client; LakehouseError (unknown target, unreachable,
+        refused) becomes SourceError at stage "connect"."""
+        try:
+            if self._lake is None:
+                self._lake = lakehouse_from_settings(self.target)
+            yield self._lake
+        except LakehouseError as exc:
+            raise SourceError(f"Lakehouse target {self.target!r}: {exc}", stage="connect",
+                              code="lakehouse_unavailable") from None  # fmt: skip
+
+    def names(self) -> list[str]:
+        with self._lakehouse() as lake:
+            if not lake.folder_exists(self._inside(lake, self.path)):
+                raise SourceError(
+                    f"The folder {self.path}/ does not exist in lakehouse target {self.target!r}.",
+                    stage="query",
+                    code="folder_missing",
+                )
+            prefix = self.path + "/"
+            return sorted(
+                name
+                for name in (p.removeprefix(prefix) for p in lake.list_paths(self.path) if p.startswith(prefix))
+                if "/" not in name and name.lower().endswith(EXTENSIONS)
+            )
+
+    def open(self, name: str) -> BinaryIO:
+        with self._lakehouse() as lake:
+            return lake.open_read(self._inside(lake, f"{self.path}/{name}"))
+
+    def found(self, names: list[str]) -> str:
+        where = f"{self.path}/ of lakehouse target {self.target!r}"
+        if not names:
+            return f"The folder {where} is readable; it has no .csv, .xlsx or .parquet file yet."
+        return f"{len(names)} file(s) in {where}: {', '.join(names[:10])}."
 
 
 def upload_name_clean(name: str) -> str:
@@ -82,13 +219,19 @@ class FileAdapter(Adapter):
         if not isinstance(settings_, dict):
             raise AppError("settings must be an object.", code="invalid_settings")
         location = settings_.get("location", "upload")
-        if location == "lake":
-            raise AppError(
-                'settings.location "lake" (files in the lakehouse) is not available yet; use "upload".',
-                code="invalid_settings",
-            )
         if location not in LOCATIONS:
-            raise AppError('settings.location must be "upload".', code="invalid_settings")
+            raise AppError('settings.location must be "upload" or "lake".', code="invalid_settings",
+                           details={"field": "location"})  # fmt: skip
+        if location == "lake":
+            target = settings_.get("target", "default")
+            if not isinstance(target, str) or target not in settings.LAKEHOUSE_TARGETS:
+                raise AppError(
+                    f"settings.target {target!r} is not a lakehouse target; configured: "
+                    f"{', '.join(sorted(settings.LAKEHOUSE_TARGETS))}.",
+                    code="invalid_settings",
+                    details={"field": "target"},
+                )
+            lake_folder_clean(settings_.get("folder"))
         delimiter = settings_.get("delimiter", ",")
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise AppError('settings.delimiter must be one character, such as "," or ";".', code="invalid_settings")
@@ -107,36 +250,41 @@ class FileAdapter(Adapter):
 
     # --- Where the files are ---------------------------------------------------------
 
-    def _folder(self) -> str:
-        client_id, _, code = (self.spec.key or "").partition(":")
-        if not client_id or not code:
-            raise SourceError("The file connection has no key to find its files by.", stage="connect")
-        return upload_folder(client_id, code)
+    _place: "_Uploads | _LakeFolder | None" = None
+    _names: list[str] | None = None  # the adapter lives for one operation: listed once
+
+    def _where(self) -> "_Uploads | _LakeFolder":
+        if self._place is None:
+            client_id, _, code = (self.spec.key or "").partition(":")
+            if not client_id or not code:
+                raise SourceError("The file connection has no key to find its files by.", stage="connect")
+            if self.spec.settings.get("location", "upload") == "lake":
+                self._place = _LakeFolder(client_id, self.spec.settings)
+            else:
+                self._place = _Uploads(upload_folder(client_id, code))
+        return self._place
 
     def files(self) -> list[str]:
-        folder = self._folder()
-        try:
-            _, names = default_storage.listdir(folder)
-        except FileNotFoundError:
-            return []
-        except OSError:
-            raise SourceError("The connection's file folder cannot be read.", stage="permission",
-                              code="files_unreadable") from None  # fmt: skip
-        return sorted(n for n in names if n.lower().endswith(EXTENSIONS))
+        if self._names is None:
+            self._names = self._where().names()
+        return self._names
 
-    def _path(self, name: str) -> str:
+    @contextmanager
+    def _open(self, name: str) -> Iterator[BinaryIO]:
+        """The file `name` of the connection (one of files(), nothing else),
+        opened for reading; closed after."""
         if name not in self.files():
             raise SourceError(f"The connection has no file named {name!r}.", stage="query", code="unknown_object",
                               status_code=404)  # fmt: skip
-        return self._folder() + name
+        with self._where().open(name) as raw:
+            yield raw
 
     # --- Reading -----------------------------------------------------------------------
 
     def _rows(self, name: str, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         """The file's records, `batch_size` at a time."""
-        path = self._path(name)
         lower = name.lower()
-        with default_storage.open(path, "rb") as raw:
+        with self._open(name) as raw:
             try:
                 if lower.endswith(".csv"):
                     yield from self._csv(raw, batch_size)
@@ -228,8 +376,12 @@ class FileAdapter(Adapter):
 
     def _columns(self, name: str) -> tuple[SourceColumn, ...]:
         if name.lower().endswith(".parquet"):
-            with default_storage.open(self._path(name), "rb") as raw:
-                schema = pq.ParquetFile(raw).schema_arrow
+            with self._open(name) as raw:
+                try:
+                    schema = pq.ParquetFile(raw).schema_arrow
+                except (pa.ArrowException, OSError):
+                    raise SourceError(f"{name} is not a readable Parquet file.", stage="query",
+                                      code="bad_file") from None  # fmt: skip
             return tuple(SourceColumn(f.name, _arrow_type(f.type), f.nullable, source_type=str(f.type)) for f in schema)
         sample = self._first(name, settings.SOURCES_DISCOVERY_SAMPLE)
         return columns_infer(sample, text_is_typed=name.lower().endswith(".csv"))
@@ -271,6 +423,4 @@ class FileAdapter(Adapter):
             names = self.files()
         except SourceError as exc:
             return TestOutcome(False, exc.stage, exc.message)
-        if not names:
-            return TestOutcome(True, "query", "The folder is readable; no file uploaded yet.")
-        return TestOutcome(True, "query", f"{len(names)} file(s): {', '.join(names[:10])}.")
+        return TestOutcome(True, "query", self._where().found(names))

@@ -21,14 +21,18 @@ class UploadedFile:
 def connection_file_store(*, client_id: int, code: str, upload) -> UploadedFile:
     """Store `upload` (a Django UploadedFile) for the client's file
     connection `code`: 404 for another client's or no connection; 400 when
-    the connection does not read files, the extension is not .csv, .xlsx or
+    the connection does not read uploaded files, the extension is not .csv, .xlsx or
     .parquet, the file is empty or larger than SOURCES_UPLOAD_MAX_BYTES."""
-    profile = ConnectionProfile.objects.filter(client_id=client_id, code=code).only("kind").first()
+    profile = ConnectionProfile.objects.filter(client_id=client_id, code=code).only("kind", "settings").first()
     if profile is None:
         raise NotFound(f"No connection {code!r}.")
     if profile.kind != ConnectionProfile.Kind.FILE:
         raise AppError(f"Connection {code!r} is a {profile.kind} connection; files go to a file connection.",
                        code="not_a_file_connection")  # fmt: skip
+    if (profile.settings or {}).get("location") == "lake":
+        raise AppError(f"Connection {code!r} reads its files from a lakehouse folder (settings.location \"lake\"): "
+                       "put the files in that folder, or upload to a connection with location \"upload\".",
+                       code="not_an_upload_connection")  # fmt: skip
     name = upload_name_clean(upload.name)
     limit = settings.SOURCES_UPLOAD_MAX_BYTES
     if upload.size > limit:

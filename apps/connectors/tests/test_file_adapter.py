@@ -134,7 +134,12 @@ def test_the_connection_test_lists_the_files_and_an_unknown_file_is_named():
 
 @pytest.mark.parametrize(
     ("given", "named"),
-    [({"location": "lake"}, "lake"), ({"delimiter": ";;"}, "delimiter"), ({"encoding": "klingon"}, "encoding")],
+    [
+        ({"location": "lake"}, "settings.folder"),
+        ({"location": "pond"}, "location"),
+        ({"delimiter": ";;"}, "delimiter"),
+        ({"encoding": "klingon"}, "encoding"),
+    ],
 )
 def test_settings_are_validated_naming_the_field(given, named):
     with pytest.raises(AppError, match=named):

@@ -89,7 +89,7 @@ def test_system_health_api_requires_authentication(api_client):
 
 
 def test_health_runs_the_checks_other_apps_register_while_enabled(client, monkeypatch, celery_worker_process):
-    # How archival's lakehouse check (and any sibling app's) reaches /health
+    # How the lakehouse check (and any app's) reaches /health
     # without observability importing it: the registry in apps.core.health.
     from apps.core import health as registry
 

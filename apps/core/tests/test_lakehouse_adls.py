@@ -1,14 +1,14 @@
 """The ADLS Gen2 lakehouse through the real azure-storage-file-datalake SDK,
-against the local DFS stand-in (apps/archival/tests/adls_standin.py)."""
+against the local DFS stand-in (apps/core/tests/adls_standin.py)."""
 
 import os
 
 import pytest
 import urllib3.util.connection
 
-from apps.archival.lakehouse.adls import AdlsLakehouse
-from apps.archival.lakehouse.base import LakehouseError, lakehouse_from_settings
-from apps.archival.tests.adls_standin import AdlsStandIn
+from apps.core.lakehouse.adls import AdlsLakehouse
+from apps.core.lakehouse.base import LakehouseError, lakehouse_from_settings
+from apps.core.tests.adls_standin import AdlsStandIn
 
 
 @pytest.fixture
@@ -80,6 +80,23 @@ def test_a_multi_megabyte_file_is_uploaded_in_chunks_and_read_back_intact(dfs):
     assert lake.read_data("big/part-0.parquet") == data
 
 
+def test_open_read_downloads_chunk_by_chunk_into_a_spooled_file(dfs):
+    lake = _lakehouse(dfs, chunk_size=1024 * 1024)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    lake.write_data("files/big.csv", data)
+    dfs.requests.clear()
+    with lake.open_read("files/big.csv") as raw:
+        assert raw.read(10) == data[:10]
+        raw.seek(0)
+        assert raw.read() == data
+    gets = [path for method, path, _ in dfs.requests if method == "GET" and path.endswith("/files/big.csv")]
+    assert len(gets) == 4  # one ranged GET per 1 MiB chunk, never the whole file at once
+    assert lake.folder_exists("files") and not lake.folder_exists("files/big.csv")
+    assert not lake.folder_exists("nowhere")
+    with pytest.raises(LakehouseError, match="does not exist"):
+        lake.open_read("files/missing.csv")
+
+
 def test_an_unreachable_account_raises_lakehouse_error_quickly(dfs, monkeypatch):
     """Quickly: on the first refused connection, without a retry's backoff
     or a timeout's wait (counted connection attempts and the error, not a
@@ -100,6 +117,8 @@ def test_an_unreachable_account_raises_lakehouse_error_quickly(dfs, monkeypatch)
     for call, requests in (
         (lambda: lake.write_data("t/b.parquet", b"y"), 2),
         (lambda: lake.read_data("t/a.parquet"), 1),
+        (lambda: lake.open_read("t/a.parquet"), 1),
+        (lambda: lake.folder_exists("t"), 1),
         (lambda: lake.exists("t/a.parquet"), 1),
         (lambda: list(lake.list_paths()), 1),
         (lambda: lake.delete("t/a.parquet"), 1),
@@ -139,7 +158,7 @@ def test_missing_credentials_are_a_lakehouse_error():
 def test_settings_build_the_adls_target(dfs, settings):
     settings.LAKEHOUSE_TARGETS = {
         "default": {
-            "BACKEND": "apps.archival.lakehouse.adls.AdlsLakehouse",
+            "BACKEND": "apps.core.lakehouse.adls.AdlsLakehouse",
             "ACCOUNT_URL": dfs.account_url,
             "FILE_SYSTEM": "lake",
             "ACCOUNT_KEY": dfs.account_key,
@@ -152,7 +171,7 @@ def test_settings_build_the_adls_target(dfs, settings):
     assert dfs.file_data("lake", "a.parquet") == b"via settings"
 
 
-# --- /health (the check ArchivalConfig.ready() registers) -------------------------
+# --- /health (the check CoreConfig.ready() registers) -----------------------------
 
 
 @pytest.fixture
@@ -162,7 +181,7 @@ def adls_target(settings):
     with AdlsStandIn() as dfs:
         settings.LAKEHOUSE_TARGETS = {
             "default": {
-                "BACKEND": "apps.archival.lakehouse.adls.AdlsLakehouse",
+                "BACKEND": "apps.core.lakehouse.adls.AdlsLakehouse",
                 "ACCOUNT_URL": dfs.account_url,
                 "FILE_SYSTEM": "lake",
                 "ACCOUNT_KEY": dfs.account_key,

@@ -1,4 +1,4 @@
-"""The lakehouse's `/health` check, registered by ArchivalConfig.ready().
+"""The lakehouse's `/health` check, registered by CoreConfig.ready().
 
 Only remote (ADLS) targets are probed: the local backend is this machine's
 disk. Deciding that imports just the configured backends, so a process with
@@ -9,9 +9,9 @@ import sys
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from apps.archival.lakehouse.base import LakehouseError, lakehouse_from_settings
+from apps.core.lakehouse.base import LakehouseError, lakehouse_from_settings
 
-_ADLS_MODULE = "apps.archival.lakehouse.adls"
+_ADLS_MODULE = "apps.core.lakehouse.adls"
 
 
 def _adls_target_names() -> list[str]:

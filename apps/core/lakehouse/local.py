@@ -4,8 +4,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from apps.archival.lakehouse.base import Lakehouse, LakehouseError
+from apps.core.lakehouse.base import Lakehouse, LakehouseError
 
 
 class LocalLakehouse(Lakehouse):
@@ -18,7 +19,11 @@ class LocalLakehouse(Lakehouse):
         relative = PurePosixPath(path)
         if relative.is_absolute() or ".." in relative.parts or not relative.parts:
             raise LakehouseError(f"Invalid lakehouse path {path!r}: relative, without '..'.")
-        return self.root.joinpath(*relative.parts)
+        full = self.root.joinpath(*relative.parts)
+        # A symbolic link inside the root must not lead out of it.
+        if not full.resolve().is_relative_to(self.root):
+            raise LakehouseError(f"Invalid lakehouse path {path!r}: it leads out of the lakehouse folder.")
+        return full
 
     def write_data(self, path: str, data: bytes, *, overwrite: bool = True) -> int:
         target = self._full(path)
@@ -43,6 +48,12 @@ class LocalLakehouse(Lakehouse):
         except OSError as exc:
             raise LakehouseError(f"Could not read {path}: {exc}") from exc
 
+    def open_read(self, path: str) -> BinaryIO:
+        try:
+            return self._full(path).open("rb")
+        except OSError as exc:
+            raise LakehouseError(f"Could not read {path}: {exc.strerror or exc}") from exc
+
     def exists(self, path: str) -> bool:
         return self._full(path).is_file()
 
@@ -58,6 +69,12 @@ class LocalLakehouse(Lakehouse):
             return iter(())
         files = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
         return iter(sorted(p.relative_to(self.root).as_posix() for p in files))
+
+    def real_path(self, path: str) -> str:
+        return self._full(path).resolve().relative_to(self.root).as_posix()
+
+    def folder_exists(self, path: str) -> bool:
+        return self._full(path).is_dir()
 
     def delete(self, path: str) -> None:
         try:

@@ -1,5 +1,6 @@
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -21,7 +22,16 @@ class Lakehouse(ABC):
         backend allows; returns the bytes written."""
 
     @abstractmethod
-    def read_data(self, path: str) -> bytes: ...
+    def read_data(self, path: str) -> bytes:
+        """The whole file in memory: for files known to be small."""
+
+    @abstractmethod
+    def open_read(self, path: str) -> BinaryIO:
+        """The file as a binary, seekable file object to use in a `with`
+        block, never read whole into memory: a file of this machine, or a
+        remote file downloaded chunk by chunk into a spooled temporary file
+        (memory up to a few chunks, then disk). LakehouseError when it does
+        not exist or cannot be read."""
 
     @abstractmethod
     def exists(self, path: str) -> bool: ...
@@ -34,7 +44,16 @@ class Lakehouse(ABC):
         """Files (not directories) under `prefix`, recursively, sorted."""
 
     @abstractmethod
+    def folder_exists(self, path: str) -> bool:
+        """`path` is a folder (list_paths of a missing folder is just empty)."""
+
+    @abstractmethod
     def delete(self, path: str) -> None: ...
+
+    def real_path(self, path: str) -> str:
+        """`path` as the backend resolves it, relative to its root: where a
+        read really goes. The same path for backends without links (ADLS)."""
+        return path
 
     @abstractmethod
     def health(self) -> dict:

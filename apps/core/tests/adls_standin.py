@@ -2,7 +2,7 @@
 for `azure-storage-file-datalake` to run against it unmodified.
 
 Azurite has no DFS endpoint, so this speaks the subset of the REST API that
-apps.archival.lakehouse.adls calls, on path-style URLs
+apps.core.lakehouse.adls calls, on path-style URLs
 (`http://127.0.0.1:<port>/<account>/<file system>/<path>`, the Azurite
 convention the SDK recognises for 127.0.0.1):
 
@@ -74,6 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in two writes: without this, Nagle's
+        # algorithm and the client's delayed ACK hold each answer ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
 
     # --- plumbing ------------------------------------------------------------

@@ -7,16 +7,18 @@ the target folder and are renamed into place, so a reader never sees a
 half-uploaded file (a rename is atomic with a hierarchical namespace)."""
 
 import contextlib
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.filedatalake import DataLakeServiceClient, FileSystemClient
 from azure.storage.filedatalake._shared.policies import LinearRetry
 
-from apps.archival.lakehouse.base import Lakehouse, LakehouseError
+from apps.core.lakehouse.base import Lakehouse, LakehouseError
 
 TMP_PREFIX = ".tmp-"
 
@@ -68,6 +70,10 @@ class AdlsLakehouse(Lakehouse):
             credential=auth,
             connection_timeout=self.timeout_seconds,
             read_timeout=self.timeout_seconds,
+            # Downloads come in chunk_size pieces (the SDK's first GET would
+            # otherwise be 32 MiB held in memory).
+            max_single_get_size=self.chunk_size,
+            max_chunk_get_size=self.chunk_size,
             retry_policy=LinearRetry(
                 backoff=retry_backoff_seconds,
                 retry_total=int(retry_total),
@@ -153,6 +159,30 @@ class AdlsLakehouse(Lakehouse):
             raise LakehouseError(f"{self._where(path)} does not exist.") from exc
         except AzureError as exc:
             raise LakehouseError(f"Could not read {self._where(path)}: {_reason(exc)}") from exc
+
+    def open_read(self, path: str) -> BinaryIO:
+        """Downloads the file chunk by chunk (chunk_size each) into a spooled
+        temporary file: in memory up to two chunks, on disk beyond; rewound."""
+        spool = tempfile.SpooledTemporaryFile(max_size=2 * self.chunk_size, mode="w+b")  # noqa: SIM115 - returned open
+        try:
+            downloader = self._fs.get_file_client(self._full(path)).download_file(max_concurrency=1)
+            for chunk in downloader.chunks():
+                spool.write(chunk)
+        except ResourceNotFoundError as exc:
+            spool.close()
+            raise LakehouseError(f"{self._where(path)} does not exist.") from exc
+        except AzureError as exc:
+            spool.close()
+            raise LakehouseError(f"Could not read {self._where(path)}: {_reason(exc)}") from exc
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+    def folder_exists(self, path: str) -> bool:
+        properties = self._properties(path)
+        return properties is not None and self._is_directory(properties)
 
     def _properties(self, path: str):
         try:
