@@ -5,8 +5,8 @@ maps, normalisation, formats, scales, time zones and defaults per
 attribute; the mapping validated over a sample of source rows after each
 change (an HTMX round trip), tried on 100 rows (a dry run, nothing
 written) and saved through the jobs service, which checks it as the API
-does. Every page and partial needs `manage_sources`; another client's job
-answers 404."""
+does; saving a draft job's complete mapping publishes the job. Every page
+and partial needs `manage_sources`; another client's job answers 404."""
 
 import json
 
@@ -65,8 +65,8 @@ def _context(request: HttpRequest, code: str, mapping: dict | None = None, **ext
 @vary_on_headers("HX-Request")
 def source_mapper(request: HttpRequest, code: str) -> HttpResponse:
     """The page; POST saves the form's mapping (job_update). "Save mapping"
-    publishes a draft whose mapping is complete, and keeps one that is not a
-    draft saying what remains; "Save draft" keeps it a draft. A published
+    publishes a draft whose mapping is complete and keeps an incomplete one a
+    draft, saying what remains; "Save draft" keeps it a draft. A published
     job's mapping must hold (refused with the service's message, the form
     kept)."""
     if request.method == "POST":
