@@ -49,6 +49,10 @@ JOBS = [
     {**JOB, "mapping": {"fields": {"s": {"source": 1, "value": 2}}}},
     {"code": "j", "connection": "src", "object": "t", "entity": "thing", "batch_size": -1},
     {"code": "j", "connection": "src", "object": "t", "entity": "thing", "incremental": "x"},
+    {**JOB, "draft": "maybe"},
+    {**JOB, "draft": True, "mapping": ["x"]},
+    {**JOB, "draft": True, "mapping": {"fields": []}},
+    {**JOB, "draft": True, "query": "DELETE FROM t", "object": ""},
 ]  # fmt: skip
 
 

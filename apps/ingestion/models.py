@@ -31,6 +31,9 @@ class IngestionJob(TenantScopedModel):
     watermark = models.TextField(blank=True, default="")
     batch_size = models.PositiveIntegerField(default=10_000)
     is_enabled = models.BooleanField(default=True)
+    # A draft is saved with its mapping empty or incomplete (the Data Mapper page's first
+    # step): it never runs and its PeriodicTask stays disabled until it is published.
+    is_draft = models.BooleanField(default=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -55,8 +55,9 @@ def periodic_task_name(client_id: int, code: str) -> str:
 
 
 def periodic_task_sync(job) -> None:
-    """Create, change, pause or delete the job's PeriodicTask to match it.
-    Call inside the job's write transaction."""
+    """Create, change, pause or delete the job's PeriodicTask to match it
+    (disabled while the job is disabled or a draft). Call inside the job's
+    write transaction."""
     name = periodic_task_name(job.client_id, job.code)
     if not job.schedule:
         PeriodicTask.objects.filter(name=name).delete()
@@ -77,7 +78,7 @@ def periodic_task_sync(job) -> None:
         "crontab": crontab,
         "interval": None,
         "kwargs": json.dumps({"client_id": job.client_id, "code": job.code}),
-        "enabled": job.is_enabled,
+        "enabled": job.is_enabled and not job.is_draft,  # a draft never runs
         "description": f"Ingestion job {job.code} of client {job.client_id} (apps.ingestion)",
     }
     if task is None:

@@ -73,6 +73,9 @@ class JobView:
     last_run: RunView | None
     created_at: datetime
     updated_at: datetime
+    draft: bool = False  # saved with its mapping incomplete: never runs until published
+    # a draft's mapping problems by attribute ("_mapping": the whole mapping); {} for a published job
+    mapping_problems: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

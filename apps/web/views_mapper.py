@@ -5,8 +5,8 @@ maps, normalisation, formats, scales, time zones and defaults per
 attribute; the mapping validated over a sample of source rows after each
 change (an HTMX round trip), tried on 100 rows (a dry run, nothing
 written) and saved through the jobs service, which checks it as the API
-does. Every page and partial needs `manage_sources`; another client's job
-answers 404."""
+does; saving a draft job's complete mapping publishes the job. Every page
+and partial needs `manage_sources`; another client's job answers 404."""
 
 import json
 
@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.core.access import Permission
 from apps.core.errors import AppError, NotFound
-from apps.ingestion.selectors.jobs import job_get
+from apps.ingestion.selectors.jobs import MAPPING_ERRORS, job_get
 from apps.ingestion.selectors.mapping import job_mapping_check
 from apps.ingestion.services.jobs import job_update
 from apps.ingestion.services.runs import job_dry_run
@@ -64,26 +64,48 @@ def _context(request: HttpRequest, code: str, mapping: dict | None = None, **ext
 @manages_sources
 @vary_on_headers("HX-Request")
 def source_mapper(request: HttpRequest, code: str) -> HttpResponse:
-    """The page; POST saves the form's mapping (job_update: refused with the
-    service's message, the form kept, when the mapping does not hold)."""
+    """The page; POST saves the form's mapping (job_update). "Save mapping"
+    publishes a draft whose mapping is complete and keeps an incomplete one a
+    draft, saying what remains; "Save draft" keeps it a draft. A published
+    job's mapping must hold (refused with the service's message, the form
+    kept)."""
     if request.method == "POST":
         mapping = _posted_mapping(request, code)
         try:
-            job_update(client_id=request.console_client.client_id, code=code, fields={"mapping": mapping},
-                       partial=True)  # fmt: skip
+            job = _mapping_save(request, code, mapping, draft=request.POST.get("save") == "draft")
         except NotFound as exc:
             raise Http404(exc.message) from exc
         except AppError as exc:
             context = _context(request, code, mapping, save_error=exc.message)
             return render(request, "web/mapper/page.html", context, status=exc.status_code)
         url = reverse("web:source_mapper", args=[code])
-        messages.success(request, f"The mapping of job {code} is saved.")
+        if not job.draft:
+            messages.success(request, f"The mapping of job {code} is saved: the job is published and can run.")
+        elif job.mapping_problems:
+            remaining = ", ".join(job.mapping_problems)
+            messages.warning(request, f"Job {code} is saved as a draft; still to map: {remaining}.")
+        else:
+            messages.success(request, f"Job {code} is saved as a draft; its mapping is complete: save to publish it.")
         return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     try:
         context = _context(request, code)
     except AppError as exc:  # the job's entity gone: say so rather than fail
         return render(request, "web/mapper/page.html", {"failure": exc.message, "job_code": code}, status=400)
     return render(request, "web/mapper/page.html", context)
+
+
+def _mapping_save(request: HttpRequest, code: str, mapping: dict, *, draft: bool):
+    """Save the mapping: as a draft when asked, else published when it holds,
+    else (a draft only) as a draft still."""
+    client_id = request.console_client.client_id
+    if draft:
+        return job_update(client_id=client_id, code=code, fields={"mapping": mapping, "draft": True}, partial=True)
+    try:
+        return job_update(client_id=client_id, code=code, fields={"mapping": mapping, "draft": False}, partial=True)
+    except AppError as exc:
+        if exc.code not in MAPPING_ERRORS or not job_get(client_id=client_id, code=code).draft:
+            raise
+    return job_update(client_id=client_id, code=code, fields={"mapping": mapping}, partial=True)
 
 
 @require_POST

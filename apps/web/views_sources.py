@@ -9,8 +9,6 @@ services the API uses, so a form and the API never disagree on what is
 valid; a refused form comes back with the service's message next to the
 field it concerns. Another client's connection or job answers 404."""
 
-import json
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -279,21 +277,21 @@ def _schedule_context(cron: str) -> dict:
 @manages_sources
 @vary_on_headers("HX-Request")
 def source_job_new(request: HttpRequest, code: str) -> HttpResponse:
-    """A job of connection `code`; GET ?object=&columns= comes prefilled
-    from the discovery (a mapping of the columns named like attributes)."""
+    """A job of connection `code`, saved as a draft (its mapping is made on
+    the Data Mapper page, where the browser goes next); GET ?object=&columns=
+    comes prefilled from the discovery (the picked columns named like
+    attributes are mapped)."""
     client_id = _client_id(request)
     connection = read_or_404(connection_selectors.connection_get, client_id=client_id, code=code)
     if request.method == "GET":
         source_object = (request.GET.get("object") or "").strip()
         columns = request.GET.getlist("columns")
         entity_code = (request.GET.get("entity") or "").strip()
-        entity = next((e for e in _entities(client_id) if e.code == entity_code), None)
         base = source_object.rsplit(".", 1)[-1].lower()
         values = {
             "code": "".join(ch if ch.isalnum() else "_" for ch in f"{code}_{base}")[:63] if source_object else "",
             "name": "", "object": source_object, "query": "", "entity": entity_code, "incremental": "",
-            "batch_size": "10000", "schedule": "", "enabled": True,
-            "mapping": json.dumps(forms.mapping_suggest(entity, columns), indent=2) if columns else "",
+            "batch_size": "10000", "schedule": "", "enabled": True, "mapping": "",
         }  # fmt: skip
         state = forms.FormState(values=values)
         context = _job_form_context(request, connection=connection.code, state=state, picked_columns=columns)
@@ -305,12 +303,14 @@ def source_job_new(request: HttpRequest, code: str) -> HttpResponse:
         entity = next((e for e in _entities(client_id) if e.code == fields["entity"]), None)
         fields["mapping"] = forms.mapping_suggest(entity, picked)
     if state.ok:
+        fields["draft"] = True  # the mapping is made on the Data Mapper page, next
         try:
             view = job_services.job_create(client_id=client_id, user=request.user, fields=fields)
         except AppError as exc:
             _job_errors(state, exc)
         else:
-            return done(request, reverse("web:source_job", args=[view.code]), f"Job {view.code} created.")
+            return done(request, reverse("web:source_mapper", args=[view.code]),
+                        f"Job {view.code} saved as a draft: map its fields, then save to publish it.")  # fmt: skip
     context = _job_form_context(request, connection=connection.code, state=state, picked_columns=picked)
     return render(request, "web/sources/job_new.html", context, status=400)
 

@@ -2,8 +2,9 @@
 against daphne, on a real PostgreSQL policy table (POL_ID, STAT_CD 'A'/'T',
 EFF_DT): an analyst binds POL_ID and EFF_DT by drag and drop and STAT_CD by
 keyboard, maps A -> Active and T -> Terminated in the value-map editor,
-watches the validation go from errors to ok, dry-runs the mapping, saves it,
-and the API reads back the mapping the page showed. At 390 px the trees
+watches the validation go from errors to ok, dry-runs the mapping, saves it
+(the draft job is published), and the API reads back the mapping the page
+showed. At 390 px the trees
 stack, nothing overflows, and a tap on a field then on a slot binds."""
 
 import json
@@ -25,6 +26,7 @@ def test_an_analyst_maps_a_policy_table_by_drag_and_drop_and_keyboard(signed_in_
     page = signed_in_page(asgi_server["url"], analyst.user, path="/sources/jobs/policies/mapping/")
     state = page.get_by_test_id("validation-state")
     expect(state).to_have_text("errors")
+    expect(page.locator("h1 [data-draft]")).to_have_text("Draft")
     expect(page.locator(".attribute.unmapped-required")).to_have_count(2)
 
     # Drag and drop: POL_ID -> policy_id, EFF_DT -> snapshot_date (native HTML5 drag events).
@@ -63,10 +65,13 @@ def test_an_analyst_maps_a_policy_table_by_drag_and_drop_and_keyboard(signed_in_
     # Save; the API reads back what the page showed.
     with page.expect_navigation():
         page.get_by_role("button", name="Save mapping").click()
-    expect(page.locator("#toasts")).to_contain_text("The mapping of job policies is saved.")
+    expect(page.locator("#toasts")).to_contain_text("The mapping of job policies is saved: the job is published")
+    expect(page.locator("h1 [data-draft]")).to_have_count(0)
     api = APIClient()
     api.force_authenticate(analyst.user)
-    saved = api.get("/api/v1/sources/jobs/policies/").json()["mapping"]
+    answer = api.get("/api/v1/sources/jobs/policies/").json()
+    saved = answer["mapping"]
+    assert answer["draft"] is False and answer["mapping_problems"] == {}
     assert saved == shown
     assert shown["fields"] == {
         "snapshot_date": {"source": "EFF_DT"},

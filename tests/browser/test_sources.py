@@ -5,14 +5,18 @@ with the keyboard only, test it with a wrong password (the authentication
 message shows, never the password), try the right one before saving ("Test
 these settings") then save and test it, discover, preview
 rows, create a job onto an entity (made through the API) with the "Daily at
-02:00" preset (its words and next runs show), run it now and watch the run
-reach "succeeded" with its row counts, pushed over the WebSocket. Then the
-page at 390 px wide, and no console errors throughout."""
+02:00" preset (its words and next runs show): it is saved as a draft and the
+Data Mapper page opens, the columns named like attributes bound already;
+bind the last one by drag and drop and save, which publishes the job; run
+it from the job list and watch the run reach "succeeded" with its row
+counts, pushed over the WebSocket. Then the page at 390 px wide, and no
+console errors throughout."""
 
 import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
 from apps.core.tests.factories import MembershipFactory
@@ -90,7 +94,7 @@ def test_connect_test_discover_preview_schedule_and_watch_a_run(signed_in_page, 
     api = APIClient()
     api.force_authenticate(admin.user)
     assert api.post("/api/v1/ontology/entities/", POLICY, format="json").status_code == 201
-    pg_source["execute"]("CREATE TABLE policies (policy_id text PRIMARY KEY, effective date NOT NULL, "
+    pg_source["execute"]("CREATE TABLE policies (policy_id text PRIMARY KEY, eff_dt date NOT NULL, "
                          "status text, premium numeric(12,2))")  # fmt: skip
     pg_source["execute"]("INSERT INTO policies VALUES ('P1', '2026-01-01', 'A', 100.5), "
                          "('P2', '2026-01-02', 'T', 80), ('P3', '2026-01-03', 'A', 120)")  # fmt: skip
@@ -145,7 +149,7 @@ def test_connect_test_discover_preview_schedule_and_watch_a_run(signed_in_page, 
     page.get_by_role("button", name="Discover").click()
     table = page.locator('[data-object="policies"]')
     table.wait_for()
-    for column in ("policy_id", "effective", "status", "premium"):
+    for column in ("policy_id", "eff_dt", "status", "premium"):
         assert column in table.inner_text()
     assert "primary key" in table.inner_text()
     table.get_by_role("button", name="Preview rows").click()
@@ -156,29 +160,42 @@ def test_connect_test_discover_preview_schedule_and_watch_a_run(signed_in_page, 
     page.get_by_text("(at most 100)").wait_for()
     screenshot(page, "sources-connection")
 
-    # A job from this table, onto the entity, with the "Daily at 02:00" preset.
+    # A job from this table, onto the entity, with the "Daily at 02:00" preset: a draft.
     with page.expect_navigation():
         table.get_by_role("button", name="Create a job from this").click()
     assert page.locator("#f-code").input_value() == "pas_policies"
     page.select_option("#f-entity", "policy")
-    page.select_option("#f-incremental", "effective")
+    page.select_option("#f-incremental", "eff_dt")
     page.get_by_role("button", name="Daily at 02:00").click()
     assert page.locator("#f-schedule").input_value() == "0 2 * * *"
     page.locator("[data-schedule-text]", has_text="At 02:00 (UTC)").wait_for()
     assert page.locator("[data-next-runs] li").count() == 5
     with page.expect_navigation():
         page.get_by_role("button", name="Create the job").click()
+
+    # The Data Mapper page: the columns named like attributes bound; eff_dt by drag and drop; save publishes.
+    assert page.url.endswith("/sources/jobs/pas_policies/mapping/")
+    expect(page.locator("h1 [data-draft]")).to_have_text("Draft")
+    expect(page.get_by_test_id("chip-policy_id")).to_have_text("policy_id")
+    expect(page.locator(".attribute.unmapped-required")).to_have_count(1)
+    page.get_by_test_id("field-eff_dt").drag_to(page.get_by_test_id("slot-effective"))
+    expect(page.get_by_test_id("chip-effective")).to_have_text("eff_dt")
+    expect(page.get_by_test_id("validation-state")).to_have_text("ok")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save mapping").click()
+    expect(page.locator("#toasts")).to_contain_text("the job is published and can run")
+    expect(page.locator("h1 [data-draft]")).to_have_count(0)
+
+    # Run it from the job list: held until the job page follows the job's channel, then watched to the end.
+    frames = _ingestion_frames(page, "ingestion.pas_policies")
+    page.locator("#main-nav a", has_text="Sources").click()
+    row = page.locator('tr[data-job="pas_policies"]')
+    assert "Draft" not in row.inner_text()
+    worker.control.cancel_consumer("celery", reply=True, timeout=5)
+    with page.expect_navigation():
+        row.get_by_role("button", name="Run pas_policies now").click()
     assert page.url.endswith("/sources/jobs/pas_policies/")
     assert "At 02:00 (UTC)" in page.locator("h1 + p").inner_text()
-    assert (
-        page.get_by_role("link", name="Map fields").first.get_attribute("href") == "/sources/jobs/pas_policies/mapping/"
-    )
-
-    # Run now: held until the page follows the job's channel, then watched to the end.
-    frames = _ingestion_frames(page, "ingestion.pas_policies")
-    page.reload()
-    worker.control.cancel_consumer("celery", reply=True, timeout=5)
-    page.get_by_role("button", name="Run now").click()
     page.locator('tr[data-status="queued"]').wait_for()
     page.locator("[data-job-runs] [data-live-indicator]").wait_for(state="visible")
     worker.control.add_consumer("celery", reply=True, timeout=5)

@@ -22,6 +22,11 @@ class IngestionJobSerializer(serializers.Serializer):
     incremental = IngestionIncrementalSerializer(required=False, allow_null=True)
     batch_size = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     enabled = serializers.BooleanField(required=False)
+    draft = serializers.BooleanField(
+        required=False,
+        help_text="true: save the job with its mapping empty or incomplete (it never runs, its schedule stays "
+        "off; the answer lists mapping_problems); false (the default): the full check, publishing a draft",
+    )
 
 
 class IngestionRunSerializer(serializers.Serializer):
@@ -59,6 +64,12 @@ class IngestionJobOutputSerializer(serializers.Serializer):
     watermark = serializers.CharField(allow_blank=True)
     batch_size = serializers.IntegerField()
     enabled = serializers.BooleanField()
+    draft = serializers.BooleanField(help_text="a draft: saved with its mapping incomplete, never runs")
+    mapping_problems = serializers.DictField(
+        child=serializers.CharField(),
+        help_text='a draft\'s mapping problems, {attribute: reason} ("_mapping": the mapping as a whole); '
+        "empty for a published job",
+    )
     owner = serializers.CharField(allow_blank=True)
     last_run = IngestionRunSerializer(allow_null=True)
     created_at = serializers.DateTimeField()

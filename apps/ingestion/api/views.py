@@ -103,6 +103,8 @@ class JobViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="ingestion_jobs_run", parameters=[CODE, DRY_RUN], request=None,
         responses={202: s.IngestionRunSerializer, 200: s.IngestionDryRunSerializer},
+        description="Queue a run (202). 409 `job_running` while a run is queued or running; 409 `job_draft` for a "
+        "draft job (its mapping_problems in the details). A dry run of a mapping that does not hold is a 400.",
     )  # fmt: skip
     @action(detail=True, methods=["post"], url_path="run")
     def run(self, request: Request, code: str) -> Response:

@@ -1,13 +1,68 @@
 """A client's ingestion jobs and their runs, as the API shows them."""
 
 from collections.abc import Sequence
+from typing import Any
 
-from apps.core.errors import NotFound
+from apps.connectors.selectors.connections import connection_objects
+from apps.connectors.types import SourceColumn
+from apps.core.errors import AppError, NotFound
+from apps.ingestion.mapping import Mapper
 from apps.ingestion.models import IngestionJob, IngestionRun
 from apps.ingestion.schedules import schedule_describe, schedule_validate
 from apps.ingestion.types import JobView, RunView, ScheduleView
+from apps.ontology import selectors as ontology
 
-__all__ = ["job_get", "job_runs", "jobs_list", "run_get", "schedule_check", "schedule_describe"]
+__all__ = [
+    "MAPPING_ERRORS",
+    "job_entity",
+    "job_get",
+    "job_mapper",
+    "job_runs",
+    "jobs_list",
+    "mapping_problems",
+    "run_get",
+    "schedule_check",
+    "schedule_describe",
+    "source_columns",
+]
+MAPPING_ERRORS = ("invalid_mapping", "expression_not_supported")  # Mapper.build's refusals
+
+
+def job_entity(client_id: int, code: Any):
+    found = ontology.entities(client_id=client_id, codes=[str(code)]) if code else []
+    if not found:
+        raise AppError(f"There is no entity {code!r} to load into.", code="unknown_entity", details={"entity": code})
+    return found[0]
+
+
+def source_columns(job: IngestionJob) -> list[SourceColumn] | None:
+    """The job's source columns as the connection's last discovery saw them;
+    None when unknown (never discovered, or a query)."""
+    if not job.source_object:
+        return None
+    objects = connection_objects(client_id=job.client_id, code=job.connection.code)
+    found = next((o for o in objects if o.name == job.source_object), None)
+    if found is None or not found.columns:
+        return None
+    return list(found.columns)
+
+
+def job_mapper(job: IngestionJob, entity=None) -> Mapper:
+    entity = entity or job_entity(job.client_id, job.entity_code)
+    return Mapper.build(entity=entity, mapping=job.mapping or {}, source_columns=source_columns(job))
+
+
+def mapping_problems(job: IngestionJob, entity=None) -> dict[str, str]:
+    """What keeps the job's mapping from running, by attribute ("_mapping"
+    for the mapping as a whole, "entity" when the entity is gone); {} when
+    it is complete and valid."""
+    try:
+        job_mapper(job, entity)
+    except AppError as exc:
+        if exc.code in MAPPING_ERRORS:
+            return {str(key): str(value) for key, value in (exc.details or {}).items()}
+        return {"entity": exc.message}
+    return {}
 
 
 def _person(user) -> str:
@@ -57,6 +112,8 @@ def job_view(job: IngestionJob, *, last_run: IngestionRun | None = None) -> JobV
         watermark=job.watermark,
         batch_size=job.batch_size,
         enabled=job.is_enabled,
+        draft=job.is_draft,
+        mapping_problems=mapping_problems(job) if job.is_draft else {},
         owner=_person(job.owner),
         last_run=run_view(last_run, job_code=job.code) if last_run else None,
         created_at=job.created_at,

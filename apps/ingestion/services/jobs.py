@@ -1,22 +1,27 @@
 """Create, change and delete a client's ingestion jobs (API.md, "Sources and
 ingestion"; docs/sources.md, "Ingestion jobs"). Every write checks the job
 whole (connection, source, entity, mapping, incremental column, schedule)
-and keeps its beat PeriodicTask in step in the same transaction."""
+and keeps its beat PeriodicTask in step in the same transaction. A draft
+(`draft: true`) is checked the same but for its mapping, which may be empty
+or incomplete (only a mapping that is not an object of the known sections is
+refused); `draft: false` publishes it, with the full check."""
 
 import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from apps.connectors.selectors.connections import connection_get, connection_objects
-from apps.connectors.types import SourceColumn
+from apps.connectors.selectors.connections import connection_get
 from apps.core.errors import AppError, Conflict, NotFound
-from apps.ingestion.mapping import Mapper
+from apps.ingestion.mapping.validation import MAPPING_KEY
 from apps.ingestion.models import IngestionJob
 from apps.ingestion.schedules import periodic_task_delete, periodic_task_sync, schedule_validate
-from apps.ingestion.selectors.jobs import job_model, job_view
+
+# job_entity, job_mapper and source_columns are reads, kept importable from here (runner, runs, mapping)
+from apps.ingestion.selectors.jobs import job_entity, job_mapper, job_model, job_view, mapping_problems, source_columns
 from apps.ingestion.types import JobView
-from apps.ontology import selectors as ontology
+
+__all__ = ["job_create", "job_delete", "job_entity", "job_mapper", "job_update", "source_columns"]
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_BATCH_SIZE = 100_000
@@ -34,30 +39,6 @@ def _connection_id(client_id: int, code: Any) -> int:
         code="unknown_connection",
         details={"connection": code},
     )
-
-
-def job_entity(client_id: int, code: Any):
-    found = ontology.entities(client_id=client_id, codes=[str(code)]) if code else []
-    if not found:
-        raise AppError(f"There is no entity {code!r} to load into.", code="unknown_entity", details={"entity": code})
-    return found[0]
-
-
-def source_columns(job: IngestionJob) -> list[SourceColumn] | None:
-    """The job's source columns as the connection's last discovery saw them;
-    None when unknown (never discovered, or a query)."""
-    if not job.source_object:
-        return None
-    objects = connection_objects(client_id=job.client_id, code=job.connection.code)
-    found = next((o for o in objects if o.name == job.source_object), None)
-    if found is None or not found.columns:
-        return None
-    return list(found.columns)
-
-
-def job_mapper(job: IngestionJob, entity=None) -> Mapper:
-    entity = entity or job_entity(job.client_id, job.entity_code)
-    return Mapper.build(entity=entity, mapping=job.mapping or {}, source_columns=source_columns(job))
 
 
 def _apply(job: IngestionJob, fields: dict[str, Any]) -> None:
@@ -82,6 +63,8 @@ def _apply(job: IngestionJob, fields: dict[str, Any]) -> None:
         job.batch_size = fields["batch_size"]
     if "enabled" in fields:
         job.is_enabled = bool(fields["enabled"])
+    if "draft" in fields:
+        job.is_draft = bool(fields["draft"])
 
 
 def _check(job: IngestionJob) -> None:
@@ -112,7 +95,10 @@ def _check(job: IngestionJob) -> None:
     if job.schedule:
         job.schedule = schedule_validate(job.schedule)
     entity = job_entity(job.client_id, job.entity_code)
-    job_mapper(job, entity)  # AppError 400 invalid_mapping, per attribute
+    if job.is_draft:
+        _draft_mapping_check(job, entity)
+    else:
+        job_mapper(job, entity)  # AppError 400 invalid_mapping, per attribute
     columns = source_columns(job)
     if job.incremental_column and columns is not None and job.incremental_column not in {c.name for c in columns}:
         raise AppError(
@@ -120,6 +106,20 @@ def _check(job: IngestionJob) -> None:
             "(as last discovered).",
             code="unknown_incremental_column",
             details={"column": job.incremental_column, "columns": [c.name for c in columns]},
+        )
+
+
+def _draft_mapping_check(job: IngestionJob, entity) -> None:
+    """A draft's mapping may leave attributes unmapped or wrong, not be
+    something else than a mapping: 400 `invalid_mapping` for problems of the
+    mapping as a whole (not an object, an unknown key, a section that is not
+    an object)."""
+    whole = {key: reason for key, reason in mapping_problems(job, entity).items() if key == MAPPING_KEY}
+    if whole:
+        raise AppError(
+            f"The mapping is not a mapping, even for a draft: {whole[MAPPING_KEY]}",
+            code="invalid_mapping",
+            details=whole,
         )
 
 
@@ -145,7 +145,7 @@ def job_update(*, client_id: int, code: str, fields: dict[str, Any], partial: bo
         job = IngestionJob.objects.select_for_update().select_related("connection").get(pk=job.pk)
         if not partial:
             defaults = {"name": "", "mapping": {}, "transform": "", "schedule": "", "incremental": None,
-                        "batch_size": 10_000, "enabled": True}  # fmt: skip
+                        "batch_size": 10_000, "enabled": True, "draft": False}  # fmt: skip
             fields = {**defaults, **fields}
         fields = {key: value for key, value in fields.items() if key != "code"}
         changed_column = "incremental" in fields and str((fields["incremental"] or {}).get("column") or "") != (

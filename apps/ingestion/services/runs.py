@@ -12,7 +12,7 @@ from apps.core.advisory_locks import advisory_lock_try
 from apps.core.errors import AppError, Conflict
 from apps.ingestion.models import IngestionJob, IngestionRun
 from apps.ingestion.runner import WORKER_LOST, _extraction, columns_read, job_lock_key, run_fail
-from apps.ingestion.selectors.jobs import job_model, run_view
+from apps.ingestion.selectors.jobs import job_model, mapping_problems, run_view
 from apps.ingestion.services.jobs import job_entity, job_mapper
 from apps.ingestion.types import DryRun, DryRunRow, RunView
 from apps.ontology.services.data_load import entity_rows_check
@@ -45,10 +45,12 @@ def runs_sweep() -> int:
 
 
 def run_create(*, job: IngestionJob, user, trigger: str) -> IngestionRun:
-    """A queued run of the job; Conflict 409 `job_running` while another is
-    queued or running. The caller enqueues it."""
+    """A queued run of the job; Conflict 409 `job_draft` for a draft (the
+    beat's scheduled run too), `job_running` while another is queued or
+    running. The caller enqueues it."""
     with transaction.atomic():
-        IngestionJob.objects.select_for_update().filter(pk=job.pk).first()
+        locked = IngestionJob.objects.select_for_update().filter(pk=job.pk).first()
+        draft_refuse(locked or job)
         active_run_refuse(job, "a job never runs twice at once.")
         return IngestionRun.objects.create(
             client_id=job.client_id,
@@ -57,6 +59,23 @@ def run_create(*, job: IngestionJob, user, trigger: str) -> IngestionRun:
             requested_by=user if getattr(user, "pk", None) else None,
             watermark_before=job.watermark,
         )
+
+
+def draft_refuse(job: IngestionJob) -> None:
+    """Conflict 409 `job_draft` when the job is a draft, naming what its
+    mapping still lacks."""
+    if not job.is_draft:
+        return
+    problems = mapping_problems(job)
+    if problems:
+        reason = f"its mapping is incomplete ({', '.join(problems)}); finish it"
+    else:
+        reason = "its mapping is complete but not published yet; publish it"
+    raise Conflict(
+        f"Job {job.code!r} is a draft: {reason} on the Data Mapper page or PATCH draft=false.",
+        code="job_draft",
+        details={"job": job.code, "mapping_problems": problems},
+    )
 
 
 def _enqueue(client_id: int, code: str, run_id: int) -> None:

@@ -1,6 +1,6 @@
 """A policy administration source (a real PostgreSQL database: POL_ID,
 STAT_CD 'A'/'T', EFF_DT), discovered, and a job `policies` of it into
-`policy_snapshot` with an empty mapping: what the Data Mapper page tests
+`policy_snapshot`, a draft with an empty mapping: what the Data Mapper page tests
 start from."""
 
 from apps.connectors.services.connections import connection_discover
@@ -24,8 +24,8 @@ ROWS = [("P1", "A", "2026-01-01"), ("P2", "T", "2026-01-02"), ("P3", "A", "2026-
 
 def policy_source(client_id: int, source: dict) -> IngestionJob:
     """The POLICIES table with ROWS, its connection discovered, the entity and
-    a job with no mapping yet (saved as a draft: the jobs service would not
-    accept a mapping that leaves required attributes unmapped)."""
+    a draft job with no mapping yet (as the Data Source page's job form
+    leaves it)."""
     source["execute"]('CREATE TABLE "POLICIES" ("POL_ID" text PRIMARY KEY, "STAT_CD" char(1), "EFF_DT" date)')
     for row in ROWS:
         source["execute"]('INSERT INTO "POLICIES" VALUES (%s, %s, %s)', list(row))
@@ -34,5 +34,5 @@ def policy_source(client_id: int, source: dict) -> IngestionJob:
     entity_create(client_id=client_id, data=POLICY_SNAPSHOT)
     return IngestionJob.objects.create(
         client_id=client_id, code="policies", name="Policies", connection=connection, source_object="POLICIES",
-        entity_code="policy_snapshot", mapping={},
+        entity_code="policy_snapshot", mapping={}, is_draft=True,
     )  # fmt: skip

@@ -1,7 +1,9 @@
 """The Data Mapper page's views (docs/sources.md, "The Data Mapper page"):
 the page and its partials against a real PostgreSQL source; manage_sources
 for each (a viewer gets 403), another client's job 404, errors next to the
-attribute they concern, a refused save keeps the form and saves nothing."""
+attribute they concern; a draft saved incomplete stays a draft, a complete
+one is published; a published job's refused save keeps the form and saves
+nothing."""
 
 import pytest
 from django.template.loader import render_to_string
@@ -85,21 +87,33 @@ def test_a_dry_run_of_a_mapping_that_does_not_hold_says_why(console, job):
     assert "policy_id is required" in answer.content.decode()
 
 
-def test_save_stores_the_mapping_and_a_refused_one_is_kept_on_the_page(console, job):
-    refused = _post(console, "source_mapper", {"source.policy_id": "POL_ID"})
-    assert refused.status_code == 400
-    assert "Not saved:" in refused.content.decode()
-    assert 'value="POL_ID" selected' in refused.content.decode()
-    assert IngestionJob.objects.get(code="policies").mapping == {}
+def test_save_keeps_an_incomplete_draft_publishes_a_complete_one_and_refuses_breaking_a_published_one(console, job):
+    # A draft saved incomplete: kept a draft, saying what remains.
+    kept = _post(console, "source_mapper", {"source.policy_id": "POL_ID"}, follow=True)
+    assert "is saved as a draft; still to map: snapshot_date." in kept.content.decode()
+    stored = IngestionJob.objects.get(code="policies")
+    assert stored.is_draft and stored.mapping == {"fields": {"policy_id": {"source": "POL_ID"}}}
     mapped = {**BOUND, "vm.status.from": ["A", "T"], "vm.status.to": ["Active", "Terminated"], "default.status": ""}
-    saved = _post(console, "source_mapper", mapped)
-    assert saved.status_code == 302
-    assert IngestionJob.objects.get(code="policies").mapping == {
+    # "Save draft": complete, but a draft still.
+    assert _post(console, "source_mapper", {**mapped, "save": "draft"}).status_code == 302
+    assert IngestionJob.objects.get(code="policies").is_draft
+    # "Save mapping", complete: published.
+    saved = _post(console, "source_mapper", {**mapped, "save": "publish"}, follow=True)
+    assert "the job is published and can run" in saved.content.decode()
+    stored = IngestionJob.objects.get(code="policies")
+    assert not stored.is_draft and stored.mapping == {
         "fields": {"snapshot_date": {"source": "EFF_DT"}, "policy_id": {"source": "POL_ID"},
                    "status": {"source": "STAT_CD"}},
         "value_maps": {"status": {"A": "Active", "T": "Terminated"}},
     }  # fmt: skip
-    assert 'value="STAT_CD" selected' in console.get(reverse("web:source_mapper", args=["policies"])).content.decode()
+    page = console.get(reverse("web:source_mapper", args=["policies"])).content.decode()
+    assert 'value="STAT_CD" selected' in page and "Save draft" not in page
+    # A published job's mapping must hold: refused, the form kept, nothing saved.
+    refused = _post(console, "source_mapper", {"source.policy_id": "POL_ID"})
+    assert refused.status_code == 400
+    assert "Not saved:" in refused.content.decode()
+    assert 'value="POL_ID" selected' in refused.content.decode()
+    assert IngestionJob.objects.get(code="policies").mapping == stored.mapping
 
 
 def test_options_are_written_only_where_they_apply(console, job):

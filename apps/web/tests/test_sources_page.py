@@ -199,13 +199,23 @@ def test_create_a_job_from_a_discovered_object_comes_prefilled(console, source, 
     page = _html(console.get(url, {"object": "POLICIES", "columns": ["POL_ID", "EFF_DT"]}))
     assert 'value="policy_db_policies"' in page and '<option value="POLICIES" selected>' in page
     assert '<option value="EFF_DT">EFF_DT</option>' in page  # incremental column choices
+    assert 'name="mapping"' not in page  # the mapping is made on the Data Mapper page, next
     form = {"code": "pol", "object": "POLICIES", "entity": "policy_snapshot", "batch_size": "100",
-            "schedule": "0 2 * * *", "enabled": "on", "mapping": json.dumps(MAPPING),
-            "incremental": "EFF_DT"}  # fmt: skip
+            "schedule": "0 2 * * *", "enabled": "on", "incremental": "EFF_DT",
+            "columns": ["POL_ID", "EFF_DT"]}  # fmt: skip
     answer = console.post(url, form, **HX)
-    assert answer["HX-Redirect"] == reverse("web:source_job", args=["pol"])
+    assert answer["HX-Redirect"] == reverse("web:source_mapper", args=["pol"])
+    job = IngestionJob.objects.get(code="pol")
+    assert job.is_draft and job.mapping == {}  # no picked column is named like an attribute
+    assert job.periodic_task.enabled is False
     page = _html(console.get(reverse("web:source_job", args=["pol"])))
-    assert "At 02:00 (UTC)" in page and reverse("web:source_mapper", args=["pol"]) in page
+    assert "At 02:00 (UTC)" in page and "data-run-now" not in page
+    assert "A draft never runs" in page and "(effective, policy to map)" in page
+    row = re.search(r'<tr data-job="pol">.*?</tr>', _html(console.get(reverse("web:sources"))), re.S).group(0)
+    assert "Draft" in row and "Finish mapping" in row and reverse("web:source_mapper", args=["pol"]) in row
+    assert ">Run</button>" not in row
+    refused = console.post(reverse("web:source_job_run", args=["pol"]), **HX)
+    assert refused.status_code == 409 and "Job 'pol' is a draft" in _html(refused)
 
 
 def test_a_refused_job_form_names_the_field(console, job):
@@ -216,8 +226,9 @@ def test_a_refused_job_form_names_the_field(console, job):
     form = {**form, "entity": "policy_snapshot", "schedule": "0 25 * * *", "mapping": json.dumps(MAPPING)}
     page = _html(console.post(url, form, **HX))
     assert re.search(r"data-field=\"schedule\" role=\"alert\">The schedule's hour field '25' does not parse", page)
-    form = {**form, "schedule": "", "mapping": "{nope"}
-    assert 'data-field="mapping">The mapping is not valid JSON' in _html(console.post(url, form, **HX))
+    edit = {**form, "schedule": "", "mapping": "{nope"}
+    page = _html(console.post(reverse("web:source_job", args=["policies"]), edit, **HX))
+    assert 'data-field="mapping">The mapping is not valid JSON' in page
 
 
 def test_the_cron_field_is_checked_as_typed(console):
@@ -265,6 +276,7 @@ def test_the_job_lists_show_schedule_next_run_and_last_run(console, job, client_
     page = _html(console.get(reverse("web:sources")))
     row = re.search(r'<tr data-job="policies">.*?</tr>', page, re.S).group(0)
     assert "policy_snapshot" in row and "No schedule" in row and "queued" in row
+    assert ">Run</button>" in row and "Draft" not in row
 
 
 # --- who may --------------------------------------------------------------------------
