@@ -1,13 +1,13 @@
 """The SQL adapter's extraction against real PostgreSQL and MariaDB sources:
 streamed in batches, after a watermark, in its order; a query as a subquery."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from apps.connectors.adapters import adapter_for
 from apps.connectors.adapters.base import ConnectionSpec
-from apps.connectors.types import ExtractRequest
+from apps.connectors.types import ExtractRequest, RecordBatch
 
 
 def _spec(source: dict) -> ConnectionSpec:
@@ -25,6 +25,34 @@ def test_postgresql_streams_batches_after_the_watermark_in_its_order(pg_source):
     extraction.close()
     assert [len(b) for b in batches] == [2, 2, 2]
     assert [row["POL_ID"] for batch in batches for row in batch] == [20, 21, 22, 23, 24, 25]
+
+
+def test_postgresql_moments_come_in_utc_whatever_the_database_zone_and_as_tuples_when_asked(pg_source):
+    pg_source["execute"](f'ALTER DATABASE "{pg_source["database"]}" SET timezone = \'America/New_York\'')
+    pg_source["execute"]("CREATE TABLE t (at timestamptz)")
+    pg_source["execute"]("INSERT INTO t VALUES ('2026-01-15 23:30:00+00')")
+    request = ExtractRequest(source_query="SELECT at, at::date AS day FROM t", as_tuples=True)
+    extraction = adapter_for(_spec(pg_source)).extract(request)
+    (batch,) = list(extraction.batches)
+    extraction.close()
+    assert isinstance(batch, RecordBatch) and batch.fields == ("at", "day")
+    ((at, day),) = batch.rows
+    assert at == datetime(2026, 1, 15, 23, 30, tzinfo=UTC) and at.tzinfo is UTC  # a fixed offset, not a zone
+    assert day == date(2026, 1, 15)  # the query's own arithmetic is in UTC too (New York: the 15th, 18:30)
+
+
+def test_mariadb_is_read_in_a_utc_session_so_timestamps_come_in_utc(mariadb_source):
+    mariadb_source["execute"]("CREATE TABLE t (at TIMESTAMP NULL)")
+    mariadb_source["execute"]("SET time_zone = '+05:00'")
+    mariadb_source["execute"]("INSERT INTO t VALUES ('2026-01-15 10:00:00')")  # 05:00 UTC
+    adapter = adapter_for(_spec(mariadb_source))
+    extraction = adapter.extract(ExtractRequest(source_object="t"))
+    rows = [row for batch in extraction.batches for row in batch]
+    extraction.close()
+    assert rows == [{"at": datetime(2026, 1, 15, 5, 0)}]  # naive, read as UTC by the mapping
+    extraction = adapter.extract(ExtractRequest(source_query="SELECT @@session.time_zone AS tz"))
+    assert [row for batch in extraction.batches for row in batch] == [{"tz": "+00:00"}]  # whatever the server's
+    extraction.close()
 
 
 def test_mariadb_reads_a_query(mariadb_source):
