@@ -28,7 +28,7 @@ def test_postgresql_streams_batches_after_the_watermark_in_its_order(pg_source):
 
 
 def test_postgresql_moments_come_in_utc_whatever_the_database_zone_and_as_tuples_when_asked(pg_source):
-    pg_source["execute"](f'ALTER DATABASE "{pg_source["database"]}" SET timezone = \'America/New_York\'')
+    pg_source["execute"](f"ALTER DATABASE \"{pg_source['database']}\" SET timezone = 'America/New_York'")
     pg_source["execute"]("CREATE TABLE t (at timestamptz)")
     pg_source["execute"]("INSERT INTO t VALUES ('2026-01-15 23:30:00+00')")
     request = ExtractRequest(source_query="SELECT at, at::date AS day FROM t", as_tuples=True)
