@@ -75,6 +75,7 @@ def _test_database_url() -> str:
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real `celery -A celery_app worker` subprocess on the test broker and the
     test database. Yields the path of its log file."""
+    from apps.core.tests.waiting import session_worker_name
     from celery_app import app
 
     # Tasks an earlier run left on the test broker must not run against this run's data.
@@ -88,7 +89,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "solo",
-             "--hostname", f"test-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+             "--hostname", session_worker_name(), "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

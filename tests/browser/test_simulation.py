@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from apps.core.tests.factories import MembershipFactory
-from apps.core.tests.waiting import celery_idle_wait
+from apps.core.tests.waiting import celery_idle_wait, session_worker_only
 from apps.simulation import selectors
 from apps.simulation.generators import scenario_build
 from apps.simulation.manager import ScenarioManager
@@ -28,7 +28,7 @@ def worker(celery_worker_process):
     from celery_app import app
 
     yield app
-    app.control.add_consumer("celery", reply=True, timeout=5)
+    app.control.add_consumer("celery", reply=True, timeout=5, **session_worker_only())
     celery_idle_wait(timeout=60, interval=0.2)
 
 
@@ -104,7 +104,7 @@ def test_start_a_run_and_watch_its_progress_reach_100_percent_over_websocket(bro
 
     # Fixed. The worker holds off consuming until the page follows the run, so
     # the progress the test watches is the worker's, pushed over the socket.
-    worker.control.cancel_consumer("celery", reply=True, timeout=5)
+    worker.control.cancel_consumer("celery", reply=True, timeout=5, **session_worker_only())
     page.get_by_label("Health End").fill("950")
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url(re.compile(rf"{re.escape(url)}/simulation/runs/\d+/$"))
@@ -115,7 +115,7 @@ def test_start_a_run_and_watch_its_progress_reach_100_percent_over_websocket(bro
     page.locator("[data-live-indicator]").wait_for(state="visible")  # subscribed to simulation.run_<id>
     page.screenshot(path=str(ARTIFACTS / "simulation-running.png"), full_page=True)
 
-    worker.control.add_consumer("celery", reply=True, timeout=5)
+    worker.control.add_consumer("celery", reply=True, timeout=5, **session_worker_only())
     page.wait_for_function(
         "() => { const p = document.querySelector('[data-run-progress]');"
         " return p && p.value === 100 && p.getAttribute('aria-valuenow') === '100'; }",
@@ -167,7 +167,7 @@ def test_without_a_websocket_the_run_page_polls_its_progress_to_the_end(browser,
     page.route_web_socket(re.compile(r"/ws/"), lambda socket: socket.close())
     _sign_in(page, url, member)
 
-    worker.control.cancel_consumer("celery", reply=True, timeout=5)
+    worker.control.cancel_consumer("celery", reply=True, timeout=5, **session_worker_only())
     run = services.run_create(
         client_id=member.client_id,
         user=member.user,
@@ -183,7 +183,7 @@ def test_without_a_websocket_the_run_page_polls_its_progress_to_the_end(browser,
         pass  # a poll while the run is queued: the socket is not following it
     assert page.locator("[data-live-indicator]").is_hidden()
 
-    worker.control.add_consumer("celery", reply=True, timeout=5)
+    worker.control.add_consumer("celery", reply=True, timeout=5, **session_worker_only())
     page.get_by_role("link", name=re.compile("Open the dashboard")).wait_for(timeout=90_000)
     assert page.get_by_role("progressbar", name=f"Progress of run {run.pk}").get_attribute("aria-valuenow") == "100"
     assert "Finished" in page.locator("[data-run-panel] [role=status]").inner_text()

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
 from apps.core.tests.factories import MembershipFactory
-from apps.core.tests.waiting import celery_idle_wait
+from apps.core.tests.waiting import celery_idle_wait, session_worker_only
 from apps.ingestion.models import IngestionRun
 from tests.browser.conftest import screenshot
 
@@ -53,7 +53,7 @@ def worker(celery_worker_process):
     from celery_app import app
 
     yield app
-    app.control.add_consumer("celery", reply=True, timeout=5)
+    app.control.add_consumer("celery", reply=True, timeout=5, **session_worker_only())
     celery_idle_wait(timeout=60, interval=0.2)
 
 
@@ -191,20 +191,21 @@ def test_connect_test_discover_preview_schedule_and_watch_a_run(signed_in_page, 
     page.locator("#main-nav a", has_text="Sources").click()
     row = page.locator('tr[data-job="pas_policies"]')
     assert "Draft" not in row.inner_text()
-    worker.control.cancel_consumer("celery", reply=True, timeout=5)
+    worker.control.cancel_consumer("celery", reply=True, timeout=5, **session_worker_only())
     with page.expect_navigation():
         row.get_by_role("button", name="Run pas_policies now").click()
     assert page.url.endswith("/sources/jobs/pas_policies/")
     assert "At 02:00 (UTC)" in page.locator("h1 + p").inner_text()
     page.locator('tr[data-status="queued"]').wait_for()
     page.locator("[data-job-runs] [data-live-indicator]").wait_for(state="visible")
-    worker.control.add_consumer("celery", reply=True, timeout=5)
+    worker.control.add_consumer("celery", reply=True, timeout=5, **session_worker_only())
     done = page.locator('tr[data-status="succeeded"]')
     done.wait_for(timeout=90_000)
-    assert done.locator("[data-rows-read]").inner_text() == "3"
-    assert done.locator("[data-rows-written]").inner_text() == "3"
-    assert done.locator("[data-rows-rejected]").inner_text() == "0"
-    assert "2026-01-03" in done.inner_text()  # the watermark after
+    # The event marks the row succeeded at once; the history it then re-reads brings the watermark.
+    expect(done).to_contain_text("2026-01-03")  # the watermark after
+    expect(done.locator("[data-rows-read]")).to_have_text("3")
+    expect(done.locator("[data-rows-written]")).to_have_text("3")
+    expect(done.locator("[data-rows-rejected]")).to_have_text("0")
     assert any(f["status"] == "succeeded" and f["rows_written"] == 3 for f in frames), frames
     assert IngestionRun.objects.get().status == "succeeded"
     screenshot(page, "sources-job")
@@ -246,13 +247,13 @@ def test_without_a_websocket_the_job_page_polls_a_run_to_its_end(signed_in_page,
     page.route_web_socket(re.compile(r"/ws/"), lambda socket: socket.close())
     page.goto(url + "/sources/jobs/policies/")
 
-    worker.control.cancel_consumer("celery", reply=True, timeout=5)
+    worker.control.cancel_consumer("celery", reply=True, timeout=5, **session_worker_only())
     page.get_by_role("button", name="Run now").click()
     page.locator('tr[data-status="queued"]').wait_for()
     with page.expect_request(lambda r: r.url.endswith("/sources/jobs/policies/runs/") and r.headers.get("hx-request")):
         pass  # a poll while the run is queued: no socket follows it
     assert page.locator("[data-job-runs] [data-live-indicator]").is_hidden()
-    worker.control.add_consumer("celery", reply=True, timeout=5)
+    worker.control.add_consumer("celery", reply=True, timeout=5, **session_worker_only())
     done = page.locator('tr[data-status="succeeded"]')
     done.wait_for(timeout=90_000)
-    assert done.locator("[data-rows-written]").inner_text() == "4"
+    expect(done.locator("[data-rows-written]")).to_have_text("4")

@@ -9,6 +9,8 @@ waited for and appending `logs()` (a subprocess's log, say) when given.
 `gone()`, when given, is asked first on every round: a reason (say "the
 worker exited (1)") fails the test at once rather than at the deadline."""
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -59,6 +61,19 @@ def day_clear(margin: float = 120.0) -> None:
     wait_until(lambda: seconds_to_midnight() > margin, what="a day boundary to pass", timeout=margin + 10, interval=1)
 
 
+def session_worker_name() -> str:
+    """The node name of the session's Celery worker (conftest.py
+    `celery_worker_process`)."""
+    return f"test-{os.getpid()}@{socket.gethostname()}"
+
+
+def session_worker_only() -> dict:
+    """Arguments that address a control command (add_consumer, inspect, ...)
+    to the session's worker and return at its reply: without them a command
+    waits its whole timeout for replies from other workers there are none of."""
+    return {"destination": [session_worker_name()], "limit": 1}
+
+
 def celery_idle_wait(timeout: float = 30.0, interval: float = 0.1) -> bool:
     """Until the test Celery worker runs and holds no task and the broker
     queue is empty; False if that did not happen within `timeout`. For
@@ -69,7 +84,7 @@ def celery_idle_wait(timeout: float = 30.0, interval: float = 0.1) -> bool:
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
+        inspect = app.control.inspect(timeout=0.5, **session_worker_only())
         busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
         if not any(busy) and not broker.llen("celery"):
             return True
