@@ -168,7 +168,7 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
     max_reported = settings.AE_MAX_REPORTED_REJECTIONS
     fields = tuple(dict.fromkeys((*mapper.source_fields, *((mark_column,) if mark_column else ()))))
 
-    def mark_raise(marks: Iterable[Any]) -> None:
+    def mark_advance(marks: Iterable[Any]) -> None:
         # The highest value read, not the last: REST and GraphQL sources do not
         # order by it, and a NULL (sorted last by SQL) must not reset it.
         present = [mark for mark in marks if mark is not None]
@@ -188,7 +188,7 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
                         code="schema_changed",
                         details={"column": mark_column},
                     )
-                mark_raise((record[mark_column],))
+                mark_advance((record[mark_column],))
             mapped = mapper.apply(record)
             if mapped.values is None or mapped.errors:
                 counts["unmapped"] += 1
@@ -206,7 +206,7 @@ def _execute(job: IngestionJob, run: IngestionRun) -> None:
             mapped = mapper.apply_columns(columns, size) if columns is not None else None
             if mapped is not None:
                 if mark_column:
-                    mark_raise(columns[mark_column])
+                    mark_advance(columns[mark_column])
                 yield ColumnBatch(mapped, size)
             else:  # some record cannot be mapped (or is not a record): record by record, to name it
                 records = batch.records() if isinstance(batch, RecordBatch) else batch

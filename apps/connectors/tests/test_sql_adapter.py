@@ -15,7 +15,8 @@ import pytest
 
 from apps.connectors.adapters import adapter_for
 from apps.connectors.adapters.base import ConnectionSpec
-from apps.connectors.adapters.sql import description_types, select_query_check
+from apps.connectors.adapters.sql import select_query_check
+from apps.connectors.adapters.sql_types import description_types
 from apps.connectors.types import ExtractRequest, SchemaChanged, SourceError
 
 
